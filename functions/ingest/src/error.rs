@@ -1,0 +1,38 @@
+//! Request-level failures and their HTTP mapping, in one place.
+
+use axum::http::StatusCode;
+
+/// Why a request was refused before its events were processed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum IngestError {
+    #[error("Body: The request body is larger than the limit of {max} bytes.")]
+    TooLarge { max: usize },
+    #[error("Authorization: The authorization is invalid. Ensure you are including the correct authorization header in your request.")]
+    Unauthorized,
+    #[error("Body: Content-Encoding \"{0}\" is not supported. Send gzip or identity.")]
+    UnsupportedEncoding(String),
+    #[error("Body: The request body could not be read: {0}")]
+    BodyRead(String),
+    #[error("Body: The request body is not valid gzip: {0}")]
+    BadGzip(String),
+    #[error("Body: The request body is missing. Verify your request body is valid JSON.")]
+    EmptyBody,
+    #[error("Body: The request body is not valid JSON: {0}.")]
+    InvalidJson(String),
+    #[error("Body: The request body is not of type array. Instead received a type of \"{0}\". The sGTM client expects an array of event objects.")]
+    NotArray(&'static str),
+}
+
+impl IngestError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::BodyRead(_) | Self::BadGzip(_) | Self::EmptyBody | Self::InvalidJson(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::NotArray(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+}

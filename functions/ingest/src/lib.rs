@@ -1,0 +1,165 @@
+//! `hermes-ingest`: the Server-to-Server contract. `POST /` takes a JSON array
+//! of events, type-checks them, maps them onto Pub/Sub messages (the Hermes
+//! encoding), publishes them and answers with per-event detail.
+
+pub mod body;
+pub mod error;
+pub mod process;
+pub mod response;
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use error::IngestError;
+use hermes_core::auth::Tokens;
+use hermes_core::config::{Config, ConfigError};
+use hermes_core::gcp::AuthError;
+use hermes_core::pubsub::{PubSubRest, Publisher};
+use hermes_core::schema::json_type;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The header that marks a preview request.
+pub const PREVIEW_HEADER: &str = "x-gtm-server-preview";
+
+/// Why ingest cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("Pub/Sub: {0}")]
+    Auth(#[from] AuthError),
+}
+
+/// Everything a request needs, built once at start-up.
+pub struct Ingest {
+    pub config: Config,
+    pub tokens: Tokens,
+    pub publisher: Arc<dyn Publisher>,
+}
+
+impl Ingest {
+    /// Refuses a configuration without destinations: ingest would publish nothing.
+    pub fn new(
+        config: Config,
+        tokens: Tokens,
+        publisher: Arc<dyn Publisher>,
+    ) -> Result<Self, ConfigError> {
+        require_destinations(&config)?;
+        Ok(Self {
+            config,
+            tokens,
+            publisher,
+        })
+    }
+
+    /// Configuration, tokens and Pub/Sub (or its emulator) from the environment.
+    pub async fn from_env() -> Result<Self, StartupError> {
+        let config = Config::from_env()?;
+        let tokens = Tokens::from_env()?;
+        // Checked before reaching for credentials, so the error is the useful one.
+        require_destinations(&config)?;
+        let publisher = PubSubRest::from_env(config.publish_deadline).await?;
+        Ok(Self::new(config, tokens, Arc::new(publisher))?)
+    }
+}
+
+fn require_destinations(config: &Config) -> Result<(), ConfigError> {
+    if config.destinations.is_empty() {
+        return Err(ConfigError::invalid(
+            "destinations",
+            "ingest needs at least one [[destinations]] entry (a Pub/Sub topic to publish to)",
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /` ingest, `GET /healthz`.
+pub fn router(state: Arc<Ingest>) -> Router {
+    Router::new()
+        .route("/", post(ingest))
+        .route("/healthz", get(healthz))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `validate_only=true` (or `1`) in the query string.
+fn validate_only(query: Option<&str>) -> bool {
+    query.is_some_and(|q| {
+        q.split('&').any(|kv| {
+            matches!(
+                kv,
+                "validate_only=true" | "validate_only=1" | "validate_only"
+            )
+        })
+    })
+}
+
+async fn ingest(
+    State(state): State<Arc<Ingest>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let container_id = &state.config.container_id;
+    match handle(&state, query.as_deref(), &headers, body).await {
+        Ok((events, report)) => {
+            let (status, body) = response::from_report(container_id, report);
+            if status != StatusCode::OK {
+                tracing::warn!(
+                    status = status.as_u16(),
+                    invalid_events = body.invalid_schema_events.len(),
+                    failed_tags = body.failed_tags.len(),
+                    "request not fully processed"
+                );
+            }
+            response::respond(status, &body, events)
+        }
+        Err(e) => {
+            let (status, body) = response::from_error(container_id, &e);
+            // The message names the kind of problem, never tokens or event values.
+            tracing::warn!(status = status.as_u16(), error = %e, "request refused");
+            response::respond(status, &body, 0)
+        }
+    }
+}
+
+/// The checks of SPEC 3.1 in order: size, authorization, decoding, parsing, then the events.
+async fn handle(
+    state: &Ingest,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(usize, process::Report), IngestError> {
+    let max = state.config.max_body_bytes;
+    body::check_declared_length(headers, max)?;
+    let preview = headers.contains_key(PREVIEW_HEADER);
+    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    if !state.tokens.authorize(authorization, preview) {
+        return Err(IngestError::Unauthorized);
+    }
+    let encoding = body::content_encoding(headers)?;
+    let bytes = body::read(body, encoding, max).await?;
+    let events = parse_events(&bytes)?;
+    let publisher = (!validate_only(query)).then_some(&state.publisher);
+    let report = process::process(&state.config, publisher, &events, preview).await;
+    Ok((events.len(), report))
+}
+
+/// Parses the body into the array of events: 400 for empty or invalid JSON, 422 for a non-array.
+pub fn parse_events(bytes: &[u8]) -> Result<Vec<Value>, IngestError> {
+    if bytes.trim_ascii().is_empty() {
+        return Err(IngestError::EmptyBody);
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Array(events)) => Ok(events),
+        Ok(other) => Err(IngestError::NotArray(json_type(&other))),
+        Err(e) => Err(IngestError::InvalidJson(e.to_string())),
+    }
+}

@@ -1,0 +1,532 @@
+//! Configuration: one TOML document (`HERMES_CONFIG` path or `HERMES_CONFIG_TOML`
+//! text) shared by every function. Parsed once at start-up into typed values;
+//! anything invalid is one error line naming the key.
+//!
+//! Each function checks the common keys, `schema` and `destinations` here, and
+//! its own section (`[counters]`, `[dashboard]`, `[dev]`, kept raw) itself.
+
+use crate::hermes::{
+    check_limits, Conversion, Destination, FieldPath, MappingRow, Message, ATTR_EVENT_NAME,
+    ATTR_PREVIEW,
+};
+use crate::schema::{fields_from_json, parse_required, FieldType, Rule, Schema};
+use serde::Deserialize;
+use std::time::Duration;
+
+pub const ENV_CONFIG_PATH: &str = "HERMES_CONFIG";
+pub const ENV_CONFIG_TOML: &str = "HERMES_CONFIG_TOML";
+pub const ENV_PROJECT: &str = "GOOGLE_CLOUD_PROJECT";
+
+pub const DEFAULT_CONTAINER_ID: &str = "hermes";
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1_048_576;
+pub const DEFAULT_PUBLISH_DEADLINE_MS: u64 = 10_000;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{ENV_CONFIG_PATH} and {ENV_CONFIG_TOML} are both set: set only one")]
+    BothSources,
+    #[error("{ENV_CONFIG_PATH}: cannot read {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("invalid configuration at line {line} (`{text}`): {message}")]
+    Syntax {
+        line: usize,
+        text: String,
+        message: String,
+    },
+    #[error("invalid configuration: `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl ConfigError {
+    pub fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Maps a TOML / serde error onto the line (and so the key) it points at.
+    pub fn from_toml(source: &str, err: &toml::de::Error) -> Self {
+        let message = err.message().replace('\n', " ");
+        match err.span() {
+            Some(span) => {
+                let start = span.start.min(source.len());
+                let line = source[..start].matches('\n').count() + 1;
+                let text = source.lines().nth(line - 1).unwrap_or("").trim();
+                let text: String = text.chars().take(80).collect();
+                Self::Syntax {
+                    line,
+                    text,
+                    message,
+                }
+            }
+            None => Self::invalid("(document)", message),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    container_id: Option<String>,
+    max_body_bytes: Option<u64>,
+    reject_unauthorized: Option<bool>,
+    publish_deadline_ms: Option<u64>,
+    schema: Option<RawSchema>,
+    destinations: Option<Vec<RawDestination>>,
+    counters: Option<toml::Table>,
+    dashboard: Option<toml::Table>,
+    dev: Option<toml::Table>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchema {
+    primitive: Option<Vec<RawPrimitive>>,
+    /// JSON text in the template's structural format, or the same as a TOML table.
+    structural: Option<toml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrimitive {
+    field: String,
+    #[serde(rename = "type")]
+    ty: String,
+    required: Option<toml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDestination {
+    name: String,
+    id: Option<String>,
+    topic: String,
+    events: Option<Vec<String>>,
+    require: Option<Vec<String>>,
+    mapping: Option<toml::Table>,
+    attributes: Option<toml::Table>,
+}
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub container_id: String,
+    pub max_body_bytes: usize,
+    pub reject_unauthorized: bool,
+    pub publish_deadline: Duration,
+    pub schema: Schema,
+    pub destinations: Vec<Destination>,
+    /// Sections owned by the other functions, checked by them.
+    pub counters: toml::Table,
+    pub dashboard: toml::Table,
+    pub dev: toml::Table,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            container_id: DEFAULT_CONTAINER_ID.into(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            reject_unauthorized: true,
+            publish_deadline: Duration::from_millis(DEFAULT_PUBLISH_DEADLINE_MS),
+            schema: Schema::default(),
+            destinations: Vec::new(),
+            counters: toml::Table::new(),
+            dashboard: toml::Table::new(),
+            dev: toml::Table::new(),
+        }
+    }
+}
+
+/// Reads the configuration text named by the environment; `None` when neither variable is set.
+pub fn source_from_env() -> Result<Option<String>, ConfigError> {
+    let path = std::env::var(ENV_CONFIG_PATH)
+        .ok()
+        .filter(|s| !s.is_empty());
+    let text = std::env::var(ENV_CONFIG_TOML).ok();
+    match (path, text) {
+        (Some(_), Some(_)) => Err(ConfigError::BothSources),
+        (Some(path), None) => {
+            std::fs::read_to_string(&path)
+                .map(Some)
+                .map_err(|e| ConfigError::Unreadable {
+                    path,
+                    reason: e.to_string(),
+                })
+        }
+        (None, text) => Ok(text),
+    }
+}
+
+/// `GOOGLE_CLOUD_PROJECT`, when set and not empty.
+pub fn project_from_env() -> Option<String> {
+    std::env::var(ENV_PROJECT).ok().filter(|s| !s.is_empty())
+}
+
+impl Config {
+    /// Loads from `HERMES_CONFIG` / `HERMES_CONFIG_TOML` and `GOOGLE_CLOUD_PROJECT`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let text = source_from_env()?.unwrap_or_default();
+        Self::parse(&text, project_from_env().as_deref())
+    }
+
+    /// Parses and validates a TOML document. `project` completes bare topic ids.
+    pub fn parse(text: &str, project: Option<&str>) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::from_toml(text, &e))?;
+        let mut config = Config::default();
+        if let Some(id) = raw.container_id {
+            if id.trim().is_empty() {
+                return Err(ConfigError::invalid("container_id", "must not be empty"));
+            }
+            config.container_id = id;
+        }
+        if let Some(max) = raw.max_body_bytes {
+            config.max_body_bytes =
+                usize::try_from(max)
+                    .ok()
+                    .filter(|m| *m > 0)
+                    .ok_or_else(|| {
+                        ConfigError::invalid("max_body_bytes", "must be a positive number of bytes")
+                    })?;
+        }
+        if let Some(reject) = raw.reject_unauthorized {
+            config.reject_unauthorized = reject;
+        }
+        if let Some(ms) = raw.publish_deadline_ms {
+            if ms == 0 {
+                return Err(ConfigError::invalid(
+                    "publish_deadline_ms",
+                    "must be positive",
+                ));
+            }
+            config.publish_deadline = Duration::from_millis(ms);
+        }
+        if let Some(schema) = raw.schema {
+            apply_schema(&mut config.schema, schema)?;
+        }
+        for (i, dest) in raw.destinations.unwrap_or_default().into_iter().enumerate() {
+            let dest = parse_destination(dest, i, project)?;
+            if config.destinations.iter().any(|d| d.name == dest.name) {
+                return Err(ConfigError::invalid(
+                    format!("destinations[{i}].name"),
+                    format!("\"{}\" is used by another destination", dest.name),
+                ));
+            }
+            config.destinations.push(dest);
+        }
+        config.counters = raw.counters.unwrap_or_default();
+        config.dashboard = raw.dashboard.unwrap_or_default();
+        config.dev = raw.dev.unwrap_or_default();
+        Ok(config)
+    }
+
+    /// The distinct topics the destinations publish to, in configuration order.
+    pub fn topics(&self) -> Vec<&str> {
+        let mut topics: Vec<&str> = Vec::new();
+        for d in &self.destinations {
+            if !topics.contains(&d.topic.as_str()) {
+                topics.push(&d.topic);
+            }
+        }
+        topics
+    }
+}
+
+fn apply_schema(schema: &mut Schema, raw: RawSchema) -> Result<(), ConfigError> {
+    for (i, row) in raw.primitive.unwrap_or_default().into_iter().enumerate() {
+        let key = format!("schema.primitive[{i}]");
+        if row.field.is_empty() || row.field.contains('.') {
+            return Err(ConfigError::invalid(
+                format!("{key}.field"),
+                "must name a top-level field (deeper rules go in schema.structural)",
+            ));
+        }
+        let ty = match FieldType::parse(&row.ty) {
+            Some(t @ (FieldType::String | FieldType::Number | FieldType::Boolean)) => t,
+            _ => {
+                return Err(ConfigError::invalid(
+                    format!("{key}.type"),
+                    format!("\"{}\" is not one of string, number, boolean", row.ty),
+                ))
+            }
+        };
+        let required = match row.required {
+            None => false,
+            Some(v) => {
+                let json = serde_json::to_value(&v).unwrap_or(serde_json::Value::Null);
+                parse_required(&json).ok_or_else(|| {
+                    ConfigError::invalid(
+                        format!("{key}.required"),
+                        "must be true, false, \"true\" or \"false\"",
+                    )
+                })?
+            }
+        };
+        schema.set(row.field, Rule::primitive(ty, required));
+    }
+    if let Some(structural) = raw.structural {
+        let json = match structural {
+            toml::Value::String(text) if text.trim().is_empty() => return Ok(()),
+            toml::Value::String(text) => serde_json::from_str(&text).map_err(|e| {
+                ConfigError::invalid("schema.structural", format!("not valid JSON: {e}"))
+            })?,
+            table @ toml::Value::Table(_) => serde_json::to_value(&table)
+                .map_err(|e| ConfigError::invalid("schema.structural", e.to_string()))?,
+            _ => {
+                return Err(ConfigError::invalid(
+                    "schema.structural",
+                    "must be a JSON string or a table of field rules",
+                ))
+            }
+        };
+        let fields = fields_from_json(&json, "").map_err(|e| {
+            let key = if e.path.is_empty() {
+                "schema.structural".to_string()
+            } else {
+                format!("schema.structural.{}", e.path)
+            };
+            ConfigError::invalid(key, e.message)
+        })?;
+        for (name, rule) in fields.iter() {
+            schema.set(name.to_string(), rule.clone());
+        }
+    }
+    Ok(())
+}
+
+fn parse_destination(
+    raw: RawDestination,
+    i: usize,
+    project: Option<&str>,
+) -> Result<Destination, ConfigError> {
+    let key = |k: &str| format!("destinations[{i}].{k}");
+    if raw.name.trim().is_empty() {
+        return Err(ConfigError::invalid(key("name"), "must not be empty"));
+    }
+    let topic =
+        topic_name(&raw.topic, project).map_err(|m| ConfigError::invalid(key("topic"), m))?;
+    let events = raw.events.unwrap_or_default();
+    if events.iter().any(String::is_empty) {
+        return Err(ConfigError::invalid(
+            key("events"),
+            "event names must not be empty",
+        ));
+    }
+    let require = raw
+        .require
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(j, p)| {
+            FieldPath::parse(p).ok_or_else(|| {
+                ConfigError::invalid(
+                    format!("{}[{j}]", key("require")),
+                    format!("\"{p}\" is not a dotted path"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mapping = match raw.mapping {
+        None => None,
+        Some(table) => {
+            let mut rows: Vec<MappingRow> = Vec::with_capacity(table.len());
+            for (k, v) in table {
+                let row_key = format!("{}.{k}", key("mapping"));
+                let path = v.as_str().and_then(FieldPath::parse).ok_or_else(|| {
+                    ConfigError::invalid(&row_key, "must be a dotted path string")
+                })?;
+                let (out, conversion) = Conversion::from_key(&k);
+                if let Some(other) = rows.iter().find(|r| r.key == out) {
+                    return Err(ConfigError::invalid(
+                        &row_key,
+                        format!(
+                            "writes payload key `{out}`, as another row does (`{}`)",
+                            other.path.as_str()
+                        ),
+                    ));
+                }
+                rows.push(MappingRow {
+                    key: out.to_string(),
+                    conversion,
+                    path,
+                });
+            }
+            Some(rows)
+        }
+    };
+    let mut attributes = Vec::new();
+    for (k, v) in raw.attributes.unwrap_or_default() {
+        let attr_key = format!("{}.{k}", key("attributes"));
+        if k == ATTR_EVENT_NAME || k == ATTR_PREVIEW {
+            return Err(ConfigError::invalid(
+                attr_key,
+                "this attribute name is set by Hermes",
+            ));
+        }
+        if k.is_empty() || k.starts_with("goog") {
+            return Err(ConfigError::invalid(
+                attr_key,
+                "attribute names must be non-empty and not start with \"goog\"",
+            ));
+        }
+        let v = v
+            .as_str()
+            .ok_or_else(|| ConfigError::invalid(&attr_key, "attribute values must be strings"))?;
+        attributes.push((k, v.to_string()));
+    }
+    // The static attributes plus the two Hermes sets must fit Pub/Sub's limits on their own.
+    let probe = Message {
+        data: Vec::new(),
+        attributes: attributes
+            .iter()
+            .cloned()
+            .chain([
+                (ATTR_EVENT_NAME.into(), String::new()),
+                (ATTR_PREVIEW.into(), "true".into()),
+            ])
+            .collect(),
+    };
+    check_limits(&probe).map_err(|e| ConfigError::invalid(key("attributes"), e.to_string()))?;
+    Ok(Destination {
+        id: raw.id.unwrap_or_else(|| raw.name.clone()),
+        name: raw.name,
+        topic,
+        events,
+        require,
+        mapping,
+        attributes,
+    })
+}
+
+/// Completes and checks a topic name under Google's naming rules.
+pub fn topic_name(topic: &str, project: Option<&str>) -> Result<String, String> {
+    let (project, id) = match topic.split('/').collect::<Vec<_>>().as_slice() {
+        ["projects", p, "topics", id] => (p.to_string(), id.to_string()),
+        [id] => match project {
+            Some(p) => (p.to_string(), id.to_string()),
+            None => {
+                return Err(format!(
+                    "\"{topic}\" is a bare topic id: write projects/PROJECT/topics/{topic} or set {ENV_PROJECT}"
+                ))
+            }
+        },
+        _ => return Err(format!("\"{topic}\" is not projects/PROJECT/topics/TOPIC")),
+    };
+    check_project_id(&project).map_err(|m| format!("project \"{project}\" {m}"))?;
+    check_resource_id(&id).map_err(|m| format!("topic id \"{id}\" {m}"))?;
+    Ok(format!("projects/{project}/topics/{id}"))
+}
+
+fn check_project_id(p: &str) -> Result<(), &'static str> {
+    // Also allows domain-scoped ids (`example.com:proj`).
+    if p.is_empty()
+        || !p
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | ':'))
+    {
+        return Err("must be lowercase letters, digits and hyphens");
+    }
+    Ok(())
+}
+
+/// Pub/Sub resource ids: 3–255 characters, start with a letter, letters, digits and `-_.~+%`,
+/// not starting with `goog`.
+pub fn check_resource_id(id: &str) -> Result<(), &'static str> {
+    if !(3..=255).contains(&id.len()) {
+        return Err("must be 3 to 255 characters long");
+    }
+    if !id.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return Err("must start with a letter");
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '+' | '%'))
+    {
+        return Err("may hold only letters, digits and - _ . ~ + %");
+    }
+    if id.starts_with("goog") {
+        return Err("must not start with \"goog\"");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        Config::parse(text, Some("p-1")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn spec_example_parses() {
+        let text = r#"
+container_id = "GTM-XXXXXX"
+max_body_bytes = 1048576
+reject_unauthorized = true
+[schema]
+primitive = [ { field = "test_num", type = "number", required = true } ]
+structural = '''{ "context": { "type": "object", "required": false,
+                  "value": { "locale": { "type": "string", "required": false } } } }'''
+[[destinations]]
+name = "items-realtime"
+id = "1"
+topic = "projects/my-project/topics/items-realtime"
+events = ["purchase"]
+require = ["items"]
+[destinations.mapping]
+transaction_id = "transaction_id"
+value_num = "value"
+quantity_int = "items.0.quantity"
+items = "items"
+[destinations.attributes]
+source = "s2s"
+[counters]
+shards = 4
+"#;
+        let c = Config::parse(text, None).unwrap();
+        assert_eq!(c.container_id, "GTM-XXXXXX");
+        assert_eq!(c.destinations.len(), 1);
+        assert_eq!(c.destinations[0].mapping.as_ref().unwrap().len(), 4);
+        assert!(c.schema.fields().get("context").is_some());
+        assert_eq!(
+            c.counters.get("shards").and_then(|v| v.as_integer()),
+            Some(4)
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert!(err("nope = 1").contains("nope"));
+        assert!(err("max_body_bytes = \"big\"").contains("max_body_bytes"));
+        assert!(
+            err("[[destinations]]\nname = \"a\"\ntopic = \"projects/p/topics/ab\"")
+                .contains("destinations[0].topic")
+        );
+        assert!(err("[[destinations]]\nname = \"a\"\ntopic = \"t1x\"\n[destinations.attributes]\nevent_name = \"x\"")
+            .contains("destinations[0].attributes.event_name"));
+        assert!(
+            err("[schema]\nstructural = '{\"a\": {\"type\": \"strin\"}}'")
+                .contains("schema.structural.a")
+        );
+        assert!(err("[schema]\nstructural = '{'").contains("schema.structural"));
+        assert!(
+            err("[schema]\nprimitive = [{ field = \"x\", type = \"object\" }]")
+                .contains("schema.primitive[0].type")
+        );
+        assert!(err("[[destinations]]\nname = \"a\"\ntopic = \"abc\"\n[destinations.mapping]\nv_num = \"a\"\nv = \"b\"")
+            .contains("destinations[0].mapping"));
+    }
+
+    #[test]
+    fn bare_topic_needs_project() {
+        assert_eq!(
+            topic_name("events", Some("p-1")).unwrap(),
+            "projects/p-1/topics/events"
+        );
+        assert!(topic_name("events", None).is_err());
+        assert!(topic_name("projects/p/topics/1abc", None).is_err());
+        assert!(topic_name("projects/p/topics/goog-x", None).is_err());
+    }
+}

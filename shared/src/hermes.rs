@@ -1,0 +1,376 @@
+//! Destinations ("tags") and the Hermes encoding: which events a destination
+//! takes, and how an event becomes a Pub/Sub message (`_int` / `_num` key
+//! suffixes, compact JSON payload, static attributes).
+
+use serde_json::{Map, Number, Value};
+
+/// Attribute every message carries: the event's name.
+pub const ATTR_EVENT_NAME: &str = "event_name";
+/// Attribute carried by messages published for preview requests.
+pub const ATTR_PREVIEW: &str = "hermes_preview";
+
+/// Pub/Sub's per-message limits (https://cloud.google.com/pubsub/quotas#resource_limits).
+pub const MAX_ATTRIBUTES: usize = 100;
+pub const MAX_ATTRIBUTE_KEY_BYTES: usize = 256;
+pub const MAX_ATTRIBUTE_VALUE_BYTES: usize = 1024;
+/// Largest publish request, and so the largest message, in bytes.
+pub const MAX_REQUEST_BYTES: usize = 10_000_000;
+/// Most messages in one publish request.
+pub const MAX_BATCH_MESSAGES: usize = 1000;
+
+/// A dotted path (`items.0.quantity`); numeric segments index arrays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldPath {
+    text: String,
+    segments: Vec<String>,
+}
+
+impl FieldPath {
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.is_empty() || text.split('.').any(str::is_empty) {
+            return None;
+        }
+        Some(Self {
+            text: text.to_string(),
+            segments: text.split('.').map(str::to_string).collect(),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The value at this path; `None` when any segment is missing or the value is null.
+    pub fn lookup<'a>(&self, root: &'a Value) -> Option<&'a Value> {
+        let mut cur = root;
+        for seg in &self.segments {
+            cur = match cur {
+                Value::Object(map) => map.get(seg)?,
+                Value::Array(items) => items.get(seg.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        (!cur.is_null()).then_some(cur)
+    }
+}
+
+/// How a mapped value is converted, from its key's suffix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conversion {
+    Keep,
+    Int,
+    Num,
+}
+
+impl Conversion {
+    /// Splits a mapping key into the payload key and its conversion; only the
+    /// final suffix is stripped (`a_int_b_int` → `a_int_b`).
+    pub fn from_key(key: &str) -> (&str, Self) {
+        if let Some(stripped) = key.strip_suffix("_int").filter(|s| !s.is_empty()) {
+            (stripped, Self::Int)
+        } else if let Some(stripped) = key.strip_suffix("_num").filter(|s| !s.is_empty()) {
+            (stripped, Self::Num)
+        } else {
+            (key, Self::Keep)
+        }
+    }
+
+    fn apply(self, value: &Value) -> Result<Value, String> {
+        match self {
+            Self::Keep => Ok(value.clone()),
+            Self::Int => to_int(value).map(Value::from),
+            Self::Num => to_num(value).map(Value::Number),
+        }
+    }
+}
+
+/// A number as `f64`, or an integral number as itself, from a JSON number or a numeric string.
+enum Numeric {
+    Int(i64),
+    Uint(u64),
+    Float(f64),
+}
+
+fn numeric(value: &Value) -> Result<Numeric, String> {
+    match value {
+        Value::Number(n) => Ok(if let Some(i) = n.as_i64() {
+            Numeric::Int(i)
+        } else if let Some(u) = n.as_u64() {
+            Numeric::Uint(u)
+        } else {
+            Numeric::Float(n.as_f64().unwrap_or(f64::NAN))
+        }),
+        Value::String(s) => {
+            let t = s.trim();
+            if let Ok(i) = t.parse::<i64>() {
+                return Ok(Numeric::Int(i));
+            }
+            // Rust's float parser also takes "inf" and "NaN": only finite decimals count.
+            match t.parse::<f64>() {
+                Ok(f) if f.is_finite() => Ok(Numeric::Float(f)),
+                _ => Err(format!(
+                    "the string \"{}\" is not a number",
+                    truncate(s, 40)
+                )),
+            }
+        }
+        other => Err(format!(
+            "a {} cannot be converted to a number",
+            crate::schema::json_type(other)
+        )),
+    }
+}
+
+fn to_int(value: &Value) -> Result<i64, String> {
+    match numeric(value)? {
+        Numeric::Int(i) => Ok(i),
+        Numeric::Uint(u) => Err(format!("{u} does not fit in a 64-bit integer")),
+        Numeric::Float(f) => {
+            let t = f.trunc();
+            // i64::MAX as f64 rounds up to 2^63, which is out of range.
+            if t >= -9_223_372_036_854_775_808.0 && t < 9_223_372_036_854_775_808.0 {
+                Ok(t as i64)
+            } else {
+                Err(format!("{f} does not fit in a 64-bit integer"))
+            }
+        }
+    }
+}
+
+fn to_num(value: &Value) -> Result<Number, String> {
+    Ok(match numeric(value)? {
+        Numeric::Int(i) => Number::from(i),
+        Numeric::Uint(u) => Number::from(u),
+        Numeric::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Number::from(f as i64),
+        Numeric::Float(f) => {
+            Number::from_f64(f).ok_or_else(|| format!("{f} is not a finite number"))?
+        }
+    })
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// One row of the Hermes key/value table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappingRow {
+    /// The payload key, suffix stripped.
+    pub key: String,
+    pub conversion: Conversion,
+    pub path: FieldPath,
+}
+
+/// A destination: a Pub/Sub topic and the rules that put events on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Destination {
+    pub name: String,
+    pub id: String,
+    /// Full topic name, `projects/{project}/topics/{id}`.
+    pub topic: String,
+    /// Trigger: `event_name` in this list (empty: every event).
+    pub events: Vec<String>,
+    /// Trigger: these paths present and not null.
+    pub require: Vec<FieldPath>,
+    /// The key/value table; `None`: the whole event is the payload.
+    pub mapping: Option<Vec<MappingRow>>,
+    /// Static attributes, validated against Pub/Sub's limits at start-up.
+    pub attributes: Vec<(String, String)>,
+}
+
+/// A Pub/Sub message before transport encoding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// Compact UTF-8 JSON of the payload (base64-encoded on the wire).
+    pub data: Vec<u8>,
+    pub attributes: Vec<(String, String)>,
+}
+
+impl Message {
+    /// Size of this message inside a publish request body: base64 data plus
+    /// attributes plus JSON punctuation. An upper bound, used for the 10 MB split.
+    pub fn encoded_len(&self) -> usize {
+        let data = self.data.len().div_ceil(3) * 4;
+        let attrs: usize = self
+            .attributes
+            .iter()
+            .map(|(k, v)| json_escaped_len(k) + json_escaped_len(v) + 6)
+            .sum();
+        data + attrs + 40
+    }
+
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn json_escaped_len(s: &str) -> usize {
+    // Control characters become \u00XX (6 bytes); quotes and backslashes 2.
+    s.bytes()
+        .map(|b| match b {
+            b'"' | b'\\' => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// Why a tag failed for an event before anything was sent.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("cannot convert `{key}` (from `{path}`): {reason}")]
+    Conversion {
+        key: String,
+        path: String,
+        reason: String,
+    },
+    #[error("Pub/Sub limit exceeded: {0}")]
+    Limit(String),
+}
+
+impl Destination {
+    /// Whether this destination's trigger fires for a (schema-valid) event.
+    pub fn triggers(&self, event: &Value) -> bool {
+        if !self.events.is_empty() {
+            let name = event.get("event_name").and_then(Value::as_str);
+            if !name.is_some_and(|n| self.events.iter().any(|e| e == n)) {
+                return false;
+            }
+        }
+        self.require.iter().all(|p| p.lookup(event).is_some())
+    }
+
+    /// Builds the message for one event.
+    pub fn encode(&self, event: &Value, preview: bool) -> Result<Message, EncodeError> {
+        let data = match &self.mapping {
+            None => serde_json::to_vec(event),
+            Some(rows) => {
+                let mut payload = Map::new();
+                for row in rows {
+                    let Some(value) = row.path.lookup(event) else {
+                        continue;
+                    };
+                    let converted =
+                        row.conversion
+                            .apply(value)
+                            .map_err(|reason| EncodeError::Conversion {
+                                key: row.key.clone(),
+                                path: row.path.as_str().to_string(),
+                                reason,
+                            })?;
+                    payload.insert(row.key.clone(), converted);
+                }
+                serde_json::to_vec(&payload)
+            }
+        }
+        // Serialising a `Value` cannot fail: its keys are always strings.
+        .map_err(|e| EncodeError::Limit(e.to_string()))?;
+
+        let mut attributes = Vec::with_capacity(self.attributes.len() + 2);
+        if let Some(name) = event.get("event_name").and_then(Value::as_str) {
+            attributes.push((ATTR_EVENT_NAME.to_string(), name.to_string()));
+        }
+        attributes.extend(self.attributes.iter().cloned());
+        if preview {
+            attributes.push((ATTR_PREVIEW.to_string(), "true".to_string()));
+        }
+        let message = Message { data, attributes };
+        check_limits(&message)?;
+        Ok(message)
+    }
+}
+
+/// Pub/Sub's limits on one message, checked before sending.
+pub fn check_limits(message: &Message) -> Result<(), EncodeError> {
+    if message.attributes.len() > MAX_ATTRIBUTES {
+        return Err(EncodeError::Limit(format!(
+            "{} attributes (at most {MAX_ATTRIBUTES})",
+            message.attributes.len()
+        )));
+    }
+    for (k, v) in &message.attributes {
+        if k.len() > MAX_ATTRIBUTE_KEY_BYTES {
+            return Err(EncodeError::Limit(format!(
+                "attribute key of {} bytes (at most {MAX_ATTRIBUTE_KEY_BYTES})",
+                k.len()
+            )));
+        }
+        if v.len() > MAX_ATTRIBUTE_VALUE_BYTES {
+            return Err(EncodeError::Limit(format!(
+                "attribute `{k}` value of {} bytes (at most {MAX_ATTRIBUTE_VALUE_BYTES})",
+                v.len()
+            )));
+        }
+    }
+    let size = message.encoded_len() + 20;
+    if size > MAX_REQUEST_BYTES {
+        return Err(EncodeError::Limit(format!(
+            "message of {size} bytes encoded (a publish request holds at most {MAX_REQUEST_BYTES})"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_the_final_suffix_is_stripped() {
+        assert_eq!(
+            Conversion::from_key("a_int_b_int"),
+            ("a_int_b", Conversion::Int)
+        );
+        assert_eq!(
+            Conversion::from_key("value_num"),
+            ("value", Conversion::Num)
+        );
+        assert_eq!(
+            Conversion::from_key("value_num_x"),
+            ("value_num_x", Conversion::Keep)
+        );
+        assert_eq!(Conversion::from_key("_int"), ("_int", Conversion::Keep));
+    }
+
+    #[test]
+    fn conversions() {
+        let int = |v: Value| Conversion::Int.apply(&v);
+        let num = |v: Value| Conversion::Num.apply(&v);
+        assert_eq!(int(json!(2.9)), Ok(json!(2)));
+        assert_eq!(int(json!(-2.9)), Ok(json!(-2)));
+        assert_eq!(int(json!(" 2.9 ")), Ok(json!(2)));
+        assert_eq!(int(json!("1e3")), Ok(json!(1000)));
+        assert!(int(json!(1e19)).is_err());
+        assert!(int(json!(u64::MAX)).is_err());
+        assert!(int(json!(true)).is_err());
+        assert!(int(json!("abc")).is_err());
+        assert!(int(json!("inf")).is_err());
+        assert!(int(json!("NaN")).is_err());
+        assert!(int(json!([1])).is_err());
+        assert_eq!(num(json!(150)), Ok(json!(150)));
+        assert_eq!(num(json!("150")), Ok(json!(150)));
+        assert_eq!(num(json!("150.0")), Ok(json!(150)));
+        assert_eq!(num(json!("7.77")), Ok(json!(7.77)));
+        assert!(num(json!({})).is_err());
+    }
+
+    #[test]
+    fn paths_index_arrays() {
+        let event = json!({"items": [{"quantity": 3}], "n": null});
+        let p = FieldPath::parse("items.0.quantity").unwrap();
+        assert_eq!(p.lookup(&event), Some(&json!(3)));
+        assert_eq!(
+            FieldPath::parse("items.1.quantity").unwrap().lookup(&event),
+            None
+        );
+        assert_eq!(FieldPath::parse("n").unwrap().lookup(&event), None);
+        assert!(FieldPath::parse("a..b").is_none());
+    }
+}

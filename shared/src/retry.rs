@@ -1,0 +1,81 @@
+//! Exponential backoff with full jitter inside an overall deadline, shared by
+//! the REST clients.
+
+use std::future::Future;
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+    pub multiplier: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(5),
+            multiplier: 2,
+        }
+    }
+}
+
+/// What one attempt came to.
+pub enum Attempt<T, E> {
+    Done(T),
+    /// Worth another try (429, 5xx, transport error).
+    Retry(E),
+    Fail(E),
+}
+
+/// Why [`retry`] gave up.
+#[derive(Debug)]
+pub enum GaveUp<E> {
+    /// A permanent error, or the last transient one when no time was left to retry.
+    Error(E),
+    /// The deadline passed during an attempt (the previous transient error, if any).
+    Deadline(Option<E>),
+}
+
+/// Runs `op` until it succeeds, fails permanently, or the deadline passes.
+/// Each attempt is given the time left as its own timeout.
+pub async fn retry<T, E, F, Fut>(
+    deadline: Instant,
+    backoff: Backoff,
+    mut op: F,
+) -> Result<T, GaveUp<E>>
+where
+    F: FnMut(Duration) -> Fut,
+    Fut: Future<Output = Attempt<T, E>>,
+{
+    let mut delay = backoff.initial;
+    let mut last = None;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(GaveUp::Deadline(last));
+        }
+        match tokio::time::timeout(left, op(left)).await {
+            Err(_) => return Err(GaveUp::Deadline(last)),
+            Ok(Attempt::Done(v)) => return Ok(v),
+            Ok(Attempt::Fail(e)) => return Err(GaveUp::Error(e)),
+            Ok(Attempt::Retry(e)) => {
+                // Full jitter: sleep a random time up to the current delay.
+                let sleep = delay.mul_f64(fastrand::f64());
+                if Instant::now() + sleep >= deadline {
+                    return Err(GaveUp::Error(e));
+                }
+                last = Some(e);
+                tokio::time::sleep(sleep).await;
+                delay = (delay * backoff.multiplier).min(backoff.max);
+            }
+        }
+    }
+}
+
+/// HTTP statuses Google's APIs ask clients to retry.
+pub fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 429 | 500 | 502 | 503 | 504)
+}

@@ -1,0 +1,133 @@
+//! Running a function's `axum::Router` anywhere: under AWS Lambda through
+//! `lambda_http` when `AWS_LAMBDA_RUNTIME_API` is set, else as an HTTP server on
+//! `0.0.0.0:$PORT` (the Cloud Run contract), draining in-flight requests on SIGTERM.
+
+use crate::logging::{trace_resource, TRACE_FIELD};
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::Router;
+use std::time::Instant;
+use tracing::Instrument;
+
+pub const ENV_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
+pub const ENV_PORT: &str = "PORT";
+pub const DEFAULT_PORT: u16 = 8080;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("invalid PORT \"{0}\": expected a number from 0 to 65535")]
+    Port(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+    #[error("Lambda runtime error: {0}")]
+    Lambda(String),
+}
+
+/// Set on a response by a handler so that the request log line carries the event count.
+#[derive(Debug, Clone, Copy)]
+pub struct EventCount(pub usize);
+
+/// Adds the request log line (status, latency, event count, trace) to a router.
+pub fn with_request_log(router: Router) -> Router {
+    router.layer(axum::middleware::from_fn(log_request))
+}
+
+async fn log_request(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let trace = req
+        .headers()
+        .get("x-cloud-trace-context")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| trace_resource(crate::config::project_from_env().as_deref(), h));
+    let span = match &trace {
+        Some(t) => tracing::info_span!("request", "logging.googleapis.com/trace" = %t),
+        None => tracing::info_span!("request"),
+    };
+    debug_assert_eq!(TRACE_FIELD, "logging.googleapis.com/trace");
+    let response = next.run(req).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let events = response.extensions().get::<EventCount>().map(|c| c.0);
+    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        let message = format!("{method} {path} {status}");
+        match events {
+            Some(n) => tracing::info!(status, events = n, latency_ms, method = %method, path = %path, "{message}"),
+            None => tracing::info!(status, latency_ms, method = %method, path = %path, "{message}"),
+        }
+    });
+    response
+}
+
+/// The port from `$PORT` (default 8080).
+pub fn port_from_env() -> Result<u16, RuntimeError> {
+    match std::env::var(ENV_PORT) {
+        Ok(p) if !p.trim().is_empty() => p.trim().parse().map_err(|_| RuntimeError::Port(p)),
+        _ => Ok(DEFAULT_PORT),
+    }
+}
+
+/// Serves `router` under Lambda or as an HTTP server, whichever the environment asks for.
+pub async fn run(router: Router) -> Result<(), RuntimeError> {
+    let router = with_request_log(router);
+    if std::env::var_os(ENV_LAMBDA_RUNTIME_API).is_some() {
+        tracing::info!("starting under the AWS Lambda runtime");
+        return lambda_http::run(router)
+            .await
+            .map_err(|e| RuntimeError::Lambda(e.to_string()));
+    }
+    let port = port_from_env()?;
+    let addr = format!("0.0.0.0:{port}");
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| RuntimeError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+    serve(listener, router).await
+}
+
+/// Serves on a bound listener until SIGTERM / Ctrl-C, then finishes in-flight requests.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> Result<(), RuntimeError> {
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(addr = %addr, "listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(RuntimeError::Serve)?;
+    tracing::info!("stopped: in-flight requests finished");
+    Ok(())
+}
+
+/// Resolves on SIGTERM (Cloud Run's stop signal) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received: draining in-flight requests");
+}

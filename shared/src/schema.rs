@@ -1,0 +1,517 @@
+//! Type checking of events against the Server-to-Server client's schema format
+//! (`field → { type, required, value }`), with the Common Event Data defaults.
+//!
+//! The rules are parsed once, at start-up, into [`Schema`]; checking an event
+//! never fails on the schema itself, only on the event.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    String,
+    Number,
+    Boolean,
+    Object,
+    Array,
+}
+
+impl FieldType {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "string" => Self::String,
+            "number" => Self::Number,
+            "boolean" => Self::Boolean,
+            "object" => Self::Object,
+            "array" => Self::Array,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Number => "number",
+            Self::Boolean => "boolean",
+            Self::Object => "object",
+            Self::Array => "array",
+        }
+    }
+
+    fn matches(self, value: &Value) -> bool {
+        matches!(
+            (self, value),
+            (Self::String, Value::String(_))
+                | (Self::Number, Value::Number(_))
+                | (Self::Boolean, Value::Bool(_))
+                | (Self::Object, Value::Object(_))
+                | (Self::Array, Value::Array(_))
+        )
+    }
+}
+
+impl fmt::Display for FieldType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The JSON type name of a value, as reported in errors (`null` included).
+pub fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// One field's rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub ty: FieldType,
+    pub required: bool,
+    pub nested: Nested,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Nested {
+    /// No nested checking (primitives, or an object / array without `value`).
+    None,
+    /// The fields of an object.
+    Fields(Fields),
+    /// The rule every element of an array must follow.
+    Element(Box<Rule>),
+}
+
+/// Ordered field rules; a later rule for the same name replaces the earlier one in place.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Fields(Vec<(String, Rule)>);
+
+impl Fields {
+    pub fn set(&mut self, name: String, rule: Rule) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = rule,
+            None => self.0.push((name, rule)),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Rule> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, r)| r)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Rule)> {
+        self.0.iter().map(|(n, r)| (n.as_str(), r))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A problem in a `structural` schema document, with the path of the rule at fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct RuleError {
+    pub path: String,
+    pub message: String,
+}
+
+impl Rule {
+    pub fn primitive(ty: FieldType, required: bool) -> Self {
+        Self {
+            ty,
+            required,
+            nested: Nested::None,
+        }
+    }
+
+    /// Parses one rule of the template's structural format.
+    pub fn from_json(value: &Value, path: &str) -> Result<Self, RuleError> {
+        let err = |message: String| RuleError {
+            path: path.to_string(),
+            message,
+        };
+        let obj = value.as_object().ok_or_else(|| {
+            err(format!(
+                "a rule must be an object, got {}",
+                json_type(value)
+            ))
+        })?;
+        for key in obj.keys() {
+            if !matches!(key.as_str(), "type" | "required" | "value") {
+                return Err(err(format!(
+                    "unknown key `{key}` (expected type, required, value)"
+                )));
+            }
+        }
+        let ty = match obj.get("type") {
+            Some(Value::String(s)) => FieldType::parse(s).ok_or_else(|| {
+                err(format!(
+                    "unknown type \"{s}\" (expected string, number, boolean, object or array)"
+                ))
+            })?,
+            Some(other) => {
+                return Err(err(format!(
+                    "`type` must be a string, got {}",
+                    json_type(other)
+                )))
+            }
+            None => return Err(err("missing `type`".into())),
+        };
+        let required = match obj.get("required") {
+            None | Some(Value::Null) => false,
+            Some(v) => parse_required(v).ok_or_else(|| {
+                err(format!(
+                    "`required` must be true, false, \"true\" or \"false\", got {v}"
+                ))
+            })?,
+        };
+        let nested = match (ty, obj.get("value")) {
+            (_, None | Some(Value::Null)) => Nested::None,
+            (FieldType::Object, Some(v)) => Nested::Fields(fields_from_json(v, path)?),
+            (FieldType::Array, Some(v)) => {
+                Nested::Element(Box::new(Rule::from_json(v, &format!("{path}[]"))?))
+            }
+            (_, Some(_)) => {
+                return Err(err(format!(
+                    "`value` is only allowed for object and array rules, not {ty}"
+                )))
+            }
+        };
+        Ok(Self {
+            ty,
+            required,
+            nested,
+        })
+    }
+}
+
+/// `required` accepts booleans and the strings "true" / "false" (the template
+/// treats the string "false" as true; we do not).
+pub fn parse_required(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s == "true" => Some(true),
+        Value::String(s) if s == "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// Parses a map of `field → rule`.
+pub fn fields_from_json(value: &Value, path: &str) -> Result<Fields, RuleError> {
+    let obj = value.as_object().ok_or_else(|| RuleError {
+        path: path.to_string(),
+        message: format!(
+            "expected an object of field rules, got {}",
+            json_type(value)
+        ),
+    })?;
+    let mut fields = Fields::default();
+    for (name, rule) in obj {
+        let child = if path.is_empty() {
+            name.clone()
+        } else {
+            format!("{path}.{name}")
+        };
+        fields.set(name.clone(), Rule::from_json(rule, &child)?);
+    }
+    Ok(fields)
+}
+
+/// What went wrong with one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Present, but of the wrong type.
+    Type,
+    /// Required, but null or absent.
+    Missing,
+    /// The request body is not an array of events.
+    NotArray,
+}
+
+/// One failing leaf, in the shape of the response's `errors` entries.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaError {
+    pub event_index: Option<usize>,
+    pub path: String,
+    pub code: ErrorCode,
+    pub expected: &'static str,
+    pub actual: &'static str,
+    pub required: bool,
+    pub message: String,
+}
+
+impl SchemaError {
+    /// The error for a request body that is valid JSON but not an array.
+    pub fn not_array(actual: &'static str) -> Self {
+        Self {
+            event_index: None,
+            path: "events".into(),
+            code: ErrorCode::NotArray,
+            expected: "array",
+            actual,
+            required: true,
+            message: format!(
+                "Body: The request body is not of type array. Instead received a type of \"{actual}\". \
+                 The sGTM client expects an array of event objects."
+            ),
+        }
+    }
+}
+
+/// The event schema: Common Event Data plus the user's extensions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schema {
+    fields: Fields,
+}
+
+const DEFAULT_STRINGS: &[&str] = &[
+    "client_id",
+    "ip_override",
+    "language",
+    "page_encoding",
+    "page_hostname",
+    "page_location",
+    "page_path",
+    "page_referrer",
+    "page_title",
+    "screen_resolution",
+    "user_agent",
+    "user_id",
+    "viewport_size",
+    "currency",
+];
+
+const USER_DATA_STRINGS: &[&str] = &[
+    "email_address",
+    "phone_number",
+    "first_name",
+    "last_name",
+    "street",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+];
+
+impl Default for Schema {
+    /// Common Event Data: `event_name` required, everything else optional.
+    fn default() -> Self {
+        let mut fields = Fields::default();
+        fields.set(
+            "event_name".into(),
+            Rule::primitive(FieldType::String, true),
+        );
+        for name in DEFAULT_STRINGS {
+            fields.set((*name).into(), Rule::primitive(FieldType::String, false));
+        }
+        fields.set("value".into(), Rule::primitive(FieldType::Number, false));
+        let mut user_data = Fields::default();
+        for name in USER_DATA_STRINGS {
+            user_data.set((*name).into(), Rule::primitive(FieldType::String, false));
+        }
+        fields.set(
+            "user_data".into(),
+            Rule {
+                ty: FieldType::Object,
+                required: false,
+                nested: Nested::Fields(user_data),
+            },
+        );
+        Self { fields }
+    }
+}
+
+impl Schema {
+    /// Adds a field or replaces a default field's rule whole.
+    pub fn set(&mut self, name: String, rule: Rule) {
+        self.fields.set(name, rule);
+    }
+
+    pub fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
+    /// Checks one event; appends one error per failing leaf and returns whether it passed.
+    pub fn check_event(&self, event: &Value, index: usize, errors: &mut Vec<SchemaError>) -> bool {
+        let before = errors.len();
+        let mut path = String::with_capacity(32);
+        path.push_str("events[");
+        push_usize(&mut path, index);
+        path.push(']');
+        match event {
+            Value::Object(map) => check_fields(&self.fields, map, &mut path, index, errors),
+            other => errors.push(type_error(&path, index, FieldType::Object, other, true)),
+        }
+        errors.len() == before
+    }
+}
+
+fn push_usize(s: &mut String, n: usize) {
+    use std::fmt::Write;
+    let _ = write!(s, "{n}");
+}
+
+fn check_fields(
+    fields: &Fields,
+    map: &Map<String, Value>,
+    path: &mut String,
+    index: usize,
+    errors: &mut Vec<SchemaError>,
+) {
+    for (name, rule) in fields.iter() {
+        let len = path.len();
+        path.push('.');
+        path.push_str(name);
+        check_value(rule, map.get(name), path, index, errors);
+        path.truncate(len);
+    }
+}
+
+fn check_value(
+    rule: &Rule,
+    value: Option<&Value>,
+    path: &mut String,
+    index: usize,
+    errors: &mut Vec<SchemaError>,
+) {
+    let value = match value {
+        None | Some(Value::Null) => {
+            if rule.required {
+                errors.push(SchemaError {
+                    event_index: Some(index),
+                    path: path.clone(),
+                    code: ErrorCode::Missing,
+                    expected: rule.ty.as_str(),
+                    actual: "null",
+                    required: true,
+                    message: format!(
+                        "Missing Field: The \"{path}\" value is required but was not found."
+                    ),
+                });
+            }
+            return;
+        }
+        Some(v) => v,
+    };
+    if !rule.ty.matches(value) {
+        errors.push(type_error(path, index, rule.ty, value, rule.required));
+        return;
+    }
+    match (&rule.nested, value) {
+        (Nested::Fields(fields), Value::Object(map)) => {
+            check_fields(fields, map, path, index, errors)
+        }
+        (Nested::Element(element), Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push('[');
+                push_usize(path, i);
+                path.push(']');
+                check_value(element, Some(item), path, index, errors);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn type_error(
+    path: &str,
+    index: usize,
+    expected: FieldType,
+    value: &Value,
+    required: bool,
+) -> SchemaError {
+    let actual = json_type(value);
+    SchemaError {
+        event_index: Some(index),
+        path: path.to_string(),
+        code: ErrorCode::Type,
+        expected: expected.as_str(),
+        actual,
+        required,
+        message: format!(
+            "Schema: The \"{path}\" field was not of expected type \"{expected}\". \
+             Instead received the value type \"{actual}\". This field is{} required.",
+            if required { "" } else { " not" }
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn errors_of(schema: &Schema, event: Value) -> Vec<SchemaError> {
+        let mut errors = Vec::new();
+        schema.check_event(&event, 0, &mut errors);
+        errors
+    }
+
+    #[test]
+    fn required_string_false_is_false() {
+        let rule = Rule::from_json(&json!({"type": "string", "required": "false"}), "x").unwrap();
+        assert!(!rule.required);
+        let rule = Rule::from_json(&json!({"type": "string", "required": "true"}), "x").unwrap();
+        assert!(rule.required);
+    }
+
+    #[test]
+    fn unknown_rule_keys_and_types_are_errors() {
+        let e = Rule::from_json(&json!({"type": "string", "requird": true}), "a.b").unwrap_err();
+        assert_eq!(e.path, "a.b");
+        assert!(e.message.contains("requird"));
+        assert!(Rule::from_json(&json!({"type": "int"}), "a").is_err());
+        assert!(Rule::from_json(&json!({"type": "string", "value": {}}), "a").is_err());
+    }
+
+    #[test]
+    fn array_is_never_an_object() {
+        let errors = errors_of(
+            &Schema::default(),
+            json!({"event_name": "x", "user_data": []}),
+        );
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].path, "events[0].user_data");
+        assert_eq!(errors[0].actual, "array");
+    }
+
+    #[test]
+    fn each_bad_element_is_its_own_error() {
+        let mut schema = Schema::default();
+        schema.set(
+            "tags".into(),
+            Rule::from_json(
+                &json!({"type": "array", "value": {"type": "string"}}),
+                "tags",
+            )
+            .unwrap(),
+        );
+        let errors = errors_of(&schema, json!({"event_name": "x", "tags": [1, "a", false]}));
+        let paths: Vec<_> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["events[0].tags[0]", "events[0].tags[2]"]);
+    }
+
+    #[test]
+    fn non_object_event_is_one_type_error() {
+        for event in [json!(1), json!("x"), json!([]), json!(true)] {
+            let errors = errors_of(&Schema::default(), event);
+            assert_eq!(errors.len(), 1);
+            assert_eq!(errors[0].path, "events[0]");
+            assert_eq!(errors[0].code, ErrorCode::Type);
+        }
+    }
+}
