@@ -33,9 +33,10 @@ pub enum Attempt<T, E> {
 /// Why [`retry`] gave up.
 #[derive(Debug)]
 pub enum GaveUp<E> {
-    /// A permanent error, or the last transient one when no time was left to retry.
+    /// A permanent error.
     Error(E),
-    /// The deadline passed during an attempt (the previous transient error, if any).
+    /// The deadline passed, or left no time for another attempt; with the last
+    /// transient error, if any.
     Deadline(Option<E>),
 }
 
@@ -65,7 +66,7 @@ where
                 // Full jitter: sleep a random time up to the current delay.
                 let sleep = delay.mul_f64(fastrand::f64());
                 if Instant::now() + sleep >= deadline {
-                    return Err(GaveUp::Error(e));
+                    return Err(GaveUp::Deadline(Some(e)));
                 }
                 last = Some(e);
                 tokio::time::sleep(sleep).await;

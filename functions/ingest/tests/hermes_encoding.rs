@@ -1,0 +1,239 @@
+//! The Hermes encoding: suffix rules, the Hermes README's transaction / items
+//! example, triggers, attributes, Pub/Sub limits, and conversion failures
+//! reported in `failedTags`.
+
+mod common;
+
+use base64::Engine;
+use common::*;
+use serde_json::{json, Value};
+
+const TRANSACTION: &str = r#"
+[[destinations]]
+name = "transactions"
+id = "12"
+topic = "projects/my-project/topics/transactions"
+events = ["purchase"]
+require = ["items"]
+[destinations.mapping]
+transaction_id = "transaction_id"
+transaction_value = "total"
+items = "items"
+[destinations.attributes]
+source = "s2s"
+"#;
+
+fn purchase() -> Value {
+    json!({
+        "event_name": "purchase",
+        "transaction_id": "72ef1364-3b6c-4051-9a9f-d840491136eb",
+        "total": "150",
+        "value": 150,
+        "currency": "GBP",
+        "items": [
+            {"item_id": "blazer", "item_name": "Blazer", "price": 150, "quantity": 1, "currency": "GBP"}
+        ]
+    })
+}
+
+fn payload(data: &[u8]) -> Value {
+    serde_json::from_slice(data).expect("payload is JSON")
+}
+
+#[tokio::test]
+async fn hermes_readme_transaction_example() {
+    // `total` is a string here, so the payload matches the README byte for byte.
+    let (app, rec) = app(TRANSACTION, tokens(None, None));
+    let a = send_json(&app, &json!([purchase()])).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let published = rec.messages();
+    assert_eq!(published.len(), 1);
+    let (topic, message) = &published[0];
+    assert_eq!(topic, "projects/my-project/topics/transactions");
+    let expected = r#"{"transaction_id":"72ef1364-3b6c-4051-9a9f-d840491136eb","transaction_value":"150","items":[{"item_id":"blazer","item_name":"Blazer","price":150,"quantity":1,"currency":"GBP"}]}"#;
+    assert_eq!(std::str::from_utf8(&message.data).unwrap(), expected);
+    assert_eq!(
+        message.attributes,
+        vec![
+            ("event_name".to_string(), "purchase".to_string()),
+            ("source".to_string(), "s2s".to_string())
+        ]
+    );
+    assert_eq!(a.body["messageIds"][0]["transactions"], "m1");
+}
+
+#[tokio::test]
+async fn suffixes_convert_and_only_the_suffix_is_stripped() {
+    let toml = r#"
+[[destinations]]
+name = "typed"
+topic = "typed"
+[destinations.mapping]
+transaction_value_num = "total"
+quantity_int = "items.0.quantity"
+price_int = "items.0.price"
+count_int_total_int = "n"
+missing_int = "nope.0.x"
+label = "items.0.item_name"
+"#;
+    let (app, rec) = app(toml, tokens(None, None));
+    let event = json!({"event_name": "purchase", "total": "150", "n": "1e3",
+                       "items": [{"item_name": "Blazer", "price": 149.99, "quantity": "2"}]});
+    let a = send_json(&app, &json!([event])).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let data = payload(&rec.messages()[0].1.data);
+    assert_eq!(
+        data,
+        json!({"transaction_value": 150, "quantity": 2, "price": 149, "count_int_total": 1000, "label": "Blazer"})
+    );
+    // `_num` keeps integers integral: 150, not 150.0.
+    assert!(std::str::from_utf8(&rec.messages()[0].1.data)
+        .unwrap()
+        .contains("\"transaction_value\":150,"));
+}
+
+#[tokio::test]
+async fn whole_event_is_the_payload_without_mapping() {
+    let (app, rec) = app(ONE_DESTINATION, tokens(None, None));
+    let event = json!({"event_name": "purchase", "z": 1, "a": {"nested": [1, 2]}, "value": 7.77});
+    let a = send_json(&app, &json!([event])).await;
+    assert_eq!(a.status, 200);
+    // Extra fields pass through untouched, in the client's order.
+    assert_eq!(
+        std::str::from_utf8(&rec.messages()[0].1.data).unwrap(),
+        event.to_string()
+    );
+}
+
+#[tokio::test]
+async fn conversion_failure_fails_that_tag_with_the_reason() {
+    let toml = r#"
+[[destinations]]
+name = "typed"
+id = "3"
+topic = "typed"
+[destinations.mapping]
+quantity_int = "items.0.quantity"
+
+[[destinations]]
+name = "raw"
+topic = "raw"
+"#;
+    let (app, rec) = app(toml, tokens(None, None));
+    let events = json!([
+        {"event_name": "purchase", "items": [{"quantity": "two"}]},
+        {"event_name": "purchase", "items": [{"quantity": 2}]},
+    ]);
+    let a = send_json(&app, &events).await;
+    assert_eq!(a.status, 206, "{}", a.body);
+    assert_eq!(a.body["partialFailedTagEvents"], json!([0]));
+    assert_eq!(a.body["fullyFailedTagEvents"], json!([]));
+    let failed = a.body["failedTags"].as_array().unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["eventIndex"], 0);
+    let info = &failed[0]["tagInfo"];
+    assert_eq!(info["name"], "typed");
+    assert_eq!(info["id"], "3");
+    assert_eq!(info["status"], "failure");
+    assert_eq!(info["executionTime"], 0);
+    let error = info["error"].as_str().unwrap();
+    assert!(
+        error.contains("quantity") && error.contains("two"),
+        "{error}"
+    );
+    // Event 0 still reached `raw`; event 1 reached both.
+    assert_eq!(rec.count(), 3);
+    assert_eq!(a.body["messageIds"][0].as_object().unwrap().len(), 1);
+    assert_eq!(a.body["messageIds"][1].as_object().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn every_tag_failing_to_convert_is_500() {
+    let toml = r#"
+[[destinations]]
+name = "typed"
+topic = "typed"
+[destinations.mapping]
+v_num = "value_text"
+"#;
+    let (app, rec) = app(toml, tokens(None, None));
+    let a = send(
+        &app,
+        r#"[{"event_name":"a","value_text":true},{"event_name":"b","value_text":[1]}]"#,
+        &[],
+    )
+    .await;
+    assert_eq!(a.status, 500);
+    assert_eq!(a.body["fullyFailedTagEvents"], json!([0, 1]));
+    assert!(a.body["error"]
+        .as_str()
+        .unwrap()
+        .contains("2 tags were triggered. 0 tags succeeded"));
+    assert_eq!(rec.count(), 0);
+}
+
+#[tokio::test]
+async fn triggers_events_and_require() {
+    let (app, rec) = app(TRANSACTION, tokens(None, None));
+    let a = send(
+        &app,
+        r#"[{"event_name":"page_view","items":[]},{"event_name":"purchase"},{"event_name":"purchase","items":null}]"#,
+        &[],
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(rec.count(), 0);
+    assert_eq!(a.body["messageIds"], json!([{}, {}, {}]));
+}
+
+#[tokio::test]
+async fn attribute_limits_fail_the_tag() {
+    let (app, rec) = app(ONE_DESTINATION, tokens(None, None));
+    let long_name = "e".repeat(1025);
+    let a = send_json(
+        &app,
+        &json!([{"event_name": long_name}, {"event_name": "ok"}]),
+    )
+    .await;
+    assert_eq!(a.status, 206);
+    let error = a.body["failedTags"][0]["tagInfo"]["error"]
+        .as_str()
+        .unwrap();
+    assert!(error.contains("1025 bytes"), "{error}");
+    assert_eq!(rec.count(), 1);
+}
+
+#[tokio::test]
+async fn validate_only_runs_everything_but_the_publish() {
+    let (app, rec) = app(TRANSACTION, tokens(None, None));
+    let req = axum::http::Request::post("/?validate_only=true")
+        .body(axum::body::Body::from(
+            json!([purchase(), {"event_name": 1}]).to_string(),
+        ))
+        .unwrap();
+    let a = call(&app, req).await;
+    assert_eq!(a.status, 206);
+    assert_eq!(a.body["messageIds"], json!([{}, {}]));
+    assert_eq!(rec.count(), 0);
+}
+
+#[test]
+fn data_is_base64_on_the_wire() {
+    let message = hermes_core::hermes::Message {
+        data: br#"{"a":1}"#.to_vec(),
+        attributes: vec![("event_name".into(), "purchase".into())],
+    };
+    let body: Value =
+        serde_json::from_slice(&hermes_core::pubsub::PubSubRest::request_body(&[message])).unwrap();
+    let data = body["messages"][0]["data"].as_str().unwrap();
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap(),
+        br#"{"a":1}"#
+    );
+    assert_eq!(
+        body["messages"][0]["attributes"],
+        json!({"event_name": "purchase"})
+    );
+}
