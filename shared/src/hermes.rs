@@ -128,7 +128,7 @@ fn to_int(value: &Value) -> Result<i64, String> {
         Numeric::Float(f) => {
             let t = f.trunc();
             // i64::MAX as f64 rounds up to 2^63, which is out of range.
-            if t >= -9_223_372_036_854_775_808.0 && t < 9_223_372_036_854_775_808.0 {
+            if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&t) {
                 Ok(t as i64)
             } else {
                 Err(format!("{f} does not fit in a 64-bit integer"))

@@ -78,6 +78,7 @@ pub fn port_from_env() -> Result<u16, RuntimeError> {
 pub async fn run(router: Router) -> Result<(), RuntimeError> {
     let router = with_request_log(router);
     if std::env::var_os(ENV_LAMBDA_RUNTIME_API).is_some() {
+        check_lambda_env()?;
         tracing::info!("starting under the AWS Lambda runtime");
         return lambda_http::run(router)
             .await
@@ -92,6 +93,29 @@ pub async fn run(router: Router) -> Result<(), RuntimeError> {
             source,
         })?;
     serve(listener, router).await
+}
+
+/// `lambda_runtime` panics when these are missing; Lambda always sets them, a
+/// hand-started runtime may not: say so plainly instead.
+fn check_lambda_env() -> Result<(), RuntimeError> {
+    for var in [
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    ] {
+        if std::env::var_os(var).is_none() {
+            return Err(RuntimeError::Lambda(format!(
+                "{ENV_LAMBDA_RUNTIME_API} is set but {var} is not"
+            )));
+        }
+    }
+    let memory = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").unwrap_or_default();
+    if memory.parse::<i32>().is_err() {
+        return Err(RuntimeError::Lambda(format!(
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE \"{memory}\" is not a number"
+        )));
+    }
+    Ok(())
 }
 
 /// Serves on a bound listener until SIGTERM / Ctrl-C, then finishes in-flight requests.

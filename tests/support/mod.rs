@@ -50,13 +50,14 @@ pub fn free_port() -> u16 {
 pub fn binary(name: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--quiet", "--bin", name])
+        // Every binary lives in the package of the same name.
+        .args(["build", "--quiet", "-p", name, "--bin", name])
         .current_dir(repo_root())
         .status()
         .expect("cargo build failed to start");
     assert!(status.success(), "cargo build --bin {name} failed");
     let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
+        .map(|t| repo_root().join(t))
         .unwrap_or_else(|| repo_root().join("target"));
     target.join("debug").join(name)
 }
@@ -109,7 +110,10 @@ pub async fn wait_http(url: &str, timeout: Duration) {
         if client.get(url).send().await.is_ok() {
             return;
         }
-        assert!(Instant::now() < deadline, "{url} did not come up within {timeout:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not come up within {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -1,0 +1,436 @@
+//! One binary, two runtimes: `hermes-ingest` under the AWS Lambda runtime emulator
+//! (`cargo lambda watch --only-lambda-apis`, function URL events) answers exactly as the same
+//! binary serving plain HTTP on `$PORT` (status, headers, body), request by request.
+//!
+//! Pub/Sub is a recording wiremock stub that answers every publish with the deterministic ids
+//! "1".."n", so the two runs produce byte-identical bodies. The thing under test is the Lambda
+//! adapter (`hermes_core::runtime::run` through `lambda_http`), not Pub/Sub.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use flate2::write::GzEncoder;
+use serde_json::{json, Value};
+use support::{binary, free_port, repo_root, tool, wait_http, Proc};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const TOPIC_PATH: &str = "/v1/projects/hermes-test/topics/events:publish";
+const TOKEN: &str = "lambda-test-token";
+/// Small enough that the oversize case stays small.
+const MAX_BODY_BYTES: usize = 4096;
+const STARTUP: Duration = Duration::from_secs(60);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn config_toml() -> String {
+    format!(
+        "max_body_bytes = {MAX_BODY_BYTES}\n\
+         [[destinations]]\n\
+         name = \"events\"\n\
+         topic = \"projects/hermes-test/topics/events\"\n"
+    )
+}
+
+/// Answers a publish with `{"messageIds": ["1", …, "n"]}`, n = the number of messages sent.
+struct DeterministicIds;
+
+impl Respond for DeterministicIds {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let n = body["messages"].as_array().map_or(0, Vec::len);
+        let ids: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+        ResponseTemplate::new(200).set_body_json(json!({ "messageIds": ids }))
+    }
+}
+
+/// Forwards a child's output line by line to the test's stderr (shown on failure or with
+/// `--nocapture`), and to `lines` when given.
+fn forward(name: &str, out: impl Read + Send + 'static, lines: Option<mpsc::Sender<String>>) {
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("[{name}] {line}");
+            if let Some(tx) = &lines {
+                let _ = tx.send(line);
+            }
+        }
+    });
+}
+
+/// Starts a child with its stdout and stderr forwarded; stdout lines also go to `lines`.
+fn spawn_logged(name: &str, cmd: &mut Command, lines: Option<mpsc::Sender<String>>) -> Proc {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut proc = Proc::spawn(name, cmd);
+    let stdout = proc.child.stdout.take().expect("piped stdout");
+    let stderr = proc.child.stderr.take().expect("piped stderr");
+    forward(name, stdout, lines);
+    forward(name, stderr, None);
+    proc
+}
+
+/// `hermes-ingest` with a clean environment: nothing of the developer's (credentials, a stray
+/// `AWS_LAMBDA_RUNTIME_API` or `PORT`) leaks in.
+fn ingest_command(bin: &PathBuf, pubsub: &str) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_BACKTRACE", "1")
+        .env("HERMES_CONFIG_TOML", config_toml())
+        .env("HERMES_BEARER_TOKEN", TOKEN)
+        .env("PUBSUB_EMULATOR_HOST", pubsub);
+    cmd
+}
+
+/// A `KEY=VALUE` for an `AWS_LAMBDA_*` variable in a line of cargo-lambda's log.
+fn lambda_env_line(line: &str) -> Option<(String, String)> {
+    let start = line.find("AWS_LAMBDA_")?;
+    let token: String = line[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '\u{1b}')
+        .collect();
+    let (key, value) = token.split_once('=')?;
+    (!value.is_empty()).then(|| (key.to_string(), value.to_string()))
+}
+
+/// Starts `cargo lambda watch --only-lambda-apis` on `port` and returns it with the environment
+/// it says the function must run with (`AWS_LAMBDA_RUNTIME_API`, `AWS_LAMBDA_FUNCTION_NAME`, …).
+fn start_emulator(cargo_lambda: &PathBuf, port: u16) -> (Proc, BTreeMap<String, String>) {
+    let mut cmd = Command::new(cargo_lambda);
+    cmd.args(["lambda", "watch", "--only-lambda-apis", "--offline"])
+        .args(["--invoke-address", "127.0.0.1"])
+        .args(["--invoke-port", &port.to_string()])
+        .arg("--manifest-path")
+        .arg(repo_root().join("Cargo.toml"))
+        .current_dir(repo_root())
+        .env("NO_COLOR", "1")
+        .env_remove("AWS_LAMBDA_RUNTIME_API");
+    // It runs `cargo metadata` (nothing is compiled): through $CARGO, as cargo runs this test.
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        cmd.env("CARGO", cargo);
+    }
+    let (tx, rx) = mpsc::channel();
+    let mut proc = spawn_logged("cargo-lambda", &mut cmd, Some(tx));
+    let mut env = BTreeMap::new();
+    let deadline = std::time::Instant::now() + STARTUP;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                if let Some((k, v)) = lambda_env_line(&line) {
+                    env.insert(k, v);
+                }
+                if line.contains("starting Runtime server") {
+                    break;
+                }
+            }
+            Err(e) => {
+                let status = proc.child.try_wait().ok().flatten();
+                panic!(
+                    "cargo lambda watch did not start within {STARTUP:?} ({e}); exit: {status:?}"
+                );
+            }
+        }
+    }
+    assert!(
+        env.contains_key("AWS_LAMBDA_RUNTIME_API"),
+        "cargo lambda watch did not print AWS_LAMBDA_RUNTIME_API; it printed {env:?}"
+    );
+    (proc, env)
+}
+
+/// What the comparison looks at: status, the function's own headers, the body.
+#[derive(Debug, PartialEq)]
+struct Answer {
+    status: u16,
+    headers: BTreeMap<String, String>,
+    body: String,
+}
+
+/// Headers the transport adds, not the function: the emulator's CORS layer, the date.
+fn transport_header(name: &str) -> bool {
+    name == "date" || name == "vary" || name.starts_with("access-control-")
+}
+
+struct Case {
+    name: &'static str,
+    method: &'static str,
+    /// Path and query, relative to the function's root.
+    path: &'static str,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+    status: u16,
+}
+
+fn bearer(token: &str) -> (&'static str, String) {
+    ("authorization", format!("Bearer {token}"))
+}
+
+fn json_type() -> (&'static str, String) {
+    ("content-type", "application/json".into())
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).expect("gzip");
+    enc.finish().expect("gzip")
+}
+
+fn cases() -> Vec<Case> {
+    let purchase = br#"[{"event_name":"purchase"}]"#.to_vec();
+    let mut oversize = b"[".to_vec();
+    while oversize.len() < MAX_BODY_BYTES + 100 {
+        oversize.extend_from_slice(br#"{"event_name":"page_view"},"#);
+    }
+    oversize.extend_from_slice(br#"{"event_name":"page_view"}]"#);
+    vec![
+        Case {
+            name: "health check",
+            method: "GET",
+            path: "/healthz",
+            headers: vec![],
+            body: vec![],
+            status: 200,
+        },
+        Case {
+            name: "one valid event",
+            method: "POST",
+            path: "/",
+            headers: vec![bearer(TOKEN), json_type()],
+            body: purchase.clone(),
+            status: 200,
+        },
+        Case {
+            name: "two valid events",
+            method: "POST",
+            path: "/",
+            headers: vec![bearer(TOKEN), json_type()],
+            body: br#"[{"event_name":"purchase","value":12.5},{"event_name":"page_view"}]"#
+                .to_vec(),
+            status: 200,
+        },
+        Case {
+            name: "not an array",
+            method: "POST",
+            path: "/",
+            headers: vec![bearer(TOKEN), json_type()],
+            body: b"{}".to_vec(),
+            status: 422,
+        },
+        Case {
+            name: "invalid JSON",
+            method: "POST",
+            path: "/",
+            headers: vec![bearer(TOKEN), json_type()],
+            body: b"[{\"event_name\":".to_vec(),
+            status: 400,
+        },
+        Case {
+            name: "wrong bearer token",
+            method: "POST",
+            path: "/",
+            headers: vec![bearer("not-the-token"), json_type()],
+            body: purchase.clone(),
+            status: 401,
+        },
+        Case {
+            name: "no authorization",
+            method: "POST",
+            path: "/",
+            headers: vec![json_type()],
+            body: purchase.clone(),
+            status: 401,
+        },
+        Case {
+            name: "non-ASCII text",
+            method: "POST",
+            path: "/",
+            headers: vec![bearer(TOKEN), json_type()],
+            body: r#"[{"event_name":"purchase","city":"Zürich — 東京"}]"#
+                .as_bytes()
+                .to_vec(),
+            status: 200,
+        },
+        // Binary: base64 in the Lambda event (`isBase64Encoded`), decoded by lambda_http. The
+        // emulator decides text vs binary by content-type alone and answers 500 itself, before
+        // the function sees anything, for a non-UTF-8 body labelled `application/json` (such as
+        // gzip with `content-type: application/json`), so this case says octet-stream.
+        Case {
+            name: "gzip body (binary through the Lambda event)",
+            method: "POST",
+            path: "/",
+            headers: vec![
+                bearer(TOKEN),
+                ("content-type", "application/octet-stream".into()),
+                ("content-encoding", "gzip".into()),
+            ],
+            body: gzip(&purchase),
+            status: 200,
+        },
+        Case {
+            name: "validate_only in the query string, one bad event",
+            method: "POST",
+            path: "/?validate_only=true&other=a%20b",
+            headers: vec![bearer(TOKEN), json_type()],
+            body: br#"[{"event_name":"purchase"},5]"#.to_vec(),
+            status: 206,
+        },
+        Case {
+            name: "body over max_body_bytes",
+            method: "POST",
+            path: "/",
+            headers: vec![bearer(TOKEN), json_type()],
+            body: oversize,
+            status: 413,
+        },
+        Case {
+            name: "unknown route",
+            method: "GET",
+            path: "/nope",
+            headers: vec![],
+            body: vec![],
+            status: 404,
+        },
+    ]
+}
+
+async fn send(client: &reqwest::Client, base: &str, case: &Case) -> Answer {
+    let method = reqwest::Method::from_bytes(case.method.as_bytes()).expect("method");
+    let mut req = client.request(method, format!("{base}{}", case.path));
+    for (k, v) in &case.headers {
+        req = req.header(*k, v);
+    }
+    if !case.body.is_empty() {
+        req = req.body(case.body.clone());
+    }
+    let resp = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}: {base}{}: {e}", case.name, case.path));
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .filter(|(k, _)| !transport_header(k.as_str()))
+        .map(|(k, v)| {
+            let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+            (k.as_str().to_string(), v)
+        })
+        .collect();
+    let body = resp.text().await.expect("response body");
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lambda_function_url_answers_like_http() {
+    let Some(cargo_lambda) = tool("venv/bin/cargo-lambda") else {
+        return;
+    };
+    let bin = binary("hermes-ingest");
+
+    let pubsub = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(TOPIC_PATH))
+        .respond_with(DeterministicIds)
+        .mount(&pubsub)
+        .await;
+    let pubsub_host = pubsub.address().to_string();
+
+    // Plain HTTP: the Cloud Run contract.
+    let http_port = free_port();
+    let _http = spawn_logged(
+        "ingest-http",
+        ingest_command(&bin, &pubsub_host).env("PORT", http_port.to_string()),
+        None,
+    );
+    let http_base = format!("http://127.0.0.1:{http_port}");
+    wait_http(&format!("{http_base}/healthz"), STARTUP).await;
+
+    // Lambda: the runtime API emulator, and the same binary polling it.
+    let lambda_port = free_port();
+    let (_emulator, lambda_env) = start_emulator(&cargo_lambda, lambda_port);
+    eprintln!("cargo lambda watch asks for: {lambda_env:?}");
+    let mut cmd = ingest_command(&bin, &pubsub_host);
+    cmd.envs(&lambda_env);
+    let mut lambda = spawn_logged("ingest-lambda", &mut cmd, None);
+    let lambda_base = format!("http://127.0.0.1:{lambda_port}/lambda-url/_");
+
+    let client = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .expect("client");
+    // The first invocation waits in the emulator until the function polls for it.
+    let mut publishing_cases = 0;
+    let mut lambda_answers = BTreeMap::new();
+    for case in cases() {
+        let over_http = send(&client, &http_base, &case).await;
+        let over_lambda = send(&client, &lambda_base, &case).await;
+        eprintln!(
+            "{}: HTTP {} / Lambda {}: {}",
+            case.name, over_http.status, over_lambda.status, over_lambda.body
+        );
+        assert_eq!(
+            over_http.status, case.status,
+            "{}: unexpected status over HTTP: {over_http:?}",
+            case.name
+        );
+        assert_eq!(
+            over_lambda, over_http,
+            "{}: the Lambda function URL answers differently from HTTP",
+            case.name
+        );
+        if case.status == 200 && case.method == "POST" {
+            publishing_cases += 1;
+        }
+        lambda_answers.insert(case.name, over_lambda);
+    }
+    assert!(
+        lambda.child.try_wait().expect("try_wait").is_none(),
+        "the Lambda function exited while serving"
+    );
+
+    // Specific expectations, beyond "the same on both".
+    for name in ["wrong bearer token", "no authorization"] {
+        let a = &lambda_answers[name];
+        assert_eq!(
+            a.headers.get("www-authenticate").map(String::as_str),
+            Some("Bearer"),
+            "{name}: {a:?}"
+        );
+    }
+    let a = &lambda_answers["one valid event"];
+    let body: Value = serde_json::from_str(&a.body).expect("JSON body");
+    assert_eq!(body["status"], 200, "{a:?}");
+    assert_eq!(body["messageIds"], json!([{ "events": "1" }]), "{a:?}");
+    assert_eq!(
+        a.headers.get("content-type").map(String::as_str),
+        Some("application/json")
+    );
+    assert_eq!(lambda_answers["health check"].body, "ok");
+
+    // Both runtimes really published, the same messages: one publish call per publishing case
+    // and runtime, HTTP's then Lambda's.
+    let published = pubsub.received_requests().await.unwrap_or_default();
+    assert_eq!(
+        published.len(),
+        2 * publishing_cases,
+        "publish calls seen by the stub"
+    );
+    for pair in published.chunks(2) {
+        assert_eq!(
+            String::from_utf8_lossy(&pair[1].body),
+            String::from_utf8_lossy(&pair[0].body),
+            "the Lambda run published other messages than the HTTP run"
+        );
+    }
+}
