@@ -130,7 +130,12 @@ impl Publisher for PubSubRest {
             if messages.is_empty() {
                 return Ok(Vec::new());
             }
-            let url = format!("{}/v1/{topic}:publish", self.endpoint.base);
+            // Topic ids may contain `%`, which must not read as an escape in the path.
+            let url = format!(
+                "{}/v1/{}:publish",
+                self.endpoint.base,
+                topic.replace('%', "%25")
+            );
             let body = Self::request_body(messages);
             let deadline = tokio::time::Instant::now() + self.deadline;
             retry(deadline, self.backoff, |left| {

@@ -1,0 +1,411 @@
+//! `hermes-ingest` against a real Pub/Sub emulator (cloudbox, or the one
+//! `PUBSUB_EMULATOR_HOST` names): what it publishes is pulled back from real
+//! subscriptions and checked byte for byte (SPEC 3.2, 3.4, 3.5, 8).
+
+#[path = "support/emulator.rs"]
+mod emulator;
+mod support;
+
+use emulator::{Emulator, Received};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::{binary, free_port, wait_http, Proc};
+
+const PROJECT: &str = "hermes-test";
+const PULL_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn topic(id: &str) -> String {
+    format!("projects/{PROJECT}/topics/{id}")
+}
+
+/// A token unique to this test run: subscriptions and events carry it, so that a
+/// shared external emulator (Google's, kept running between runs) cannot confuse us.
+fn run_id(test: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{test}-{}-{nanos}", std::process::id())
+}
+
+/// The destinations of SPEC 2: `events` takes every event whole, `items-realtime`
+/// the Hermes mapping of purchases that carry items.
+fn config(events_topic: &str, items_topic: &str) -> String {
+    format!(
+        r#"
+container_id = "GTM-TEST"
+
+[[destinations]]
+name = "events"
+topic = "{events_topic}"
+
+[[destinations]]
+name = "items-realtime"
+id = "1"
+topic = "{items_topic}"
+events = ["purchase"]
+require = ["items"]
+[destinations.mapping]
+transaction_id = "transaction_id"
+value_num = "value"
+quantity_int = "items.0.quantity"
+items = "items"
+[destinations.attributes]
+source = "s2s"
+"#
+    )
+}
+
+/// A running `hermes-ingest`, its log printed if the test fails.
+struct Ingest {
+    proc: Proc,
+    base: String,
+    log: PathBuf,
+}
+
+impl Ingest {
+    async fn start(emu: &Emulator, config: &str) -> Self {
+        let bin = binary("hermes-ingest");
+        let port = free_port();
+        let log =
+            std::env::temp_dir().join(format!("hermes-ingest-{}-{port}.log", std::process::id()));
+        let out = std::fs::File::create(&log).expect("ingest log file");
+        let err = out.try_clone().expect("ingest log file");
+        let mut cmd = Command::new(bin);
+        cmd.env("PORT", port.to_string())
+            .env("GOOGLE_CLOUD_PROJECT", PROJECT)
+            .env("PUBSUB_EMULATOR_HOST", emu.pubsub_host())
+            .env("HERMES_CONFIG_TOML", config)
+            .env_remove("HERMES_CONFIG")
+            .env_remove("HERMES_BEARER_TOKEN")
+            .env_remove("HERMES_PREVIEW_BEARER_TOKEN")
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err));
+        let proc = Proc::spawn("hermes-ingest", &mut cmd);
+        let base = format!("http://127.0.0.1:{port}");
+        let ingest = Ingest { proc, base, log };
+        wait_http(&format!("{}/healthz", ingest.base), Duration::from_secs(30)).await;
+        ingest
+    }
+
+    async fn post(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
+        let mut req = reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("POST to ingest");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("ingest answer");
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("ingest answered non-JSON ({e}): {text}"));
+        (status, value)
+    }
+}
+
+impl Drop for Ingest {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("---- hermes-ingest log ----\n{text}");
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
+/// Topic + a fresh pull subscription on it; returns the subscription name.
+async fn topic_with_subscription(emu: &Emulator, topic_id: &str, run: &str) -> String {
+    let t = topic(topic_id);
+    emu.create_topic(&t).await;
+    let sub = format!("projects/{PROJECT}/subscriptions/{topic_id}-{run}");
+    emu.create_pull_subscription(&sub, &t).await;
+    sub
+}
+
+fn by_id(messages: Vec<Received>) -> BTreeMap<String, Received> {
+    messages
+        .into_iter()
+        .map(|m| (m.message_id.clone(), m))
+        .collect()
+}
+
+fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// `data` is the compact UTF-8 JSON of `expected` (same value, no whitespace).
+fn assert_data(m: &Received, expected: &Value) {
+    let text = m.text();
+    let parsed = m.json();
+    assert_eq!(&parsed, expected, "message {} data: {text}", m.message_id);
+    let compact = serde_json::to_string(&parsed).expect("re-encode");
+    assert_eq!(
+        text.len(),
+        compact.len(),
+        "data is not compact JSON: {text}"
+    );
+}
+
+fn message_id<'a>(ids: &'a Value, event: usize, destination: &str) -> &'a str {
+    ids[event][destination]
+        .as_str()
+        .unwrap_or_else(|| panic!("messageIds[{event}].{destination} missing in {ids}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_publishes_hermes_messages_to_pubsub() {
+    let Some(emu) = Emulator::start_pubsub().await else {
+        return;
+    };
+    let run = run_id("publish");
+    let events_sub = topic_with_subscription(&emu, "events", &run).await;
+    let items_sub = topic_with_subscription(&emu, "items-realtime", &run).await;
+    // `events` as a bare id, completed with GOOGLE_CLOUD_PROJECT; the other in full.
+    let mut ingest = Ingest::start(&emu, &config("events", &topic("items-realtime"))).await;
+
+    let items = json!([
+        { "item_id": "SKU-1", "item_name": "Socks", "quantity": "2.9", "price": 5.25 },
+        { "item_id": "SKU-2", "item_name": "Hat", "quantity": 1, "price": 20 }
+    ]);
+    let purchase = json!({
+        "event_name": "purchase",
+        "client_id": run,
+        "transaction_id": format!("T-{run}"),
+        "value": 150,
+        "currency": "EUR",
+        "items": items,
+    });
+    let page_view = json!({
+        "event_name": "page_view",
+        "client_id": run,
+        "page_location": "https://example.com/zürich?q=1",
+        "user_data": { "city": "Zürich" },
+    });
+
+    // ---- production request -------------------------------------------------------------
+    let (status, body) = ingest
+        .post("/", &[], &json!([purchase.clone(), page_view.clone()]))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["error"], "", "{body}");
+    let ids = &body["messageIds"];
+    let per_event = ids.as_array().expect("messageIds is an array");
+    assert_eq!(per_event.len(), 2, "one entry per event: {ids}");
+    let keys = |i: usize| -> Vec<&str> {
+        per_event[i]
+            .as_object()
+            .unwrap_or_else(|| panic!("messageIds[{i}] is not an object: {ids}"))
+            .keys()
+            .map(String::as_str)
+            .collect()
+    };
+    assert_eq!(keys(0), ["events", "items-realtime"], "{ids}");
+    assert_eq!(keys(1), ["events"], "{ids}");
+
+    let got_events = emu.pull_n(&events_sub, 2, PULL_TIMEOUT).await;
+    let got_items = emu.pull_n(&items_sub, 1, PULL_TIMEOUT).await;
+    assert_eq!(got_events.len(), 2, "events subscription: {got_events:?}");
+    assert_eq!(
+        got_items.len(),
+        1,
+        "items-realtime subscription: {got_items:?}"
+    );
+    let got_events = by_id(got_events);
+
+    // `events`: the whole event, `event_name` as the only attribute.
+    let m = &got_events[message_id(ids, 0, "events")];
+    assert_data(m, &purchase);
+    assert_eq!(m.attributes, attrs(&[("event_name", "purchase")]));
+    let m = &got_events[message_id(ids, 1, "events")];
+    assert_data(m, &page_view);
+    assert_eq!(m.attributes, attrs(&[("event_name", "page_view")]));
+
+    // `items-realtime`: the Hermes mapping, suffixes stripped and values converted.
+    let m = &got_items[0];
+    assert_eq!(m.message_id, message_id(ids, 0, "items-realtime"));
+    assert_data(
+        m,
+        &json!({
+            "transaction_id": format!("T-{run}"),
+            "value": 150,   // `_num`: an integer stays integral
+            "quantity": 2,  // `_int` of "2.9": parsed, truncated toward zero
+            "items": items, // other values keep their JSON type
+        }),
+    );
+    assert!(
+        m.text().contains("\"value\":150") && !m.text().contains("150.0"),
+        "{}",
+        m.text()
+    );
+    assert_eq!(
+        m.attributes,
+        attrs(&[("event_name", "purchase"), ("source", "s2s")])
+    );
+
+    // ---- preview request (no tokens configured: prod_ok, so it passes) ------------------
+    let (status, body) = ingest
+        .post(
+            "/",
+            &[("x-gtm-server-preview", "ZW52LTF8cHJldmlldw==")],
+            &json!([purchase.clone()]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ids = &body["messageIds"];
+    let got_events = emu.pull_n(&events_sub, 1, PULL_TIMEOUT).await;
+    let got_items = emu.pull_n(&items_sub, 1, PULL_TIMEOUT).await;
+    assert_eq!((got_events.len(), got_items.len()), (1, 1));
+    assert_eq!(got_events[0].message_id, message_id(ids, 0, "events"));
+    assert_eq!(
+        got_events[0].attributes,
+        attrs(&[("event_name", "purchase"), ("hermes_preview", "true")])
+    );
+    assert_data(&got_events[0], &purchase);
+    assert_eq!(
+        got_items[0].message_id,
+        message_id(ids, 0, "items-realtime")
+    );
+    assert_eq!(
+        got_items[0].attributes,
+        attrs(&[
+            ("event_name", "purchase"),
+            ("hermes_preview", "true"),
+            ("source", "s2s")
+        ])
+    );
+
+    // ---- validate_only: everything but the publish call ----------------------------------
+    let (status, body) = ingest
+        .post("/?validate_only=true", &[], &json!([purchase.clone()]))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        emu.drain(&events_sub).await.is_empty(),
+        "validate_only published"
+    );
+    assert!(
+        emu.drain(&items_sub).await.is_empty(),
+        "validate_only published"
+    );
+
+    // ---- SIGTERM: stop accepting, finish, exit 0 ----------------------------------------
+    let status = ingest
+        .proc
+        .terminate(Duration::from_secs(15))
+        .expect("hermes-ingest did not exit within 15 s of SIGTERM");
+    assert!(
+        status.success(),
+        "hermes-ingest exited with {status} on SIGTERM"
+    );
+}
+
+/// A topic that does not exist: the emulator answers NOT_FOUND, not retryable, so
+/// the tag fails at once and, with no tag succeeding, the answer is 500 (SPEC 3.5).
+#[tokio::test(flavor = "multi_thread")]
+async fn publishing_to_a_missing_topic_fails_the_tag() {
+    let Some(emu) = Emulator::start_pubsub().await else {
+        return;
+    };
+    let run = run_id("missing");
+    let absent = format!("absent-{run}");
+    let toml = format!(
+        "[[destinations]]\nname = \"lost\"\ntopic = \"{}\"\n",
+        topic(&absent)
+    );
+    let ingest = Ingest::start(&emu, &toml).await;
+    let started = std::time::Instant::now();
+    let (status, body) = ingest
+        .post("/", &[], &json!([{ "event_name": "page_view" }]))
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "NOT_FOUND must not be retried until the deadline"
+    );
+    assert_eq!(body["fullyFailedTagEvents"], json!([0]), "{body}");
+    let failed = &body["failedTags"][0];
+    assert_eq!(failed["eventIndex"], 0, "{body}");
+    assert_eq!(failed["tagInfo"]["name"], "lost", "{body}");
+    assert_eq!(failed["tagInfo"]["status"], "failure", "{body}");
+    let error = failed["tagInfo"]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("404") || error.contains("NOT_FOUND"),
+        "the tag error names the emulator's answer: {body}"
+    );
+    assert_eq!(body["messageIds"], json!([{}]), "{body}");
+}
+
+/// The harness itself: `firestore_host()` serves the real Firestore paths over cloudbox
+/// (`…/documents:commit`) and answers a failed `exists: false` precondition as real
+/// Firestore does, 409 ALREADY_EXISTS, without applying any write of the commit.
+#[tokio::test(flavor = "multi_thread")]
+async fn harness_firestore_proxy_bridges_cloudbox() {
+    let Some(emu) = Emulator::start().await else {
+        return;
+    };
+    if !emu.is_cloudbox() || std::env::var_os(emulator::ENV_FIRESTORE).is_some() {
+        eprintln!("SKIPPED: external Firestore emulator, the proxy is not in the way");
+        return;
+    }
+    let db = format!("projects/{PROJECT}/databases/(default)");
+    let run = run_id("proxy");
+    let marker = format!("{db}/documents/hermes_processed/{run}");
+    let item = format!("{db}/documents/items/sku-{run}");
+    // The marker write last: cloudbox alone would apply the increment, then fail.
+    let commit = json!({ "writes": [
+        { "update": { "name": item, "fields": { "item_name": { "stringValue": "Socks" } } },
+          "updateMask": { "fieldPaths": ["item_name"] },
+          "updateTransforms": [ { "fieldPath": "counter", "increment": { "integerValue": "2" } } ] },
+        { "update": { "name": marker, "fields": {} }, "currentDocument": { "exists": false } }
+    ] });
+    let (status, body) = emu.firestore_commit(&db, &commit).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["writeResults"].as_array().map(Vec::len),
+        Some(2),
+        "{body}"
+    );
+
+    let (status, body) = emu.firestore_commit(&db, &commit).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["status"], "ALREADY_EXISTS", "{body}");
+    let doc = emu.firestore_get(&item).await.expect("item document");
+    assert_eq!(
+        doc["fields"]["counter"]["integerValue"], "2",
+        "the rejected commit applied a write: {doc}"
+    );
+    assert!(emu.firestore_get(&marker).await.is_some());
+    assert!(emu
+        .firestore_get(&format!("{db}/documents/items/none"))
+        .await
+        .is_none());
+
+    // cloudbox on its own: the deviations the proxy hides (SPEC's TESTING.md).
+    let raw = format!(
+        "http://{}/v1/{db}/documents:commit",
+        emu.firestore_raw_host()
+    );
+    let resp = emu
+        .http()
+        .post(&raw)
+        .json(&commit)
+        .send()
+        .await
+        .expect("raw commit");
+    assert_eq!(
+        resp.status().as_u16(),
+        404,
+        "cloudbox now serves documents:commit"
+    );
+}
