@@ -121,13 +121,14 @@ impl ApiError {
         struct Wrapper {
             error: ApiError,
         }
-        if let Ok(w) = serde_json::from_slice::<Wrapper>(body) {
-            return w.error;
-        }
+        // The list form first: serde would also read a one-element array as the struct.
         if let Ok(mut list) = serde_json::from_slice::<Vec<Wrapper>>(body) {
             if !list.is_empty() {
                 return list.swap_remove(0).error;
             }
+        }
+        if let Ok(w) = serde_json::from_slice::<Wrapper>(body) {
+            return w.error;
         }
         let text = String::from_utf8_lossy(body);
         Self {

@@ -11,3 +11,6 @@ pub mod pubsub;
 pub mod retry;
 pub mod runtime;
 pub mod schema;
+pub mod firestore;
+pub mod push;
+pub mod store;

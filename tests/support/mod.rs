@@ -2,6 +2,8 @@
 //! installs, building and starting the function binaries, free ports, cleanup.
 #![allow(dead_code)]
 
+pub mod oidc;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -129,4 +131,75 @@ pub fn temp_file(name: &str, text: &str) -> PathBuf {
 
 pub fn exists(p: &Path) -> bool {
     p.exists()
+}
+
+/// Variables a function reads; cleared before a test sets its own, so the
+/// developer's environment cannot leak into a test.
+const FUNCTION_ENV: &[&str] = &[
+    "HERMES_CONFIG",
+    "HERMES_CONFIG_TOML",
+    "HERMES_BEARER_TOKEN",
+    "HERMES_PREVIEW_BEARER_TOKEN",
+    "PUBSUB_EMULATOR_HOST",
+    "FIRESTORE_EMULATOR_HOST",
+    "GOOGLE_CLOUD_PROJECT",
+    "AWS_LAMBDA_RUNTIME_API",
+];
+
+/// A running function binary on a free port; its output goes to a log file,
+/// printed when the test fails.
+pub struct Function {
+    pub proc: Proc,
+    pub base: String,
+    pub log: PathBuf,
+}
+
+impl Function {
+    pub async fn start(name: &str, env: &[(&str, &str)]) -> Self {
+        let bin = binary(name);
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("{name}-{}-{port}.log", std::process::id()));
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let mut cmd = Command::new(bin);
+        for var in FUNCTION_ENV {
+            cmd.env_remove(var);
+        }
+        cmd.env("PORT", port.to_string())
+            .envs(env.iter().copied())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err));
+        let function = Self {
+            proc: Proc::spawn(name, &mut cmd),
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        wait_http(
+            &format!("{}/healthz", function.base),
+            Duration::from_secs(30),
+        )
+        .await;
+        function
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The JSON log lines with this `severity`.
+    pub fn log_lines(&self, severity: &str) -> Vec<serde_json::Value> {
+        self.log_text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["severity"] == severity)
+            .collect()
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- {} log ----\n{}", self.proc.name, self.log_text());
+        }
+    }
 }

@@ -1,0 +1,49 @@
+//! `hermes-counters`: serves the push endpoint on Cloud Run (`$PORT`) or AWS Lambda.
+
+use hermes_core::config::{project_from_env, Config, ConfigError, ENV_PROJECT};
+use hermes_core::firestore::FirestoreStore;
+use hermes_counters::{router, Counters, StartupError};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+async fn start() -> Result<Counters, StartupError> {
+    let config = Config::from_env()?;
+    let settings = Counters::settings_from(&config)?;
+    let project = project_from_env().ok_or_else(|| {
+        ConfigError::invalid(
+            ENV_PROJECT,
+            "must name the project of the Firestore database",
+        )
+    })?;
+    let store =
+        FirestoreStore::from_env(&project, &settings.database, settings.commit_deadline).await?;
+    tracing::info!(
+        firestore = store.base_url(),
+        shards = settings.shards,
+        push_auth = settings.push_audience.is_some(),
+        "hermes-counters ready"
+    );
+    Ok(Counters::new(settings, Arc::new(store)))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    hermes_core::logging::init();
+    let counters = match start().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hermes-counters: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if counters.settings.push_audience.is_none() {
+        tracing::warn!("counters.push_audience is not set: push requests are not authenticated");
+    }
+    match hermes_core::runtime::run(router(Arc::new(counters))).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hermes-counters: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

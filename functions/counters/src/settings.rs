@@ -1,0 +1,173 @@
+//! The `[counters]` section of the shared configuration.
+
+use hermes_core::config::ConfigError;
+use serde::Deserialize;
+use std::time::Duration;
+
+pub const GOOGLE_JWKS_URL: &str = "https://www.googleapis.com/oauth2/v3/certs";
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    push_audience: Option<String>,
+    push_service_account: Option<String>,
+    jwks_url: Option<String>,
+    shards: Option<i64>,
+    count_preview: Option<bool>,
+    catalog_ttl_secs: Option<u64>,
+    marker_ttl_days: Option<u64>,
+    database: Option<String>,
+    commit_deadline_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// With an audience, push requests must carry a Google-signed OIDC token for it.
+    pub push_audience: Option<String>,
+    /// The push subscription's service account (`email` claim), when set.
+    pub push_service_account: Option<String>,
+    pub jwks_url: String,
+    /// Counter shards per item (1: no sharding).
+    pub shards: u32,
+    /// Count messages published by preview requests too.
+    pub count_preview: bool,
+    /// How long catalog documents are cached.
+    pub catalog_ttl: Duration,
+    /// How long exactly-once markers are kept: longer than Pub/Sub's retention
+    /// (7 days by default), so a late redelivery still finds its marker.
+    pub marker_ttl: Duration,
+    /// The Firestore database id.
+    pub database: String,
+    /// Overall time for one Firestore call, retries included.
+    pub commit_deadline: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            push_audience: None,
+            push_service_account: None,
+            jwks_url: GOOGLE_JWKS_URL.to_string(),
+            shards: 1,
+            count_preview: false,
+            catalog_ttl: Duration::from_secs(60),
+            marker_ttl: Duration::from_secs(10 * 86_400),
+            database: "(default)".to_string(),
+            commit_deadline: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Settings {
+    /// Parses `[counters]`; every key is checked, unknown keys are errors.
+    pub fn parse(section: &toml::Table) -> Result<Self, ConfigError> {
+        let raw: Raw =
+            toml::Value::Table(section.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    ConfigError::invalid("counters", e.message().replace('\n', " "))
+                })?;
+        let mut s = Settings::default();
+        let non_empty = |key: &str, v: String| {
+            if v.trim().is_empty() {
+                Err(ConfigError::invalid(
+                    format!("counters.{key}"),
+                    "must not be empty",
+                ))
+            } else {
+                Ok(v)
+            }
+        };
+        if let Some(v) = raw.push_audience {
+            s.push_audience = Some(non_empty("push_audience", v)?);
+        }
+        if let Some(v) = raw.push_service_account {
+            let v = non_empty("push_service_account", v)?;
+            if !v.contains('@') {
+                return Err(ConfigError::invalid(
+                    "counters.push_service_account",
+                    "must be a service account email",
+                ));
+            }
+            s.push_service_account = Some(v);
+        }
+        if s.push_service_account.is_some() && s.push_audience.is_none() {
+            return Err(ConfigError::invalid(
+                "counters.push_service_account",
+                "needs counters.push_audience (tokens are only checked when an audience is set)",
+            ));
+        }
+        if let Some(v) = raw.jwks_url {
+            if !(v.starts_with("https://") || v.starts_with("http://")) {
+                return Err(ConfigError::invalid(
+                    "counters.jwks_url",
+                    "must be an http(s) URL",
+                ));
+            }
+            s.jwks_url = v;
+        }
+        if let Some(n) = raw.shards {
+            s.shards = u32::try_from(n)
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| ConfigError::invalid("counters.shards", "must be from 1 to 1000"))?;
+        }
+        if let Some(v) = raw.count_preview {
+            s.count_preview = v;
+        }
+        if let Some(v) = raw.catalog_ttl_secs {
+            s.catalog_ttl = Duration::from_secs(v);
+        }
+        if let Some(v) = raw.marker_ttl_days {
+            if v == 0 {
+                return Err(ConfigError::invalid(
+                    "counters.marker_ttl_days",
+                    "must be at least 1",
+                ));
+            }
+            s.marker_ttl = Duration::from_secs(v * 86_400);
+        }
+        if let Some(v) = raw.database {
+            s.database = non_empty("database", v)?;
+        }
+        if let Some(v) = raw.commit_deadline_ms {
+            if v == 0 {
+                return Err(ConfigError::invalid(
+                    "counters.commit_deadline_ms",
+                    "must be positive",
+                ));
+            }
+            s.commit_deadline = Duration::from_millis(v);
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, ConfigError> {
+        let table: toml::Table = toml::from_str(text).unwrap();
+        Settings::parse(&table)
+    }
+
+    #[test]
+    fn defaults_and_errors() {
+        assert_eq!(parse("").unwrap(), Settings::default());
+        assert_eq!(parse("shards = 4").unwrap().shards, 4);
+        assert!(parse("shards = 0")
+            .unwrap_err()
+            .to_string()
+            .contains("counters.shards"));
+        assert!(parse("shard = 2")
+            .unwrap_err()
+            .to_string()
+            .contains("shard"));
+        assert!(parse("push_service_account = \"a@b\"").is_err());
+        assert!(parse("count_preview = \"yes\"")
+            .unwrap_err()
+            .to_string()
+            .contains("counters"));
+    }
+}

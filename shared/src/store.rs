@@ -1,0 +1,176 @@
+//! The counters' storage seam: [`CounterStore`], with a Firestore REST backend
+//! (`crate::firestore`) and, for `hermes dev`, an embedded one.
+//!
+//! The contract every backend keeps: [`CounterStore::apply`] is atomic and
+//! happens at most once per `marker_id` — the marker document and every item
+//! update are committed together or not at all, and a second commit with the
+//! same marker changes nothing and reports [`Applied::Duplicate`].
+
+use crate::pubsub::BoxFuture;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+/// Collection of the exactly-once markers (with `expireAt` for a TTL policy).
+pub const PROCESSED_COLLECTION: &str = "hermes_processed";
+/// Collection of the per-item counters (the seed's `items/{item_id}.counter`).
+pub const ITEMS_COLLECTION: &str = "items";
+/// Sub-collection of an item's shards: `items/{id}/shards/{k}`.
+pub const SHARDS_COLLECTION: &str = "shards";
+/// Collection of the product catalog used for enrichment.
+pub const CATALOG_COLLECTION: &str = "catalog";
+
+/// Fields Hermes writes itself; descriptive fields never overwrite them.
+pub const RESERVED_FIELDS: &[&str] = &["counter", "revenue", "profit", "last_event_at"];
+
+/// One item's change within a commit. Increments are added to what is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemUpdate {
+    pub item_id: String,
+    /// Descriptive fields set as given (item_name, item_category, price, cost, …).
+    pub fields: Map<String, Value>,
+    /// `counter += quantity`.
+    pub counter: i64,
+    /// `revenue += price × quantity`.
+    pub revenue: f64,
+    /// `profit += (price − cost) × quantity`, when the cost is known.
+    pub profit: Option<f64>,
+}
+
+/// One atomic, exactly-once commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CounterCommit {
+    /// `hermes_processed/{marker_id}`: the message id, or `{id}-{part}` for split batches.
+    pub marker_id: String,
+    /// With sharding, every write goes to `items/{id}/shards/{shard}`; `None`: to `items/{id}`.
+    pub shard: Option<u32>,
+    pub items: Vec<ItemUpdate>,
+    /// When the marker may be deleted by a TTL policy.
+    pub expire_at: SystemTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Applied,
+    /// The marker already existed: nothing was changed.
+    Duplicate,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// Worth retrying later (429, 5xx, ABORTED, timeouts): Pub/Sub should redeliver.
+    #[error("transient storage error: {0}")]
+    Transient(String),
+    /// Retrying the same request will not help (permissions, bad request).
+    #[error("storage error: {0}")]
+    Permanent(String),
+}
+
+/// Catalog documents by item id.
+pub type CatalogEntries = HashMap<String, Map<String, Value>>;
+
+/// An item's totals as readers see them: shards summed, descriptive fields from
+/// the most recently updated shard.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ItemTotals {
+    pub item_id: String,
+    pub fields: Map<String, Value>,
+    pub counter: i64,
+    pub revenue: f64,
+    pub profit: f64,
+    /// RFC 3339, UTC.
+    pub last_event_at: Option<String>,
+}
+
+pub trait CounterStore: Send + Sync + 'static {
+    /// Applies one commit atomically, at most once per marker.
+    fn apply<'a>(&'a self, commit: &'a CounterCommit)
+        -> BoxFuture<'a, Result<Applied, StoreError>>;
+
+    /// Catalog documents (`catalog/{item_id}`) for these ids; unknown ids are absent.
+    fn catalog<'a>(
+        &'a self,
+        item_ids: &'a [String],
+    ) -> BoxFuture<'a, Result<CatalogEntries, StoreError>>;
+
+    /// Every item's totals, shards summed.
+    fn items(&self) -> BoxFuture<'_, Result<Vec<ItemTotals>, StoreError>>;
+}
+
+/// Merges shard documents of one item into its totals (shared by the backends).
+pub fn merge_shards(item_id: &str, shards: impl IntoIterator<Item = ItemTotals>) -> ItemTotals {
+    let mut total = ItemTotals {
+        item_id: item_id.to_string(),
+        ..ItemTotals::default()
+    };
+    for shard in shards {
+        total.counter += shard.counter;
+        total.revenue += shard.revenue;
+        total.profit += shard.profit;
+        // RFC 3339 UTC strings of one format order as their instants.
+        let newer = match (&shard.last_event_at, &total.last_event_at) {
+            (Some(s), Some(t)) => s > t,
+            (Some(_), None) => true,
+            _ => total.fields.is_empty(),
+        };
+        if newer {
+            total.fields = shard.fields;
+            total.last_event_at = shard.last_event_at;
+        }
+    }
+    total
+}
+
+/// Whether Firestore accepts `id` as a document id: not `.` / `..`, no `/`,
+/// not `__.*__`, at most 1,500 bytes, not empty.
+pub fn valid_document_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 1500
+        && id != "."
+        && id != ".."
+        && !id.contains('/')
+        && !(id.len() >= 4 && id.starts_with("__") && id.ends_with("__"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_ids() {
+        assert!(valid_document_id("123"));
+        assert!(valid_document_id("_x_"));
+        assert!(!valid_document_id(""));
+        assert!(!valid_document_id("."));
+        assert!(!valid_document_id(".."));
+        assert!(!valid_document_id("a/b"));
+        assert!(!valid_document_id("__x__"));
+        assert!(!valid_document_id("____"));
+        assert!(!valid_document_id(&"x".repeat(1501)));
+    }
+
+    #[test]
+    fn shards_sum_and_take_the_newest_fields() {
+        let shard = |c, t: &str, name: &str| ItemTotals {
+            item_id: "a".into(),
+            fields: [("item_name".to_string(), Value::from(name))]
+                .into_iter()
+                .collect(),
+            counter: c,
+            revenue: c as f64 * 2.0,
+            profit: 1.0,
+            last_event_at: Some(t.into()),
+        };
+        let total = merge_shards(
+            "a",
+            [
+                shard(1, "2026-01-01T00:00:02Z", "new"),
+                shard(2, "2026-01-01T00:00:01Z", "old"),
+            ],
+        );
+        assert_eq!(total.counter, 3);
+        assert_eq!(total.revenue, 6.0);
+        assert_eq!(total.profit, 2.0);
+        assert_eq!(total.fields["item_name"], "new");
+    }
+}

@@ -1,0 +1,420 @@
+//! `hermes-counters` against a real Firestore emulator (cloudbox behind the
+//! path proxy, or the one `FIRESTORE_EMULATOR_HOST` names): exactly once per
+//! message, sums, catalog profit, shards, poison and preview messages, OIDC.
+
+#[path = "support/emulator.rs"]
+mod emulator;
+mod support;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use emulator::Emulator;
+use hermes_core::firestore::FirestoreStore;
+use hermes_core::gcp::{Auth, Endpoint};
+use hermes_core::store::CounterStore;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::oidc::{jwks, sign, TestKey};
+use support::Function;
+use wiremock::matchers::path;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A project per test, so tests sharing one emulator never see each other's documents.
+fn project(test: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "{test}-{}-{}-{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn envelope(message_id: &str, data: &Value, attributes: Value) -> Value {
+    json!({
+        "message": {
+            "data": STANDARD.encode(data.to_string()),
+            "attributes": attributes,
+            "messageId": message_id,
+            "message_id": message_id,
+            "publishTime": "2026-11-22T10:00:00.000Z",
+        },
+        "subscription": "projects/p/subscriptions/items-realtime-counters",
+        "deliveryAttempt": 1,
+    })
+}
+
+struct Counters {
+    function: Function,
+    emu: Emulator,
+    project: String,
+}
+
+impl Counters {
+    async fn start(test: &str, counters_section: &str) -> Option<Self> {
+        let emu = Emulator::start_firestore().await?;
+        let project = project(test);
+        let config = format!("[counters]\n{counters_section}\n");
+        let function = Function::start(
+            "hermes-counters",
+            &[
+                ("GOOGLE_CLOUD_PROJECT", &project),
+                ("FIRESTORE_EMULATOR_HOST", emu.firestore_host()),
+                ("HERMES_CONFIG_TOML", &config),
+            ],
+        )
+        .await;
+        Some(Self {
+            function,
+            emu,
+            project,
+        })
+    }
+
+    async fn push_raw(&self, body: String, auth: Option<&str>) -> (u16, Value) {
+        let mut req = reqwest::Client::new()
+            .post(format!("{}/", self.function.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let resp = req.send().await.expect("push");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn push(&self, envelope: &Value) -> (u16, Value) {
+        self.push_raw(envelope.to_string(), None).await
+    }
+
+    fn doc_name(&self, path: &str) -> String {
+        format!(
+            "projects/{}/databases/(default)/documents/{path}",
+            self.project
+        )
+    }
+
+    async fn doc(&self, path: &str) -> Option<Value> {
+        self.emu.firestore_get(&self.doc_name(path)).await
+    }
+
+    /// The store as readers (the dashboard) use it, against the same emulator.
+    fn store(&self) -> FirestoreStore {
+        let endpoint = Endpoint {
+            base: self.emu.firestore_base(),
+            auth: Auth::Static("owner".into()),
+        };
+        FirestoreStore::new(
+            endpoint,
+            &self.project,
+            "(default)",
+            Duration::from_secs(10),
+        )
+    }
+}
+
+/// A numeric field of a Firestore document (integerValue or doubleValue).
+fn number(doc: &Value, field: &str) -> f64 {
+    let v = &doc["fields"][field];
+    v["integerValue"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| v["doubleValue"].as_f64())
+        .unwrap_or_else(|| panic!("no number `{field}` in {doc}"))
+}
+
+fn string(doc: &Value, field: &str) -> String {
+    doc["fields"][field]["stringValue"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_message_twice_counts_once() {
+    let Some(c) = Counters::start("twice", "").await else {
+        return;
+    };
+    let message = envelope(
+        "m-1",
+        &json!({"items": [{"item_id": "123", "item_name": "Blazer", "price": 150, "quantity": 2}]}),
+        json!({}),
+    );
+    let (s1, b1) = c.push(&message).await;
+    let (s2, b2) = c.push(&message).await;
+    assert_eq!((s1, b1["status"].as_str()), (200, Some("applied")), "{b1}");
+    assert_eq!(
+        (s2, b2["status"].as_str()),
+        (200, Some("duplicate")),
+        "{b2}"
+    );
+    let doc = c.doc("items/123").await.expect("item document");
+    assert_eq!(number(&doc, "counter"), 2.0);
+    assert_eq!(number(&doc, "revenue"), 300.0);
+    assert_eq!(string(&doc, "item_name"), "Blazer");
+    assert!(
+        doc["fields"]["last_event_at"]["timestampValue"].is_string(),
+        "{doc}"
+    );
+    let marker = c.doc("hermes_processed/m-1").await.expect("marker");
+    assert!(
+        marker["fields"]["expireAt"]["timestampValue"].is_string(),
+        "{marker}"
+    );
+    // A third delivery, and a different message for the same item.
+    c.push(&message).await;
+    c.push(&envelope(
+        "m-2",
+        &json!({"items": [{"item_id": "123", "price": 150}]}),
+        json!({}),
+    ))
+    .await;
+    let doc = c.doc("items/123").await.expect("item document");
+    assert_eq!(number(&doc, "counter"), 3.0);
+    assert_eq!(number(&doc, "revenue"), 450.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_items_with_one_repeated_sum_right() {
+    let Some(c) = Counters::start("sums", "").await else {
+        return;
+    };
+    let data = json!({"items": [
+        { "item_id": "123", "item_name": "Blazer", "price": 150, "quantity": 1, "currency": "DKK" },
+        { "item_id": "456", "item_name": "T-Shirt", "price": 30, "quantity": 2, "currency": "DKK" },
+        { "item_id": "123", "item_name": "Blazer", "price": 150, "quantity": 3, "currency": "DKK" }
+    ]});
+    let (status, body) = c.push(&envelope("m-sum", &data, json!({}))).await;
+    assert_eq!(status, 200, "{body}");
+    let blazer = c.doc("items/123").await.expect("blazer");
+    assert_eq!(number(&blazer, "counter"), 4.0);
+    assert_eq!(number(&blazer, "revenue"), 600.0);
+    let shirt = c.doc("items/456").await.expect("t-shirt");
+    assert_eq!(number(&shirt, "counter"), 2.0);
+    assert_eq!(number(&shirt, "revenue"), 60.0);
+    assert_eq!(string(&shirt, "currency"), "DKK");
+    assert!(
+        shirt["fields"].get("profit").is_none(),
+        "no cost, no profit: {shirt}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn catalog_cost_gives_profit_and_enriches() {
+    let Some(c) = Counters::start("catalog", "catalog_ttl_secs = 0").await else {
+        return;
+    };
+    let database = format!("projects/{}/databases/(default)", c.project);
+    let (status, answer) = c
+        .emu
+        .firestore_commit(
+            &database,
+            &json!({"writes": [{"update": {
+                "name": c.doc_name("catalog/456"),
+                "fields": {"cost": {"doubleValue": 12.5}, "brand": {"stringValue": "Acme"}, "item_category": {"stringValue": "Shirts"}}
+            }}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let data = json!({"items": [{ "item_id": "456", "item_name": "T-Shirt", "price": 30, "quantity": 2 }]});
+    assert_eq!(c.push(&envelope("m-profit", &data, json!({}))).await.0, 200);
+    let shirt = c.doc("items/456").await.expect("t-shirt");
+    assert_eq!(number(&shirt, "profit"), 35.0);
+    assert_eq!(number(&shirt, "revenue"), 60.0);
+    assert_eq!(string(&shirt, "brand"), "Acme");
+    assert_eq!(string(&shirt, "item_category"), "Shirts");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shards_sum_to_the_same_totals() {
+    let Some(c) = Counters::start("shards", "shards = 4").await else {
+        return;
+    };
+    let mut expected = (0.0, 0.0);
+    for i in 0..12 {
+        let q = i % 3 + 1;
+        let data = json!({"items": [{ "item_id": "hot", "item_name": "Hot item", "price": 10, "quantity": q }]});
+        let (status, body) = c
+            .push(&envelope(&format!("shard-msg-{i}"), &data, json!({})))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        expected.0 += q as f64;
+        expected.1 += 10.0 * q as f64;
+    }
+    // Redeliveries land on the same shard and change nothing.
+    let data = json!({"items": [{ "item_id": "hot", "price": 10, "quantity": 1 }]});
+    assert_eq!(
+        c.push(&envelope("shard-msg-0", &data, json!({}))).await.1["status"],
+        "duplicate"
+    );
+    let mut sum = (0.0, 0.0);
+    let mut used = 0;
+    for k in 0..4 {
+        if let Some(shard) = c.doc(&format!("items/hot/shards/{k}")).await {
+            used += 1;
+            sum.0 += number(&shard, "counter");
+            sum.1 += number(&shard, "revenue");
+            assert_eq!(string(&shard, "item_name"), "Hot item");
+        }
+    }
+    assert!(used > 1, "12 messages should spread over several shards");
+    assert_eq!(sum, expected);
+    assert!(
+        c.doc("items/hot").await.is_none(),
+        "with shards the parent document is not written"
+    );
+    // Readers (the dashboard) see the summed totals.
+    let items = c.store().items().await.expect("items");
+    let hot = items
+        .iter()
+        .find(|i| i.item_id == "hot")
+        .expect("hot item listed");
+    assert_eq!((hot.counter as f64, hot.revenue), expected);
+    assert_eq!(hot.fields["item_name"], "Hot item");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poison_messages_are_400_with_one_log_line_each() {
+    let Some(c) = Counters::start("poison", "").await else {
+        return;
+    };
+    let bad_base64 =
+        json!({"message": {"data": "%%%not base64%%%", "messageId": "p-1"}, "subscription": "s"});
+    let cases = [
+        bad_base64,
+        envelope("p-2", &json!("not an object"), json!({})),
+        envelope("p-3", &json!({"no_items": true}), json!({})),
+        envelope(
+            "p-4",
+            &json!({"items": [{"item_name": "no id"}]}),
+            json!({}),
+        ),
+        envelope("p-5", &json!({"items": [{"item_id": "a/b"}]}), json!({})),
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        let (status, body) = c.push(case).await;
+        assert_eq!(status, 400, "case {i}: {body}");
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()));
+    }
+    // Not JSON at all, straight in the push body.
+    let (status, _) = c.push_raw("{{{".into(), None).await;
+    assert_eq!(status, 400);
+    // Let the log flush.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let errors = c.function.log_lines("ERROR");
+    assert_eq!(
+        errors.len(),
+        6,
+        "one ERROR line per poison message: {errors:?}"
+    );
+    for id in ["p-1", "p-2", "p-3", "p-4", "p-5"] {
+        assert!(
+            errors.iter().any(|e| e["message_id"] == id),
+            "no log for {id}"
+        );
+        assert!(c.doc(&format!("hermes_processed/{id}")).await.is_none());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn preview_messages_are_acknowledged_without_counting() {
+    let Some(c) = Counters::start("preview", "").await else {
+        return;
+    };
+    let data = json!({"items": [{ "item_id": "prev", "quantity": 1 }]});
+    let (status, body) = c
+        .push(&envelope("pv-1", &data, json!({"hermes_preview": "true"})))
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("skipped_preview"))
+    );
+    assert!(c.doc("items/prev").await.is_none());
+
+    let Some(c) = Counters::start("preview-counted", "count_preview = true").await else {
+        return;
+    };
+    let (status, body) = c
+        .push(&envelope("pv-2", &data, json!({"hermes_preview": "true"})))
+        .await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("applied")));
+    assert!(c.doc("items/prev").await.is_some());
+}
+
+const AUDIENCE: &str = "hermes-counters";
+const PUSH_SA: &str = "hermes-push@hermes-test.iam.gserviceaccount.com";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oidc_push_authentication() {
+    let key = TestKey::generate();
+    let stranger = TestKey::generate();
+    let google = MockServer::start().await;
+    Mock::given(path("/oauth2/v3/certs"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(jwks(&[(&key, "k1")])))
+        .mount(&google)
+        .await;
+    let section = format!(
+        "push_audience = \"{AUDIENCE}\"\npush_service_account = \"{PUSH_SA}\"\njwks_url = \"{}/oauth2/v3/certs\"",
+        google.uri()
+    );
+    let Some(c) = Counters::start("oidc", &section).await else {
+        return;
+    };
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = json!({
+        "iss": "https://accounts.google.com", "aud": AUDIENCE, "email": PUSH_SA,
+        "email_verified": true, "sub": "1", "iat": now, "exp": now + 3600,
+    });
+    let with = |k: &str, v: Value| {
+        let mut c = claims.clone();
+        c[k] = v;
+        c
+    };
+    let data = json!({"items": [{ "item_id": "auth-item" }]});
+    let message = envelope("auth-1", &data, json!({})).to_string();
+    let bearer = |t: String| format!("Bearer {t}");
+
+    let rejected = [
+        ("missing", None),
+        (
+            "wrong audience",
+            Some(bearer(sign(
+                &key,
+                "k1",
+                &with("aud", json!("https://elsewhere")),
+            ))),
+        ),
+        (
+            "expired",
+            Some(bearer(sign(&key, "k1", &with("exp", json!(now - 3600))))),
+        ),
+        ("wrong signer", Some(bearer(sign(&stranger, "k1", &claims)))),
+        (
+            "wrong email",
+            Some(bearer(sign(
+                &key,
+                "k1",
+                &with("email", json!("someone@else.iam.gserviceaccount.com")),
+            ))),
+        ),
+    ];
+    for (case, auth) in &rejected {
+        let (status, body) = c.push_raw(message.clone(), auth.as_deref()).await;
+        assert_eq!(status, 401, "{case}: {body}");
+    }
+    assert!(
+        c.doc("items/auth-item").await.is_none(),
+        "nothing counted before a valid token"
+    );
+    let (status, body) = c
+        .push_raw(message.clone(), Some(&bearer(sign(&key, "k1", &claims))))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(c.doc("items/auth-item").await.is_some());
+}
