@@ -1,0 +1,247 @@
+# The three functions on Cloud Run (v2 API). All scale to zero; CPU is only
+# allocated while a request is being served.
+
+locals {
+  common_env = {
+    GOOGLE_CLOUD_PROJECT = var.project_id
+    HERMES_CONFIG_TOML   = local.hermes_config_toml
+    RUST_LOG             = "info"
+  }
+}
+
+# --- ingest: public (it checks bearer tokens itself) ---------------------------
+
+resource "google_cloud_run_v2_service" "ingest" {
+  name                = "hermes-ingest"
+  location            = var.region
+  description         = "Hermes ingest: validates server-to-server events and publishes them to Pub/Sub."
+  ingress             = "INGRESS_TRAFFIC_ALL"
+  deletion_protection = var.deletion_protection
+
+  template {
+    service_account                  = google_service_account.ingest.email
+    max_instance_request_concurrency = 80
+    timeout                          = "30s"
+
+    scaling {
+      min_instance_count = 0
+      max_instance_count = var.max_instances.ingest
+    }
+
+    containers {
+      name    = "ingest"
+      image   = var.ingest_image
+      command = ["/usr/local/bin/hermes-ingest"]
+
+      ports {
+        container_port = 8080
+      }
+
+      resources {
+        limits = {
+          cpu    = "1"
+          memory = "512Mi"
+        }
+        cpu_idle          = true
+        startup_cpu_boost = true
+      }
+
+      dynamic "env" {
+        for_each = local.common_env
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+
+      dynamic "env" {
+        for_each = local.secrets
+        content {
+          name = env.value
+          value_source {
+            secret_key_ref {
+              secret  = google_secret_manager_secret.token[env.key].secret_id
+              version = "latest"
+            }
+          }
+        }
+      }
+
+      startup_probe {
+        http_get {
+          path = "/healthz"
+        }
+        period_seconds    = 1
+        timeout_seconds   = 1
+        failure_threshold = 10
+      }
+
+      liveness_probe {
+        http_get {
+          path = "/healthz"
+        }
+        period_seconds = 30
+      }
+    }
+  }
+
+  depends_on = [
+    google_secret_manager_secret_version.token,
+    google_secret_manager_secret_iam_member.ingest_secret_accessor,
+    google_pubsub_topic_iam_member.ingest_publisher,
+  ]
+}
+
+# Public by design: ingest is the endpoint servers send events to, and it
+# authorizes every request itself with the bearer tokens from Secret Manager.
+resource "google_cloud_run_v2_service_iam_member" "ingest_public" {
+  name     = google_cloud_run_v2_service.ingest.name
+  location = google_cloud_run_v2_service.ingest.location
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}
+
+# --- counters: private; only the push identity may invoke it -------------------
+
+resource "google_cloud_run_v2_service" "counters" {
+  name        = "hermes-counters"
+  location    = var.region
+  description = "Hermes counters: Pub/Sub push target that turns item events into Firestore counters."
+  # Pub/Sub push counts as internal traffic for Cloud Run ingress.
+  ingress             = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+  deletion_protection = var.deletion_protection
+  # Cloud Run's IAM check accepts OIDC tokens minted for this audience.
+  custom_audiences = [var.push_audience]
+
+  template {
+    service_account                  = google_service_account.counters.email
+    max_instance_request_concurrency = 40
+    # Matches the push subscription's ack deadline.
+    timeout = "60s"
+
+    scaling {
+      min_instance_count = 0
+      max_instance_count = var.max_instances.counters
+    }
+
+    containers {
+      name    = "counters"
+      image   = var.counters_image
+      command = ["/usr/local/bin/hermes-counters"]
+
+      ports {
+        container_port = 8080
+      }
+
+      resources {
+        limits = {
+          cpu    = "1"
+          memory = "512Mi"
+        }
+        cpu_idle          = true
+        startup_cpu_boost = true
+      }
+
+      dynamic "env" {
+        for_each = local.common_env
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+
+      startup_probe {
+        http_get {
+          path = "/healthz"
+        }
+        period_seconds    = 1
+        timeout_seconds   = 1
+        failure_threshold = 10
+      }
+
+      liveness_probe {
+        http_get {
+          path = "/healthz"
+        }
+        period_seconds = 30
+      }
+    }
+  }
+
+  depends_on = [
+    google_project_iam_member.counters_datastore_user,
+    google_firestore_database.default,
+  ]
+}
+
+# --- dashboard: private; open it with `gcloud run services proxy` --------------
+
+resource "google_cloud_run_v2_service" "dashboard" {
+  name        = "hermes-dashboard"
+  location    = var.region
+  description = "Hermes dashboard: live, read-only view of the item counters."
+  # Reachable from the internet so `gcloud run services proxy` works, but every
+  # request must carry an identity token of a roles/run.invoker member.
+  ingress             = "INGRESS_TRAFFIC_ALL"
+  deletion_protection = var.deletion_protection
+
+  template {
+    service_account                  = google_service_account.dashboard.email
+    max_instance_request_concurrency = 80
+    # Long enough for the live Server-Sent Events stream of an open page.
+    timeout = "3600s"
+
+    scaling {
+      min_instance_count = 0
+      max_instance_count = var.max_instances.dashboard
+    }
+
+    containers {
+      name    = "dashboard"
+      image   = var.dashboard_image
+      command = ["/usr/local/bin/hermes-dashboard"]
+
+      ports {
+        container_port = 8080
+      }
+
+      resources {
+        limits = {
+          cpu    = "1"
+          memory = "512Mi"
+        }
+        cpu_idle          = true
+        startup_cpu_boost = true
+      }
+
+      dynamic "env" {
+        for_each = local.common_env
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+
+      startup_probe {
+        http_get {
+          path = "/healthz"
+        }
+        period_seconds    = 1
+        timeout_seconds   = 1
+        failure_threshold = 10
+      }
+
+      liveness_probe {
+        http_get {
+          path = "/healthz"
+        }
+        period_seconds = 30
+      }
+    }
+  }
+
+  depends_on = [
+    google_project_iam_member.dashboard_datastore_viewer,
+    google_firestore_database.default,
+  ]
+}

@@ -1,0 +1,110 @@
+# One service account per function plus the push identity, each with the least
+# privilege it needs. Nothing here is granted at project level except Firestore
+# access, which Firestore only offers at project (or IAM-condition) level.
+
+resource "google_service_account" "ingest" {
+  account_id   = "hermes-ingest"
+  display_name = "Hermes ingest function"
+  description  = "Publishes validated events to the Hermes destination topics."
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_service_account" "counters" {
+  account_id   = "hermes-counters"
+  display_name = "Hermes counters function"
+  description  = "Writes item counters to Firestore."
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_service_account" "dashboard" {
+  account_id   = "hermes-dashboard"
+  display_name = "Hermes dashboard function"
+  description  = "Reads item counters from Firestore."
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_service_account" "push" {
+  account_id   = "hermes-push"
+  display_name = "Hermes push identity"
+  description  = "Identity in the OIDC tokens Pub/Sub sends with pushes to the counters function."
+
+  depends_on = [google_project_service.this]
+}
+
+# --- ingest: publisher on its destination topics only ------------------------
+
+resource "google_pubsub_topic_iam_member" "ingest_publisher" {
+  for_each = google_pubsub_topic.destination
+
+  topic  = each.value.id
+  role   = "roles/pubsub.publisher"
+  member = google_service_account.ingest.member
+}
+
+resource "google_secret_manager_secret_iam_member" "ingest_secret_accessor" {
+  for_each = google_secret_manager_secret.token
+
+  secret_id = each.value.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.ingest.member
+}
+
+# --- counters and dashboard: Firestore ----------------------------------------
+
+resource "google_project_iam_member" "counters_datastore_user" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = google_service_account.counters.member
+}
+
+resource "google_project_iam_member" "dashboard_datastore_viewer" {
+  project = var.project_id
+  role    = "roles/datastore.viewer"
+  member  = google_service_account.dashboard.member
+}
+
+# --- the push identity: invoker of the counters service only ------------------
+
+resource "google_cloud_run_v2_service_iam_member" "counters_push_invoker" {
+  name     = google_cloud_run_v2_service.counters.name
+  location = google_cloud_run_v2_service.counters.location
+  role     = "roles/run.invoker"
+  member   = google_service_account.push.member
+}
+
+# --- the Pub/Sub service agent -------------------------------------------------
+
+# Mints the push identity's OIDC tokens.
+resource "google_service_account_iam_member" "pubsub_token_creator" {
+  service_account_id = google_service_account.push.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.pubsub_service_agent
+}
+
+# Dead-lettering: publish to the dead-letter topic ...
+resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
+  topic  = google_pubsub_topic.dead_letter.id
+  role   = "roles/pubsub.publisher"
+  member = local.pubsub_service_agent
+}
+
+# ... and acknowledge the forwarded messages on the source subscription.
+resource "google_pubsub_subscription_iam_member" "counters_push_subscriber" {
+  subscription = google_pubsub_subscription.counters_push.id
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_service_agent
+}
+
+# --- who may open the dashboard -------------------------------------------------
+
+resource "google_cloud_run_v2_service_iam_member" "dashboard_invoker" {
+  for_each = toset(var.dashboard_invokers)
+
+  name     = google_cloud_run_v2_service.dashboard.name
+  location = google_cloud_run_v2_service.dashboard.location
+  role     = "roles/run.invoker"
+  member   = each.value
+}

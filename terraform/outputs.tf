@@ -1,0 +1,74 @@
+output "ingest_url" {
+  description = "URL of the public ingest function: POST a JSON array of events here with `Authorization: Bearer <token>`."
+  value       = google_cloud_run_v2_service.ingest.uri
+}
+
+output "counters_url" {
+  description = "URL of the private counters function (the push subscription's endpoint)."
+  value       = google_cloud_run_v2_service.counters.uri
+}
+
+output "dashboard_url" {
+  description = "URL of the private dashboard (needs an identity token; use dashboard_proxy_command)."
+  value       = google_cloud_run_v2_service.dashboard.uri
+}
+
+output "dashboard_proxy_command" {
+  description = "Opens the private dashboard on http://localhost:8080 with your own credentials."
+  value       = "gcloud run services proxy ${google_cloud_run_v2_service.dashboard.name} --project ${var.project_id} --region ${var.region} --port 8080"
+}
+
+output "topics" {
+  description = "Destination name -> Pub/Sub topic id."
+  value       = { for name, t in google_pubsub_topic.destination : name => t.id }
+}
+
+output "push_subscription" {
+  description = "The push subscription feeding the counters function."
+  value       = google_pubsub_subscription.counters_push.id
+}
+
+output "dead_letter_topic" {
+  description = "Topic that receives messages the counters function rejected 5 times."
+  value       = google_pubsub_topic.dead_letter.id
+}
+
+output "dead_letter_subscription" {
+  description = "Pull subscription that keeps dead-lettered messages for 7 days."
+  value       = google_pubsub_subscription.dead_letter.id
+}
+
+output "service_accounts" {
+  description = "Service account emails, per function and for the push identity."
+  value = {
+    ingest    = google_service_account.ingest.email
+    counters  = google_service_account.counters.email
+    dashboard = google_service_account.dashboard.email
+    push      = google_service_account.push.email
+  }
+}
+
+output "bearer_token_secret" {
+  description = "Secret Manager secret holding the production bearer token(s)."
+  value       = google_secret_manager_secret.token["hermes-bearer-token"].secret_id
+}
+
+output "hermes_config_toml" {
+  description = "The generated Hermes configuration every function receives in HERMES_CONFIG_TOML."
+  value       = local.hermes_config_toml
+}
+
+output "bigquery_archive_table" {
+  description = "project.dataset.table of the BigQuery archive, or null when it is off."
+  value       = var.enable_bigquery_archive ? "${google_bigquery_table.archive[0].project}.${google_bigquery_table.archive[0].dataset_id}.${google_bigquery_table.archive[0].table_id}" : null
+}
+
+output "curl_example" {
+  description = "Sends one purchase event to ingest."
+  value       = <<-EOT
+    curl -s -X POST '${google_cloud_run_v2_service.ingest.uri}' \
+      -H "Authorization: Bearer $(gcloud secrets versions access latest --secret=${google_secret_manager_secret.token["hermes-bearer-token"].secret_id} --project=${var.project_id} | cut -d, -f1)" \
+      -H 'Content-Type: application/json' \
+      -d '[{"event_name":"purchase","transaction_id":"T1","value":150,"currency":"DKK","items":[{"item_id":"123","item_name":"Blazer","price":150,"quantity":1}]}]'
+  EOT
+}

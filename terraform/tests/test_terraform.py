@@ -1,0 +1,558 @@
+"""Offline checks of terraform/ (run by scripts/check-terraform).
+
+- every .tf file parses (python-hcl2);
+- every resource / data source / provider block matches the google provider
+  6.50 schema (index built from npm @cdktf/provider-google), with negative
+  self-tests proving the checker catches planted mistakes;
+- checkov reports no failed check, and every skip carries a reason;
+- structural assertions on what Terraform would create, evaluated from the
+  configuration itself (hcl_eval.py): push subscription, IAM, TTL, ingress, and
+  the generated Hermes config naming exactly the provisioned topics.
+
+Environment: HERMES_TF_INDEX = path of the provider schema index;
+HERMES_CHECKOV = path of the checkov executable. Without them (outside
+scripts/check-terraform) those tests are skipped, or fail when CI is set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import hcl2
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from hcl_eval import Module, load_tfvars, variable_validations  # noqa: E402
+import provider_schema  # noqa: E402
+
+TF_DIR = Path(__file__).resolve().parent.parent
+TF_FILES = sorted(TF_DIR.glob("*.tf"))
+
+SAMPLE = {
+    "project_id": "hermes-test-1",
+    "ingest_image": "europe-west1-docker.pkg.dev/hermes-test-1/hermes/hermes:v1",
+    "counters_image": "europe-west1-docker.pkg.dev/hermes-test-1/hermes/hermes:v1",
+    "dashboard_image": "europe-west1-docker.pkg.dev/hermes-test-1/hermes/hermes:v1",
+    "bearer_token": "secret-a,secret-b",
+}
+
+
+def _tool(env_name: str) -> Path:
+    value = os.environ.get(env_name)
+    if not value or not Path(value).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{env_name} is not set or missing: run scripts/check-terraform")
+        pytest.skip(f"{env_name} not set: run scripts/check-terraform")
+    return Path(value)
+
+
+@pytest.fixture(scope="session")
+def index():
+    return json.loads(_tool("HERMES_TF_INDEX").read_text())
+
+
+@pytest.fixture
+def mod():
+    return Module(TF_DIR, SAMPLE)
+
+
+def rendered_config(m: Module) -> dict:
+    return tomllib.loads(m.local("hermes_config_toml"))
+
+
+# ---------------------------------------------------------------------------
+# Parsing
+# ---------------------------------------------------------------------------
+
+
+def test_module_has_the_expected_files():
+    names = {p.name for p in TF_FILES}
+    for required in ("versions.tf", "variables.tf", "outputs.tf", "apis.tf", "pubsub.tf",
+                     "firestore.tf", "iam.tf", "secrets.tf", "cloudrun.tf"):
+        assert required in names
+    assert (TF_DIR / "terraform.tfvars.example").is_file()
+    assert (TF_DIR / "README.md").is_file()
+
+
+@pytest.mark.parametrize("path", TF_FILES + [TF_DIR / "terraform.tfvars.example"], ids=lambda p: p.name)
+def test_every_file_parses(path):
+    with open(path) as f:
+        doc = hcl2.load(f)
+    assert isinstance(doc, dict)
+    hcl2.parses_to_tree(path.read_text())
+
+
+# ---------------------------------------------------------------------------
+# Provider schema
+# ---------------------------------------------------------------------------
+
+
+def test_index_is_google_6_50(index):
+    assert index["provider_version"] == "6.50.0"
+    assert len(index["resource"]) > 1000
+    assert index["resource"]["google_cloud_run_v2_service"]["blocks"]["template"]["required"]
+
+
+def test_every_block_matches_the_provider_schema(index):
+    checker = provider_schema.check_module(index, TF_DIR)
+    assert not checker.problems, "\n".join(map(str, checker.problems))
+    expected = sum(
+        len(re.findall(r'^(resource|data|provider)\s+"', p.read_text(), re.M)) for p in TF_FILES
+    )
+    assert checker.checked == expected > 20
+
+
+PLANTED = {
+    "unknown argument": (
+        'resource "google_pubsub_topic" "t" {\n  name = "t"\n  colour = "blue"\n}\n',
+        "unknown argument `colour`",
+    ),
+    "unknown nested argument": (
+        'resource "google_pubsub_subscription" "s" {\n  name = "s"\n  topic = "t"\n'
+        '  dead_letter_policy {\n    max_delivery_atempts = 5\n  }\n}\n',
+        "unknown argument `max_delivery_atempts`",
+    ),
+    "unknown block": (
+        'resource "google_pubsub_subscription" "s" {\n  name = "s"\n  topic = "t"\n'
+        '  push_config {\n    push_endpoint = "https://x"\n    oidc {\n      audience = "a"\n    }\n  }\n}\n',
+        "unknown block `oidc`",
+    ),
+    "unknown block in dynamic content": (
+        'resource "google_cloud_run_v2_service" "s" {\n  name = "s"\n  location = "l"\n  template {\n'
+        '    containers {\n      image = "i"\n      dynamic "envv" {\n        for_each = {}\n'
+        '        content {\n          name = "a"\n        }\n      }\n    }\n  }\n}\n',
+        "unknown block `envv`",
+    ),
+    "missing required argument": (
+        'resource "google_pubsub_subscription" "s" {\n  name = "s"\n}\n',
+        "required argument `topic` is missing",
+    ),
+    "missing required nested argument": (
+        'resource "google_cloud_run_v2_service" "s" {\n  name = "s"\n  location = "l"\n  template {\n'
+        '    containers {\n      name = "c"\n    }\n  }\n}\n',
+        "required argument `image` is missing",
+    ),
+    "missing required block": (
+        'resource "google_cloud_run_v2_service" "s" {\n  name = "s"\n  location = "l"\n}\n',
+        "required block `template` is missing",
+    ),
+    "block written as argument": (
+        'resource "google_pubsub_subscription" "s" {\n  name = "s"\n  topic = "t"\n'
+        '  retry_policy = { minimum_backoff = "10s" }\n}\n',
+        "`retry_policy` is a block, not an argument",
+    ),
+    "single block repeated": (
+        'resource "google_pubsub_subscription" "s" {\n  name = "s"\n  topic = "t"\n'
+        '  retry_policy {\n  }\n  retry_policy {\n  }\n}\n',
+        "may appear at most once",
+    ),
+    "unknown resource type": (
+        'resource "google_pubsub_topik" "t" {\n  name = "t"\n}\n',
+        "unknown resource type `google_pubsub_topik`",
+    ),
+    "unknown data source type": (
+        'data "google_projekt" "p" {\n}\n',
+        "unknown data source type `google_projekt`",
+    ),
+    "meta-argument below the top level": (
+        'resource "google_pubsub_subscription" "s" {\n  name = "s"\n  topic = "t"\n'
+        '  retry_policy {\n    count = 1\n  }\n}\n',
+        "unknown argument `count`",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PLANTED))
+def test_schema_checker_catches_planted_mistakes(index, case):
+    text, expected = PLANTED[case]
+    checker = provider_schema.check_text(index, text)
+    messages = [str(p) for p in checker.problems]
+    assert len(messages) == 1 and expected in messages[0], messages
+
+
+def test_schema_checker_catches_a_mistake_planted_in_the_real_module(index, tmp_path):
+    for p in TF_FILES:
+        (tmp_path / p.name).write_text(p.read_text())
+    text = (tmp_path / "pubsub.tf").read_text()
+    text = text.replace("max_delivery_attempts = 5", "max_delivery_attempts = 5\n    max_attempts = 5", 1)
+    (tmp_path / "pubsub.tf").write_text(text)
+    checker = provider_schema.check_module(index, tmp_path)
+    assert [p.message for p in checker.problems] == ["unknown argument `max_attempts` (did you mean `max_delivery_attempts`?)"]
+
+
+# ---------------------------------------------------------------------------
+# checkov
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("extras", ["defaults", "every-option"])
+def test_checkov_reports_no_failed_check(extras, tmp_path):
+    checkov = _tool("HERMES_CHECKOV")
+    args = []
+    if extras == "every-option":
+        # count/for_each resources that are off by default get checked too
+        var_file = tmp_path / "all.tfvars"
+        var_file.write_text(
+            'enable_bigquery_archive = true\npreview_token_enabled = true\n'
+            'dashboard_invokers = ["user:me@example.com"]\n'
+        )
+        args = ["--var-file", str(var_file)]
+    proc = subprocess.run(
+        [str(checkov), "-d", str(TF_DIR), "--framework", "terraform", "--skip-download",
+         "--compact", "-o", "json", *args],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "LOG_LEVEL": "ERROR"},
+    )
+    assert proc.stdout.strip(), proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    reports = report if isinstance(report, list) else [report]
+    failed, passed, skipped, parse_errors = [], 0, [], 0
+    for r in reports:
+        failed += r["results"].get("failed_checks", [])
+        skipped += r["results"].get("skipped_checks", [])
+        passed += r["summary"]["passed"]
+        parse_errors += r["summary"]["parsing_errors"]
+    assert parse_errors == 0
+    assert not failed, "\n".join(f"{c['check_id']} {c['resource']} ({c['file_path']})" for c in failed)
+    assert passed > 0
+    for s in skipped:
+        reason = (s.get("check_result") or {}).get("suppress_comment", "")
+        assert len(reason) >= 20, f"skip of {s['check_id']} on {s['resource']} has no reason"
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_every_checkov_skip_is_inline_with_a_reason():
+    skips = []
+    for p in TF_FILES:
+        for line in p.read_text().splitlines():
+            if "checkov:skip" in line:
+                m = re.fullmatch(r"\s*#checkov:skip=(CKV2?_[A-Z]+_\d+):(.{20,})", line)
+                assert m, f"{p.name}: skip without a reason: {line.strip()}"
+                skips.append(m.group(1))
+
+
+# ---------------------------------------------------------------------------
+# Conventions
+# ---------------------------------------------------------------------------
+
+
+def test_versions_pin_terraform_and_the_google_provider():
+    doc = hcl2.load(open(TF_DIR / "versions.tf"))
+    tf = doc["terraform"][0]
+    assert tf["required_version"].strip('"') == ">= 1.5"
+    google = tf["required_providers"][0]["google"]
+    assert google["source"].strip('"') == "hashicorp/google"
+    assert re.fullmatch(r"~> 6\.\d+", google["version"].strip('"'))
+
+
+def test_every_variable_has_a_description_and_a_type(mod):
+    assert len(mod.variables) > 10
+    for name, spec in mod.variables.items():
+        assert "description" in spec, name
+        assert "type" in spec, name
+        assert len(mod.eval(spec["description"], {})) > 20, name
+
+
+def test_validations_accept_the_example_tfvars():
+    probe = Module(TF_DIR, SAMPLE)
+    values = load_tfvars(TF_DIR / "terraform.tfvars.example", probe)
+    m = Module(TF_DIR, values)
+    for name in m.variables:
+        for ok, msg in variable_validations(m, name):
+            assert ok, f"{name}: {msg}"
+    assert rendered_config(m)["destinations"]
+
+
+@pytest.mark.parametrize("name,value", [
+    ("project_id", "My Project"),
+    ("project_id", "123456789012"),
+    ("region", "Europe West"),
+    ("ingest_image", "hermes:latest"),
+    ("bearer_token", ""),
+    ("bearer_token", ",,"),
+    ("bearer_token", "two tokens"),
+    ("destinations", {}),
+    ("destinations", {"1events": {}}),
+    ("destinations", {"goog-events": {}}),
+    ("destinations", {"events": {"attributes": {"event_name": "x"}}}),
+    ("counters_shards", 0),
+    ("counters_shards", 1.5),
+    ("dashboard_invokers", ["allUsers"]),
+    ("kms_key_name", "my-key"),
+    ("push_audience", ""),
+])
+def test_validations_reject_bad_values(name, value):
+    m = Module(TF_DIR, {**SAMPLE, name: value})
+    results = variable_validations(m, name)
+    assert results and not all(ok for ok, _ in results)
+
+
+# ---------------------------------------------------------------------------
+# Structure: Pub/Sub
+# ---------------------------------------------------------------------------
+
+
+def test_topics_are_the_destinations_plus_the_dead_letter_topic(mod):
+    ids = sorted(t["id"] for t in mod.all_instances("google_pubsub_topic"))
+    assert ids == [
+        "projects/hermes-test-1/topics/events",
+        "projects/hermes-test-1/topics/hermes-dead-letter",
+        "projects/hermes-test-1/topics/items-realtime",
+    ]
+
+
+def test_push_subscription_has_oidc_retry_and_dead_letter_policy(mod):
+    sub = mod.resource("google_pubsub_subscription.counters_push")
+    assert sub["topic"] == "projects/hermes-test-1/topics/items-realtime"
+    push = sub.block("push_config")
+    assert push.arg("push_endpoint") == mod.resource("google_cloud_run_v2_service.counters")["uri"]
+    oidc = push.block("oidc_token")
+    assert oidc.arg("service_account_email") == mod.resource("google_service_account.push")["email"]
+    assert oidc.arg("audience") == "hermes-counters"
+    retry = sub.block("retry_policy")
+    assert retry.arg("minimum_backoff") and retry.arg("maximum_backoff")
+    dlp = sub.block("dead_letter_policy")
+    assert dlp.arg("max_delivery_attempts") == 5
+    assert dlp.arg("dead_letter_topic") == mod.resource("google_pubsub_topic.dead_letter")["id"]
+    assert sub.block("expiration_policy").arg("ttl") == ""
+
+
+def test_push_audience_is_the_same_everywhere(mod):
+    m = Module(TF_DIR, {**SAMPLE, "push_audience": "my-audience"})
+    sub = m.resource("google_pubsub_subscription.counters_push")
+    counters = m.resource("google_cloud_run_v2_service.counters")
+    assert sub.block("push_config").block("oidc_token").arg("audience") == "my-audience"
+    assert counters["custom_audiences"] == ["my-audience"]
+    cfg = rendered_config(m)["counters"]
+    assert cfg["push_audience"] == "my-audience"
+    assert cfg["push_service_account"] == m.resource("google_service_account.push")["email"]
+
+
+def test_dead_letter_topic_has_a_retaining_pull_subscription(mod):
+    sub = mod.resource("google_pubsub_subscription.dead_letter")
+    assert sub["topic"] == mod.resource("google_pubsub_topic.dead_letter")["id"]
+    assert not sub.blocks("push_config") and not sub.blocks("bigquery_config")
+    assert sub["retain_acked_messages"] is True
+    assert sub["message_retention_duration"] == "604800s"
+    assert sub.block("expiration_policy").arg("ttl") == ""
+
+
+def test_pubsub_service_agent_can_dead_letter_and_mint_tokens(mod):
+    agent = "serviceAccount:service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com"
+    pub = mod.resource("google_pubsub_topic_iam_member.dead_letter_publisher")
+    assert (pub["topic"], pub["role"], pub["member"]) == (
+        mod.resource("google_pubsub_topic.dead_letter")["id"], "roles/pubsub.publisher", agent)
+    sub = mod.resource("google_pubsub_subscription_iam_member.counters_push_subscriber")
+    assert (sub["subscription"], sub["role"], sub["member"]) == (
+        mod.resource("google_pubsub_subscription.counters_push")["id"], "roles/pubsub.subscriber", agent)
+    tok = mod.resource("google_service_account_iam_member.pubsub_token_creator")
+    assert tok["service_account_id"] == mod.resource("google_service_account.push")["name"]
+    assert (tok["role"], tok["member"]) == ("roles/iam.serviceAccountTokenCreator", agent)
+
+
+# ---------------------------------------------------------------------------
+# Structure: IAM
+# ---------------------------------------------------------------------------
+
+
+def _grants(m: Module):
+    """(resource type, target, role, member) of every IAM member resource."""
+    out = []
+    for inst in m.all_instances():
+        if not inst.rtype.endswith("_iam_member"):
+            continue
+        target = next((inst[k] for k in ("topic", "subscription", "secret_id", "project", "service_account_id", "table_id")
+                       if inst.has(k)), None)
+        if inst.rtype == "google_cloud_run_v2_service_iam_member":
+            target = inst["name"]
+        out.append((inst.rtype, target, inst["role"], inst["member"]))
+    return out
+
+
+def test_ingest_publishes_to_its_topics_only(mod):
+    ingest = mod.resource("google_service_account.ingest")["member"]
+    grants = [g for g in _grants(mod) if g[3] == ingest]
+    publisher = sorted(g[1] for g in grants if g[2] == "roles/pubsub.publisher")
+    assert all(g[0] == "google_pubsub_topic_iam_member" for g in grants if g[2] == "roles/pubsub.publisher")
+    assert publisher == sorted(t["id"] for t in mod.resource("google_pubsub_topic.destination").values())
+    assert {g[2] for g in grants} == {"roles/pubsub.publisher", "roles/secretmanager.secretAccessor"}
+    # and no project-level grant for ingest, nor any project-level Pub/Sub role for anyone
+    assert not [g for g in grants if g[0] == "google_project_iam_member"]
+    assert not [g for g in _grants(mod) if g[0] == "google_project_iam_member" and "pubsub" in g[2]]
+
+
+def test_counters_invoker_is_the_push_identity_only(mod):
+    push = mod.resource("google_service_account.push")["member"]
+    m = Module(TF_DIR, {**SAMPLE, "dashboard_invokers": ["user:me@example.com"]})
+    invokers = [g for g in _grants(m) if g[2] == "roles/run.invoker"]
+    assert [g[3] for g in invokers if g[1] == "hermes-counters"] == [push]
+    # the push identity invokes nothing else and has no other role
+    assert [g for g in _grants(m) if g[3] == push] == [
+        ("google_cloud_run_v2_service_iam_member", "hermes-counters", "roles/run.invoker", push)]
+    assert not [g for g in _grants(m) if g[0] == "google_project_iam_member" and g[2] == "roles/run.invoker"]
+
+
+def test_functions_have_least_privilege_on_firestore(mod):
+    grants = _grants(mod)
+    counters = mod.resource("google_service_account.counters")["member"]
+    dashboard = mod.resource("google_service_account.dashboard")["member"]
+    assert [g[2] for g in grants if g[3] == counters] == ["roles/datastore.user"]
+    assert [g[2] for g in grants if g[3] == dashboard] == ["roles/datastore.viewer"]
+
+
+def test_no_basic_or_admin_roles(mod):
+    m = Module(TF_DIR, {**SAMPLE, "enable_bigquery_archive": True, "preview_token_enabled": True,
+                        "preview_bearer_token": "p", "dashboard_invokers": ["group:a@example.com"]})
+    for g in _grants(m):
+        assert g[2] not in ("roles/owner", "roles/editor", "roles/viewer"), g
+        assert not g[2].endswith(".admin"), g
+
+
+# ---------------------------------------------------------------------------
+# Structure: Firestore, secrets, Cloud Run
+# ---------------------------------------------------------------------------
+
+
+def test_firestore_native_database_and_ttl_policy(mod):
+    db = mod.resource("google_firestore_database.default")
+    assert len(db) == 1 and db[0]["type"] == "FIRESTORE_NATIVE" and db[0]["name"] == "(default)"
+    ttl = mod.resource("google_firestore_field.processed_ttl")
+    assert (ttl["database"], ttl["collection"], ttl["field"]) == ("(default)", "hermes_processed", "expireAt")
+    assert len(ttl.blocks("ttl_config")) == 1
+    assert Module(TF_DIR, {**SAMPLE, "create_firestore_database": False}).resource(
+        "google_firestore_database.default") == []
+
+
+def _env(svc):
+    container = svc.block("template").block("containers")
+    out = {}
+    for e in container.blocks("env"):
+        if e.has("value"):
+            out[e.arg("name")] = e.arg("value")
+        else:
+            ref = e.block("value_source").block("secret_key_ref")
+            out[e.arg("name")] = ("secret", ref.arg("secret"), ref.arg("version"))
+    return out
+
+
+SERVICES = {"ingest": "hermes-ingest", "counters": "hermes-counters", "dashboard": "hermes-dashboard"}
+
+
+def test_services_run_their_binary_with_the_generated_config(mod):
+    config = mod.local("hermes_config_toml")
+    for key, binary in SERVICES.items():
+        svc = mod.resource(f"google_cloud_run_v2_service.{key}")
+        tmpl = svc.block("template")
+        container = tmpl.block("containers")
+        assert container.arg("image") == SAMPLE[f"{key}_image"]
+        assert container.arg("command") == [f"/usr/local/bin/{binary}"]
+        env = _env(svc)
+        assert env["HERMES_CONFIG_TOML"] == config
+        assert env["GOOGLE_CLOUD_PROJECT"] == "hermes-test-1"
+        assert "PORT" not in env  # Cloud Run sets it
+        assert tmpl.arg("service_account") == mod.resource(f"google_service_account.{key}")["email"]
+        # scales to zero, probes on /healthz
+        assert tmpl.block("scaling").arg("min_instance_count") == 0
+        for probe in ("startup_probe", "liveness_probe"):
+            assert container.block(probe).block("http_get").arg("path") == "/healthz"
+
+
+def test_ingest_tokens_come_from_secret_manager(mod):
+    env = _env(mod.resource("google_cloud_run_v2_service.ingest"))
+    assert env["HERMES_BEARER_TOKEN"] == ("secret", "hermes-bearer-token", "latest")
+    assert "HERMES_PREVIEW_BEARER_TOKEN" not in env
+    m = Module(TF_DIR, {**SAMPLE, "preview_token_enabled": True, "preview_bearer_token": "p1,p2"})
+    env = _env(m.resource("google_cloud_run_v2_service.ingest"))
+    assert env["HERMES_PREVIEW_BEARER_TOKEN"] == ("secret", "hermes-preview-bearer-token", "latest")
+    versions = m.resource("google_secret_manager_secret_version.token")
+    assert versions["hermes-bearer-token"]["secret_data"] == "secret-a,secret-b"
+    assert versions["hermes-preview-bearer-token"]["secret_data"] == "p1,p2"
+    for name in ("hermes-bearer-token", "hermes-preview-bearer-token"):
+        assert ("google_secret_manager_secret_iam_member", f"projects/hermes-test-1/secrets/{name}",
+                "roles/secretmanager.secretAccessor", m.resource("google_service_account.ingest")["member"]) in _grants(m)
+    for name in ("bearer_token", "preview_bearer_token"):
+        assert mod.eval(mod.variables[name]["sensitive"], {}) is True
+
+
+def test_ingest_is_public_and_the_others_are_not(mod):
+    m = Module(TF_DIR, {**SAMPLE, "dashboard_invokers": ["user:me@example.com"]})
+    public = [g for g in _grants(m) if g[3] in ("allUsers", "allAuthenticatedUsers")]
+    assert public == [("google_cloud_run_v2_service_iam_member", "hermes-ingest", "roles/run.invoker", "allUsers")]
+    assert m.resource("google_cloud_run_v2_service.ingest")["ingress"] == "INGRESS_TRAFFIC_ALL"
+    assert m.resource("google_cloud_run_v2_service.counters")["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY"
+    for key in SERVICES:
+        svc = m.resource(f"google_cloud_run_v2_service.{key}")
+        assert not svc.has("invoker_iam_disabled"), key
+    dashboard = [g[3] for g in _grants(m) if g[1] == "hermes-dashboard"]
+    assert dashboard == ["user:me@example.com"]
+
+
+# ---------------------------------------------------------------------------
+# The generated Hermes configuration
+# ---------------------------------------------------------------------------
+
+
+def test_generated_config_names_exactly_the_provisioned_topics(mod):
+    cfg = rendered_config(mod)
+    topics = {name: t["id"] for name, t in mod.resource("google_pubsub_topic.destination").items()}
+    assert {d["name"]: d["topic"] for d in cfg["destinations"]} == topics
+    assert cfg["container_id"] == "hermes"
+    by_name = {d["name"]: d for d in cfg["destinations"]}
+    assert "events" not in by_name["events"] and "require" not in by_name["events"]
+    assert by_name["items-realtime"]["events"] == ["purchase"]
+    assert by_name["items-realtime"]["require"] == ["items"]
+    assert cfg["counters"]["shards"] == 1
+    assert cfg["dashboard"] == {}
+    assert set(cfg) == {"container_id", "destinations", "counters", "dashboard"}
+
+
+def test_generated_config_follows_the_destinations_variable():
+    destinations = {
+        "events": {},
+        "items-realtime": {"events": ["purchase"], "require": ["items"]},
+        "refunds.v1": {
+            "events": ["refund"],
+            "mapping": {"transaction_id": "transaction_id", "value_num": "value", 'odd "key"': "a.0.b"},
+            "attributes": {"source": 's2s "quoted" \\ <tag> & æøå'},
+        },
+    }
+    m = Module(TF_DIR, {**SAMPLE, "destinations": destinations, "counters_shards": 4, "container_id": 'GTM-"X"'})
+    cfg = rendered_config(m)
+    topics = {name: t["id"] for name, t in m.resource("google_pubsub_topic.destination").items()}
+    assert set(topics) == set(destinations)
+    assert {d["name"]: d["topic"] for d in cfg["destinations"]} == topics
+    refunds = next(d for d in cfg["destinations"] if d["name"] == "refunds.v1")
+    assert refunds["mapping"] == destinations["refunds.v1"]["mapping"]
+    assert refunds["attributes"] == destinations["refunds.v1"]["attributes"]
+    assert cfg["container_id"] == 'GTM-"X"'
+    assert cfg["counters"]["shards"] == 4
+    # ingest may publish to every destination topic, and only those
+    ingest = m.resource("google_service_account.ingest")["member"]
+    assert sorted(g[1] for g in _grants(m) if g[3] == ingest and g[2] == "roles/pubsub.publisher") == sorted(topics.values())
+
+
+# ---------------------------------------------------------------------------
+# Optional BigQuery archive
+# ---------------------------------------------------------------------------
+
+
+def test_bigquery_archive_is_off_by_default_and_complete_when_on(mod):
+    assert mod.resource("google_pubsub_subscription.archive") == []
+    m = Module(TF_DIR, {**SAMPLE, "enable_bigquery_archive": True})
+    (sub,) = m.resource("google_pubsub_subscription.archive")
+    assert sub["topic"] == "projects/hermes-test-1/topics/events"
+    (table,) = m.resource("google_bigquery_table.archive")
+    bq = sub.block("bigquery_config")
+    assert bq.arg("table") == f"hermes-test-1.hermes.{table['table_id']}"
+    assert bq.arg("write_metadata") is True
+    columns = {c["name"] for c in json.loads(table["schema"])}
+    assert columns == {"subscription_name", "message_id", "publish_time", "data", "attributes"}
+    agent = m.local("pubsub_service_agent")
+    assert ("google_bigquery_table_iam_member", table["table_id"], "roles/bigquery.dataEditor", agent) in _grants(m)
+    assert "bigquery.googleapis.com" in m.local("services")

@@ -1,0 +1,272 @@
+# ---------------------------------------------------------------------------
+# Required
+# ---------------------------------------------------------------------------
+
+variable "project_id" {
+  description = "ID of the Google Cloud project the pipeline is created in (it must exist and have billing enabled)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a project ID (6-30 lowercase letters, digits or hyphens, starting with a letter), not a project name or number."
+  }
+}
+
+variable "ingest_image" {
+  description = "Container image of the ingest function, e.g. REGION-docker.pkg.dev/PROJECT/hermes/hermes:TAG. The image must contain /usr/local/bin/hermes-ingest (the project's Dockerfile builds one image holding all three binaries)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]*(:[0-9]+)?/[^\\s]+$", var.ingest_image))
+    error_message = "ingest_image must be a full image reference such as europe-west1-docker.pkg.dev/my-project/hermes/hermes:v1."
+  }
+}
+
+variable "counters_image" {
+  description = "Container image of the counters function (must contain /usr/local/bin/hermes-counters). May be the same image as ingest_image."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]*(:[0-9]+)?/[^\\s]+$", var.counters_image))
+    error_message = "counters_image must be a full image reference such as europe-west1-docker.pkg.dev/my-project/hermes/hermes:v1."
+  }
+}
+
+variable "dashboard_image" {
+  description = "Container image of the dashboard function (must contain /usr/local/bin/hermes-dashboard). May be the same image as ingest_image."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]*(:[0-9]+)?/[^\\s]+$", var.dashboard_image))
+    error_message = "dashboard_image must be a full image reference such as europe-west1-docker.pkg.dev/my-project/hermes/hermes:v1."
+  }
+}
+
+variable "bearer_token" {
+  description = "Production bearer token(s) ingest accepts (HERMES_BEARER_TOKEN): one token, or several separated by commas while rotating. Stored in Secret Manager (and, as for every secret Terraform writes, in the Terraform state: keep the state private)."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = length(trimspace(replace(var.bearer_token, ",", ""))) > 0 && !can(regex("\\s", var.bearer_token))
+    error_message = "bearer_token must hold at least one token, comma-separated, without whitespace."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Optional
+# ---------------------------------------------------------------------------
+
+variable "region" {
+  description = "Region of the Cloud Run services (and of Firestore and BigQuery unless firestore_location says otherwise)."
+  type        = string
+  default     = "europe-west1"
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
+    error_message = "region must be a Google Cloud region such as europe-west1 or us-central1."
+  }
+}
+
+variable "firestore_location" {
+  description = "Location of the Firestore (default) database: a region (e.g. europe-west1) or a multi-region (eur3, nam5). Null means the same as region. Cannot be changed after creation."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.firestore_location == null ? true : can(regex("^[a-z0-9-]+$", var.firestore_location))
+    error_message = "firestore_location must be a Firestore location id such as europe-west1, eur3 or nam5."
+  }
+}
+
+variable "create_firestore_database" {
+  description = "Create the Firestore (default) database in native mode. Set to false when the project already has one (it must be in native mode)."
+  type        = bool
+  default     = true
+}
+
+variable "destinations" {
+  description = <<-EOT
+    Ingest destinations, keyed by Pub/Sub topic id: one topic is created per key, and the ingest
+    configuration (HERMES_CONFIG_TOML) is generated from those topics. Per destination: `events`
+    (trigger on these event names; empty = every event), `require` (dotted paths that must be present),
+    `mapping` (the Hermes key -> path table; empty = the whole event) and static `attributes`.
+  EOT
+  type = map(object({
+    events     = optional(list(string), [])
+    require    = optional(list(string), [])
+    mapping    = optional(map(string), {})
+    attributes = optional(map(string), {})
+  }))
+  default = {
+    "events" = {
+      events     = []
+      require    = []
+      mapping    = {}
+      attributes = {}
+    }
+    "items-realtime" = {
+      events     = ["purchase"]
+      require    = ["items"]
+      mapping    = {}
+      attributes = {}
+    }
+  }
+
+  validation {
+    condition     = length(var.destinations) > 0
+    error_message = "destinations must hold at least one destination: ingest refuses to start without one."
+  }
+
+  validation {
+    condition = alltrue([
+      for name in keys(var.destinations) :
+      can(regex("^[A-Za-z][A-Za-z0-9._~%+-]{2,254}$", name)) && !startswith(lower(name), "goog")
+    ])
+    error_message = "Each destinations key is a Pub/Sub topic id: 3-255 characters, starting with a letter, of letters, digits and - _ . ~ + %, not starting with \"goog\"."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for d in values(var.destinations) : [
+        for k in keys(d.attributes) : !contains(["event_name", "hermes_preview"], k)
+      ]
+    ]))
+    error_message = "Static attributes may not be named event_name or hermes_preview: ingest sets those."
+  }
+}
+
+variable "counters_destination" {
+  description = "The destination (a key of destinations) whose topic the counters function consumes through the push subscription."
+  type        = string
+  default     = "items-realtime"
+}
+
+variable "container_id" {
+  description = "container_id of the Hermes configuration: shown in ingest's error messages, as sGTM shows its container id."
+  type        = string
+  default     = "hermes"
+
+  validation {
+    condition     = length(var.container_id) > 0
+    error_message = "container_id must not be empty."
+  }
+}
+
+variable "push_audience" {
+  description = "OIDC audience of the push subscription's tokens. The counters service requires it ([counters] push_audience) and lists it in its custom audiences, so Cloud Run accepts it."
+  type        = string
+  default     = "hermes-counters"
+
+  validation {
+    condition     = length(var.push_audience) > 0 && !can(regex("\\s", var.push_audience))
+    error_message = "push_audience must be a non-empty string without whitespace."
+  }
+}
+
+variable "counters_shards" {
+  description = "[counters] shards: how many shard documents each item's counters are spread over (raise it for items hotter than ~1 write per second)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.counters_shards >= 1 && var.counters_shards <= 100 && floor(var.counters_shards) == var.counters_shards
+    error_message = "counters_shards must be a whole number from 1 to 100."
+  }
+}
+
+variable "preview_token_enabled" {
+  description = "Create the preview bearer token secret (HERMES_PREVIEW_BEARER_TOKEN) from preview_bearer_token."
+  type        = bool
+  default     = false
+}
+
+variable "preview_bearer_token" {
+  description = "Preview bearer token(s) (comma-separated), used only when preview_token_enabled is true."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = !can(regex("\\s", var.preview_bearer_token))
+    error_message = "preview_bearer_token must not contain whitespace."
+  }
+}
+
+variable "dashboard_invokers" {
+  description = "IAM members allowed to open the private dashboard (e.g. [\"user:me@example.com\", \"group:analysts@example.com\"]). Project owners can open it anyway."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.dashboard_invokers : can(regex("^(user|group|serviceAccount|domain):", m))])
+    error_message = "dashboard_invokers must be IAM members such as user:me@example.com; allUsers and allAuthenticatedUsers are not allowed."
+  }
+}
+
+variable "max_instances" {
+  description = "Maximum number of Cloud Run instances per service (a cost and Firestore-contention ceiling)."
+  type = object({
+    ingest    = optional(number, 10)
+    counters  = optional(number, 5)
+    dashboard = optional(number, 2)
+  })
+  default = {
+    ingest    = 10
+    counters  = 5
+    dashboard = 2
+  }
+
+  validation {
+    condition     = alltrue([for n in values(var.max_instances) : n >= 1 && n <= 1000])
+    error_message = "Each max_instances value must be between 1 and 1000."
+  }
+}
+
+variable "kms_key_name" {
+  description = "Optional Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) to encrypt the Pub/Sub topics and the secrets with (CMEK). Null means Google-managed encryption. The Pub/Sub and Secret Manager service agents need roles/cloudkms.cryptoKeyEncrypterDecrypter on the key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_name == null ? true : can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.kms_key_name))
+    error_message = "kms_key_name must look like projects/P/locations/L/keyRings/R/cryptoKeys/K."
+  }
+}
+
+variable "enable_bigquery_archive" {
+  description = "Archive every raw message of the archive_destination topic into a BigQuery table through a BigQuery subscription."
+  type        = bool
+  default     = false
+}
+
+variable "archive_destination" {
+  description = "The destination (a key of destinations) whose topic is archived to BigQuery when enable_bigquery_archive is true."
+  type        = string
+  default     = "events"
+}
+
+variable "bigquery_dataset_id" {
+  description = "Dataset of the BigQuery archive (created in region)."
+  type        = string
+  default     = "hermes"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_]{1,1024}$", var.bigquery_dataset_id))
+    error_message = "bigquery_dataset_id may hold only letters, digits and underscores."
+  }
+}
+
+variable "deletion_protection" {
+  description = "Protect the Cloud Run services, the Firestore database and the BigQuery archive from `terraform destroy`. Set to false (and apply) before destroying."
+  type        = bool
+  default     = true
+}
+
+variable "labels" {
+  description = "Labels put on every resource that takes labels."
+  type        = map(string)
+  default = {
+    app = "hermes"
+  }
+}
