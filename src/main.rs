@@ -1,4 +1,5 @@
 //! `hermes`: the command line.
+//! - `hermes dev` runs the whole pipeline on one machine (see `dev.rs`).
 //! - `hermes validate FILE|-` checks a payload offline against the configured schema
 //!   and destinations, printing each error with its path.
 
@@ -7,14 +8,24 @@ use hermes_ingest::{parse_events, process, response};
 use std::io::Read;
 use std::process::ExitCode;
 
+mod dev;
+
 const USAGE: &str = "usage:
+  hermes dev [--port N] [--db FILE]
+                           run the whole pipeline on one port: ingest at POST /, the
+                           dashboard at /dashboard, an embedded SQLite queue and counter
+                           store (default ./hermes-data/hermes.db); HERMES_CONFIG or a
+                           built-in sample that counts the items of every event
   hermes validate FILE|-   check a JSON array of events (from a file or stdin) against the
                            schema and destinations of HERMES_CONFIG / HERMES_CONFIG_TOML
                            (Common Event Data when neither is set); exit 1 on any error";
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("dev") {
+        return run_dev(&args[1..]).await;
+    }
     match args
         .iter()
         .map(String::as_str)
@@ -29,6 +40,22 @@ async fn main() -> ExitCode {
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
+        }
+    }
+}
+
+async fn run_dev(args: &[String]) -> ExitCode {
+    // Quieter than the functions: per-request lines are noise on a terminal.
+    hermes_core::logging::init_with_default("warn");
+    let result = match dev::Options::parse(args) {
+        Ok(options) => dev::run(options).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hermes dev: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod pubsub;
 pub mod retry;
 pub mod runtime;
 pub mod schema;
+pub mod sqlite;
 pub mod firestore;
 pub mod push;
 pub mod store;

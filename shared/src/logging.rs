@@ -15,7 +15,12 @@ pub const TRACE_FIELD: &str = "logging.googleapis.com/trace";
 
 /// Installs the JSON logger; `RUST_LOG` filters (default `info`). Safe to call twice.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_with_default("info");
+}
+
+/// Like [`init`], with another filter when `RUST_LOG` is unset.
+pub fn init_with_default(filter: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(filter));
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(JsonLines)

@@ -156,12 +156,17 @@ pub struct Function {
 
 impl Function {
     pub async fn start(name: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_on(name, &[], free_port(), env).await
+    }
+
+    /// Starts `name ARGS…` with `PORT=port`.
+    pub async fn start_on(name: &str, args: &[&str], port: u16, env: &[(&str, &str)]) -> Self {
         let bin = binary(name);
-        let port = free_port();
         let log = std::env::temp_dir().join(format!("{name}-{}-{port}.log", std::process::id()));
-        let out = std::fs::File::create(&log).expect("log file");
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log file");
         let err = out.try_clone().expect("log file");
         let mut cmd = Command::new(bin);
+        cmd.args(args);
         for var in FUNCTION_ENV {
             cmd.env_remove(var);
         }

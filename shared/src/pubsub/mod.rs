@@ -1,6 +1,7 @@
 //! Publishing messages: the [`Publisher`] seam and its backends.
 //! `rest` is Google Cloud Pub/Sub over REST (or its emulator).
 
+pub mod queue;
 pub mod rest;
 
 use crate::hermes::Message;

@@ -1,0 +1,408 @@
+(function () {
+  'use strict';
+
+  // API URLs from where the page is: `/`, `/dashboard` and `/dashboard/` all work.
+  var path = location.pathname;
+  var base = path.charAt(path.length - 1) === '/' ? path : path + '/';
+  var API = base + 'api/items';
+  var STREAM = API + '/stream';
+  var TOP = 10;
+
+  var meta = document.querySelector('meta[name="hermes-ingest-url"]');
+  var configuredIngest = meta && meta.content ? meta.content : '';
+  var INGEST = configuredIngest || location.origin + '/';
+
+  var $ = function (id) { return document.getElementById(id); };
+  var body = document.body;
+
+  // ---- formatting -----------------------------------------------------------------
+
+  var integer = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+  var decimal = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  var relative = typeof Intl.RelativeTimeFormat === 'function'
+    ? new Intl.RelativeTimeFormat(undefined, { numeric: 'auto', style: 'short' })
+    : null;
+  var absolute = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+  var clock = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' });
+  var currencies = {};
+
+  function money(value, currency) {
+    var v = typeof value === 'number' && isFinite(value) ? value : 0;
+    if (typeof currency === 'string' && /^[A-Za-z]{3}$/.test(currency)) {
+      var code = currency.toUpperCase();
+      if (!(code in currencies)) {
+        try {
+          currencies[code] = new Intl.NumberFormat(undefined, { style: 'currency', currency: code });
+        } catch (e) {
+          currencies[code] = null;
+        }
+      }
+      if (currencies[code]) return currencies[code].format(v);
+      return decimal.format(v) + '\u00a0' + code;
+    }
+    return decimal.format(v);
+  }
+
+  function count(value) {
+    return integer.format(typeof value === 'number' && isFinite(value) ? value : 0);
+  }
+
+  function ago(iso) {
+    if (!iso) return '—';
+    var t = Date.parse(iso);
+    if (isNaN(t)) return String(iso);
+    var s = Math.round((t - Date.now()) / 1000);
+    if (!relative) return absolute.format(new Date(t));
+    if (s > -45) return s > -5 ? 'just now' : relative.format(s, 'second');
+    var m = Math.round(s / 60);
+    if (m > -60) return relative.format(m, 'minute');
+    var h = Math.round(m / 60);
+    if (h > -24) return relative.format(h, 'hour');
+    return relative.format(Math.round(h / 24), 'day');
+  }
+
+  function text(value) {
+    if (value === null || value === undefined || value === '') return '';
+    return String(value);
+  }
+
+  function hasCost(item) {
+    return item.cost !== undefined && item.cost !== null;
+  }
+
+  // ---- connection indicator ---------------------------------------------------------
+
+  var statusEl = $('status');
+  var statusText = $('status-text');
+  var LABELS = {
+    connecting: 'Connecting…',
+    live: 'Live',
+    reconnecting: 'Reconnecting…',
+    degraded: 'Store unavailable'
+  };
+
+  function setStatus(state) {
+    statusEl.setAttribute('data-state', state);
+    statusText.textContent = LABELS[state] || state;
+  }
+
+  function showAlert(message) {
+    $('alert-text').textContent = message || '';
+    $('alert').hidden = false;
+    setStatus('degraded');
+  }
+
+  function hideAlert() {
+    $('alert').hidden = true;
+  }
+
+  // ---- empty state --------------------------------------------------------------------
+
+  function curlCommand() {
+    var event = '[{"event_name":"purchase","transaction_id":"T-1001","value":210,"currency":"DKK",\n' +
+      '    "items":[{"item_id":"123","item_name":"Blazer","item_category":"Apparel","price":150,"quantity":1},\n' +
+      '             {"item_id":"456","item_name":"T-Shirt","item_category":"Apparel","price":30,"quantity":2}]}]';
+    return "curl -X POST '" + INGEST + "' \\\n" +
+      "  -H 'Content-Type: application/json' \\\n" +
+      "  -d '" + event + "'";
+  }
+
+  $('curl').textContent = curlCommand();
+  if (!configuredIngest && base === '/') {
+    // Served on its own (not under `hermes dev`): the ingest function lives elsewhere.
+    $('hint').insertAdjacentText('beforeend',
+      ' Set [dashboard] ingest_url to show your ingest function\u2019s address here.');
+  }
+
+  $('copy').addEventListener('click', function () {
+    var button = this;
+    var done = function (ok) {
+      button.textContent = ok ? 'Copied' : 'Select and copy';
+      setTimeout(function () { button.textContent = 'Copy'; }, 1600);
+    };
+    var value = curlCommand();
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(value).then(function () { done(true); }, function () { done(false); });
+    } else {
+      var range = document.createRange();
+      range.selectNodeContents($('curl'));
+      var selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      var ok = false;
+      try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
+      done(ok);
+    }
+  });
+
+  // ---- rendering ------------------------------------------------------------------------
+
+  var last = null;
+  var updates = 0;
+  var metric = 'counter';
+  var rows = {};
+  var previous = {};
+
+  function bump(el) {
+    el.classList.remove('bump');
+    void el.offsetWidth; // restart the animation
+    el.classList.add('bump');
+  }
+
+  function setKpi(id, value) {
+    var el = $(id);
+    if (el.textContent !== value) {
+      var had = el.textContent !== '–';
+      el.textContent = value;
+      el.title = value;
+      if (had) {
+        bump(el);
+        setTimeout(function () { el.classList.remove('bump'); }, 700);
+      }
+    }
+  }
+
+  function cell(tr, key, className) {
+    var td = document.createElement('td');
+    td.className = className;
+    td.setAttribute('data-col', key);
+    tr.appendChild(td);
+    return td;
+  }
+
+  function makeRow(id) {
+    var tr = document.createElement('tr');
+    tr.setAttribute('data-item-id', id);
+    cell(tr, 'item_id', 'id');
+    cell(tr, 'item_name', 'name');
+    cell(tr, 'item_category', 'cat');
+    cell(tr, 'counter', 'num strong');
+    cell(tr, 'revenue', 'num');
+    cell(tr, 'profit', 'num');
+    cell(tr, 'last_event_at', 'num time');
+    tr.addEventListener('animationend', function () { tr.classList.remove('bump'); });
+    return tr;
+  }
+
+  function put(td, value, title) {
+    if (td.textContent !== value) td.textContent = value;
+    if (title !== undefined && td.title !== title) td.title = title;
+  }
+
+  // With one currency for every item, the rows show plain amounts and the
+  // headers name the currency; with several, each amount names its own.
+  var common = null;
+
+  function rowMoney(value, item) {
+    return common ? money(value, null) : money(value, item.currency);
+  }
+
+  function renderRow(tr, item) {
+    var c = tr.children;
+    put(c[0], text(item.item_id), text(item.item_id));
+    put(c[1], text(item.item_name) || '—', text(item.item_name));
+    var category = text(item.item_category);
+    if (category) {
+      if (!c[2].firstChild || c[2].firstChild.nodeType !== 1 || c[2].firstChild.textContent !== category) {
+        c[2].textContent = '';
+        var pill = document.createElement('span');
+        pill.className = 'pill';
+        pill.textContent = category;
+        c[2].appendChild(pill);
+      }
+    } else {
+      put(c[2], '—');
+    }
+    put(c[3], count(item.counter));
+    put(c[4], rowMoney(item.revenue, item));
+    if (hasCost(item) || item.profit) {
+      put(c[5], rowMoney(item.profit, item), '');
+      c[5].classList.remove('unknown');
+    } else {
+      put(c[5], '—', 'No cost known for this item (add it to the catalog)');
+      c[5].classList.add('unknown');
+    }
+    put(c[6], ago(item.last_event_at),
+      item.last_event_at && !isNaN(Date.parse(item.last_event_at))
+        ? absolute.format(new Date(Date.parse(item.last_event_at))) : '');
+    c[6].setAttribute('data-time', item.last_event_at || '');
+  }
+
+  function renderTable(items, totals) {
+    var tbody = $('rows');
+    common = typeof totals.currency === 'string' && totals.currency ? totals.currency : null;
+    put($('head-revenue'), common ? 'Revenue (' + common + ')' : 'Revenue');
+    put($('head-profit'), common ? 'Profit (' + common + ')' : 'Profit');
+    var seen = {};
+    var frag = [];
+    for (var i = 0; i < items.length; i++) {
+      var item = items[i];
+      var id = text(item.item_id);
+      seen[id] = true;
+      var tr = rows[id];
+      if (!tr) {
+        tr = rows[id] = makeRow(id);
+      }
+      renderRow(tr, item);
+      if (previous[id] !== undefined && previous[id] !== item.counter) bump(tr);
+      previous[id] = item.counter;
+      frag.push(tr);
+    }
+    Object.keys(rows).forEach(function (id) {
+      if (!seen[id]) {
+        rows[id].remove();
+        delete rows[id];
+        delete previous[id];
+      }
+    });
+    // Order the rows as the document does (moves only what moved).
+    for (var j = 0; j < frag.length; j++) {
+      if (tbody.children[j] !== frag[j]) tbody.insertBefore(frag[j], tbody.children[j] || null);
+    }
+    var newest = null;
+    items.forEach(function (it) {
+      if (it.last_event_at && (!newest || Date.parse(it.last_event_at) > Date.parse(newest))) newest = it.last_event_at;
+    });
+    var n = totals.items || items.length;
+    put($('total-items'), '(' + count(n) + (n === 1 ? ' item)' : ' items)'));
+    put($('total-counter'), count(totals.counter));
+    put($('total-revenue'), money(totals.revenue, null));
+    put($('total-profit'), money(totals.profit, null));
+    put($('total-last'), ago(newest));
+    $('total-last').setAttribute('data-time', newest || '');
+    put($('table-count'), count(n) + (n === 1 ? ' item' : ' items'));
+  }
+
+  function renderChart(items) {
+    var chart = $('chart');
+    var sorted = items.slice().sort(function (a, b) {
+      return (b[metric] || 0) - (a[metric] || 0) || (b.counter || 0) - (a.counter || 0);
+    }).slice(0, TOP);
+    var max = 0;
+    sorted.forEach(function (it) { max = Math.max(max, it[metric] || 0); });
+    while (chart.children.length > sorted.length) chart.removeChild(chart.lastChild);
+    sorted.forEach(function (item, i) {
+      var bar = chart.children[i];
+      if (!bar) {
+        bar = document.createElement('div');
+        bar.className = 'bar';
+        bar.innerHTML = '<div class="bar-label"></div><div class="bar-value"></div>' +
+          '<div class="bar-track"><div class="bar-fill"></div></div>';
+        chart.appendChild(bar);
+      }
+      var label = bar.children[0];
+      var name = text(item.item_name) || text(item.item_id);
+      label.textContent = name;
+      if (item.item_name) {
+        var id = document.createElement('span');
+        id.className = 'muted';
+        id.textContent = text(item.item_id);
+        label.appendChild(id);
+      }
+      label.title = name;
+      bar.setAttribute('data-item-id', text(item.item_id));
+      bar.children[1].textContent = metric === 'revenue' ? money(item.revenue, item.currency) : count(item.counter);
+      var pct = max > 0 ? Math.max(2, ((item[metric] || 0) / max) * 100) : 0;
+      bar.children[2].firstChild.style.width = pct.toFixed(2) + '%';
+    });
+  }
+
+  function render(doc) {
+    if (!doc || !Array.isArray(doc.items)) return;
+    last = doc;
+    updates += 1;
+    var items = doc.items;
+    var totals = doc.totals || {};
+    setKpi('kpi-counter', count(totals.counter));
+    setKpi('kpi-revenue', money(totals.revenue, totals.currency));
+    setKpi('kpi-profit', money(totals.profit, totals.currency));
+    setKpi('kpi-items', count(totals.items !== undefined ? totals.items : items.length));
+    var empty = items.length === 0;
+    $('empty').hidden = !empty;
+    $('content').hidden = empty;
+    if (!empty) {
+      renderTable(items, totals);
+      renderChart(items);
+    }
+    body.setAttribute('data-state', empty ? 'empty' : 'items');
+    body.setAttribute('data-updates', String(updates));
+    var now = new Date();
+    $('updated').textContent = clock.format(now);
+    $('updated').setAttribute('datetime', now.toISOString());
+  }
+
+  // Relative times age without new data.
+  setInterval(function () {
+    var cells = document.querySelectorAll('[data-time]');
+    for (var i = 0; i < cells.length; i++) {
+      var t = cells[i].getAttribute('data-time');
+      if (t) put(cells[i], ago(t));
+    }
+  }, 1000);
+
+  Array.prototype.forEach.call(document.querySelectorAll('.segmented button'), function (button) {
+    button.addEventListener('click', function () {
+      metric = button.getAttribute('data-metric') === 'revenue' ? 'revenue' : 'counter';
+      Array.prototype.forEach.call(document.querySelectorAll('.segmented button'), function (b) {
+        b.setAttribute('aria-pressed', String(b === button));
+      });
+      if (last) renderChart(last.items);
+    });
+  });
+
+  // ---- live updates -----------------------------------------------------------------------
+
+  var retryMs = 1000;
+  var source = null;
+
+  function connect() {
+    setStatus(last ? 'reconnecting' : 'connecting');
+    source = new EventSource(STREAM);
+    source.onopen = function () {
+      retryMs = 1000;
+      if ($('alert').hidden) setStatus('live');
+    };
+    source.onmessage = function (e) {
+      var doc;
+      try { doc = JSON.parse(e.data); } catch (err) { return; }
+      hideAlert();
+      setStatus('live');
+      render(doc);
+    };
+    source.addEventListener('error', function (e) {
+      if (e && typeof e.data === 'string') {
+        // The server's own `error` event: the store cannot be read.
+        var message = '';
+        try { message = JSON.parse(e.data).error || ''; } catch (err) { message = e.data; }
+        showAlert(message);
+        return;
+      }
+      // The connection dropped: EventSource retries by itself unless it gave up.
+      setStatus('reconnecting');
+      if (source.readyState === EventSource.CLOSED) {
+        source.close();
+        setTimeout(connect, retryMs);
+        retryMs = Math.min(retryMs * 2, 30000);
+      }
+    });
+  }
+
+  function poll() {
+    fetch(API, { cache: 'no-store' }).then(function (r) {
+      return r.json().then(function (doc) {
+        if (!r.ok) throw new Error(doc && doc.error ? doc.error : 'HTTP ' + r.status);
+        hideAlert();
+        setStatus('live');
+        render(doc);
+      });
+    }).catch(function (err) {
+      if (last) showAlert(String(err && err.message ? err.message : err)); else setStatus('reconnecting');
+    }).then(function () { setTimeout(poll, 2000); });
+  }
+
+  if (typeof EventSource === 'function') {
+    connect();
+  } else {
+    poll();
+  }
+})();

@@ -1,0 +1,422 @@
+//! `hermes-dashboard`: a live page over the item counters.
+//!
+//! - `GET /` the page: HTML, CSS and JavaScript embedded in the binary (no CDN, no
+//!   external fonts). It builds its API URLs from `location.pathname`, so it works
+//!   at the root and nested under a prefix (`/dashboard` and `/dashboard/`).
+//! - `GET /api/items` the counters as JSON (see [`view`]), read from the store.
+//! - `GET /api/items/stream` Server-Sent Events: the same JSON as an unnamed
+//!   (`message`) event on connect and on every change, an `error` event
+//!   (`{"error": "…"}`) when the store cannot be read, keep-alive comments between.
+//! - `GET /healthz`.
+//!
+//! One background poller reads the store every `poll_interval_ms` while at least
+//! one stream is open and broadcasts through a [`tokio::sync::watch`] channel:
+//! N open pages cost one store read per interval, no pages cost nothing.
+
+pub mod settings;
+pub mod view;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures_util::stream::{self, Stream};
+use futures_util::FutureExt;
+use hermes_core::config::{Config, ConfigError};
+use hermes_core::gcp::AuthError;
+use hermes_core::store::{CounterStore, StoreError};
+use serde_json::json;
+use settings::Settings;
+use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::watch;
+
+const INDEX_HTML: &str = include_str!("assets/index.html");
+const STYLE_CSS: &str = include_str!("assets/style.css");
+const APP_JS: &str = include_str!("assets/app.js");
+
+/// How long a browser waits before reconnecting a dropped stream.
+const SSE_RETRY: Duration = Duration::from_secs(2);
+
+/// Everything is inline; nothing may be loaded from elsewhere, and the page only
+/// talks to its own origin.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; \
+    style-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; \
+    form-action 'none'; frame-ancestors 'none'";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("Firestore: {0}")]
+    Auth(#[from] AuthError),
+}
+
+/// What the poller last saw: the items document (JSON text) and, while the store
+/// cannot be read, the error (the last good document is kept).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Snapshot {
+    items: Option<Arc<str>>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct PollState {
+    /// A poller task is running.
+    running: bool,
+    /// The running poller has published at least one read.
+    fresh: bool,
+}
+
+/// The dashboard over a counter store; shared by `hermes-dashboard` and `hermes dev`.
+pub struct Dashboard {
+    pub settings: Settings,
+    store: Arc<dyn CounterStore>,
+    page: String,
+    snapshots: watch::Sender<Snapshot>,
+    poll: Mutex<PollState>,
+    /// `true` ends every open stream (see [`Dashboard::shutdown`]).
+    closing: watch::Sender<bool>,
+}
+
+impl Dashboard {
+    pub fn new(store: Arc<dyn CounterStore>, settings: Settings) -> Self {
+        let page = render_page(&settings);
+        Self {
+            settings,
+            store,
+            page,
+            snapshots: watch::Sender::new(Snapshot::default()),
+            poll: Mutex::new(PollState::default()),
+            closing: watch::Sender::new(false),
+        }
+    }
+
+    /// `[dashboard]` of the shared configuration.
+    pub fn settings_from(config: &Config) -> Result<Settings, ConfigError> {
+        Settings::parse(&config.dashboard)
+    }
+
+    pub fn store(&self) -> &Arc<dyn CounterStore> {
+        &self.store
+    }
+
+    /// The page served at `GET /`.
+    pub fn page(&self) -> &str {
+        &self.page
+    }
+
+    /// The items document, read from the store now.
+    pub async fn items(&self) -> Result<serde_json::Value, StoreError> {
+        let items = self.store.items().await?;
+        Ok(view::items_document(items))
+    }
+
+    /// Open event streams (each holds one subscription).
+    pub fn clients(&self) -> usize {
+        self.snapshots.receiver_count()
+    }
+
+    /// Whether the background poller is running.
+    pub fn polling(&self) -> bool {
+        self.lock_poll().running
+    }
+
+    /// Ends every open event stream (browsers reconnect on their own), so that a
+    /// graceful shutdown is not held up by streams that never finish.
+    pub fn shutdown(&self) {
+        self.closing.send_replace(true);
+    }
+
+    fn lock_poll(&self) -> MutexGuard<'_, PollState> {
+        self.poll.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A subscription to the snapshots, and the snapshot to send at once (when
+    /// the poller is running and has one); starts the poller when needed.
+    fn subscribe(self: &Arc<Self>) -> (watch::Receiver<Snapshot>, Option<Snapshot>) {
+        let mut poll = self.lock_poll();
+        let mut rx = self.snapshots.subscribe();
+        let now = if poll.fresh {
+            Some(rx.borrow_and_update().clone())
+        } else {
+            None
+        };
+        if !poll.running {
+            poll.running = true;
+            poll.fresh = false;
+            let this = Arc::clone(self);
+            tokio::spawn(async move { this.poll_loop().await });
+        }
+        (rx, now)
+    }
+
+    async fn poll_loop(self: Arc<Self>) {
+        tracing::debug!("dashboard poller started");
+        // Should the task die all the same, the next client starts a new one.
+        let mut guard = PollerGuard {
+            dashboard: &self,
+            armed: true,
+        };
+        let mut first = true;
+        loop {
+            // A store that panics (a bug) is reported like a failing one, and
+            // the poller goes on.
+            let read = match AssertUnwindSafe(self.items()).catch_unwind().await {
+                Ok(read) => read,
+                Err(_) => Err(StoreError::Permanent(
+                    "reading the counters store panicked".into(),
+                )),
+            };
+            let mut became_error = None;
+            let mut recovered = false;
+            let update = |cur: &mut Snapshot| {
+                let next = match &read {
+                    Ok(doc) => Snapshot {
+                        items: Some(Arc::from(doc.to_string())),
+                        error: None,
+                    },
+                    Err(e) => Snapshot {
+                        items: cur.items.clone(),
+                        error: Some(e.to_string()),
+                    },
+                };
+                if next.error.is_some() && next.error != cur.error {
+                    became_error = next.error.clone();
+                }
+                recovered = cur.error.is_some() && next.error.is_none();
+                // A new run always announces its first read: a client waiting
+                // for it may already hold the stale snapshot of an earlier run.
+                if first || next != *cur {
+                    *cur = next;
+                    true
+                } else {
+                    false
+                }
+            };
+            self.snapshots.send_if_modified(update);
+            first = false;
+            if let Some(error) = became_error {
+                tracing::warn!(error = %error, "dashboard cannot read the counters store");
+            } else if recovered {
+                tracing::info!("dashboard reads the counters store again");
+            }
+            self.lock_poll().fresh = true;
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                _ = self.snapshots.closed() => {}
+            }
+            let mut poll = self.lock_poll();
+            if self.snapshots.receiver_count() == 0 {
+                // Under the lock that `subscribe` takes: a client arriving now
+                // sees `running == false` and starts a new poller.
+                poll.running = false;
+                poll.fresh = false;
+                guard.armed = false;
+                tracing::debug!("dashboard poller stopped: no clients");
+                return;
+            }
+        }
+    }
+
+    /// The event stream of one client.
+    pub fn events(self: &Arc<Self>) -> impl Stream<Item = Result<Event, Infallible>> + Send {
+        let (rx, now) = self.subscribe();
+        let closing = self.closing.subscribe();
+        let state = StreamState {
+            rx,
+            closing,
+            pending: now,
+            sent: None,
+            first: true,
+        };
+        stream::unfold(state, |mut st| async move {
+            loop {
+                let snapshot = match st.pending.take() {
+                    Some(s) => s,
+                    None => {
+                        tokio::select! {
+                            changed = st.rx.changed() => {
+                                if changed.is_err() {
+                                    return None;
+                                }
+                                st.rx.borrow_and_update().clone()
+                            }
+                            _ = closed(&mut st.closing) => return None,
+                        }
+                    }
+                };
+                if *st.closing.borrow() {
+                    return None;
+                }
+                let event = match (&snapshot.error, &snapshot.items) {
+                    (Some(error), _) => {
+                        st.sent = None;
+                        Event::default()
+                            .event("error")
+                            .data(json!({ "error": error }).to_string())
+                    }
+                    (None, Some(items)) => {
+                        if st.sent.as_ref() == Some(items) {
+                            continue;
+                        }
+                        st.sent = Some(items.clone());
+                        Event::default().data(items.as_ref())
+                    }
+                    (None, None) => continue,
+                };
+                let event = if st.first {
+                    st.first = false;
+                    event.retry(SSE_RETRY)
+                } else {
+                    event
+                };
+                return Some((Ok(event), st));
+            }
+        })
+    }
+}
+
+struct PollerGuard<'a> {
+    dashboard: &'a Dashboard,
+    armed: bool,
+}
+
+impl Drop for PollerGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut poll = self.dashboard.lock_poll();
+            poll.running = false;
+            poll.fresh = false;
+        }
+    }
+}
+
+struct StreamState {
+    rx: watch::Receiver<Snapshot>,
+    closing: watch::Receiver<bool>,
+    pending: Option<Snapshot>,
+    /// The items document this client last got.
+    sent: Option<Arc<str>>,
+    first: bool,
+}
+
+/// Resolves once `closing` is `true`; never when its sender is gone.
+async fn closed(closing: &mut watch::Receiver<bool>) {
+    loop {
+        if *closing.borrow_and_update() {
+            return;
+        }
+        if closing.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// `GET /` the page, `GET /api/items`, `GET /api/items/stream`, `GET /healthz`.
+pub fn router(state: Arc<Dashboard>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/api/items", get(items))
+        .route("/api/items/stream", get(items_stream))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(state)
+}
+
+/// The dashboard under `prefix` (`/dashboard`), to merge into a larger router:
+/// [`router`] nested there, plus the page at `{prefix}/` too — axum's `nest`
+/// alone answers 404 for the trailing-slash form. An empty prefix or `/` is
+/// [`router`] itself.
+pub fn mount(prefix: &str, state: Arc<Dashboard>) -> Router {
+    let prefix = prefix.trim_end_matches('/');
+    if prefix.is_empty() {
+        return router(state);
+    }
+    let prefix = if prefix.starts_with('/') {
+        prefix.to_string()
+    } else {
+        format!("/{prefix}")
+    };
+    Router::new()
+        .route(&format!("{prefix}/"), get(page).with_state(state.clone()))
+        .nest(&prefix, router(state))
+}
+
+async fn page(State(dashboard): State<Arc<Dashboard>>) -> Response {
+    let mut response = axum::response::Html(dashboard.page.clone()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+async fn items(State(dashboard): State<Arc<Dashboard>>) -> Response {
+    let no_store = [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))];
+    match dashboard.items().await {
+        Ok(doc) => (no_store, axum::Json(doc)).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "dashboard cannot read the counters store");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                no_store,
+                axum::Json(json!({ "error": e.to_string() })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn items_stream(State(dashboard): State<Arc<Dashboard>>) -> Response {
+    let keep_alive = KeepAlive::new().interval(dashboard.settings.keep_alive);
+    let mut response = Sse::new(dashboard.events())
+        .keep_alive(keep_alive)
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Proxies that buffer (nginx) must pass events through as they come.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// Replaces `&`, `<`, `>`, `"` and `'` for an HTML attribute value.
+fn escape_attribute(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The page with its stylesheet and script inline and the settings it shows.
+fn render_page(settings: &Settings) -> String {
+    let ingest = settings.ingest_url.as_deref().unwrap_or("");
+    INDEX_HTML
+        .replace("{{INGEST_URL}}", &escape_attribute(ingest))
+        .replace("/*{{STYLE}}*/", STYLE_CSS)
+        .replace("/*{{SCRIPT}}*/", APP_JS)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,55 @@
+//! `hermes-dashboard`: serves the live page over Firestore's counters on Cloud
+//! Run (`$PORT`) or AWS Lambda (where the event stream is buffered: use Cloud
+//! Run, or the page's polling fallback, for live updates).
+
+use hermes_core::config::{project_from_env, Config, ConfigError, ENV_PROJECT};
+use hermes_core::firestore::FirestoreStore;
+use hermes_dashboard::{router, Dashboard, StartupError};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+async fn start() -> Result<Dashboard, StartupError> {
+    let config = Config::from_env()?;
+    let settings = Dashboard::settings_from(&config)?;
+    let project = project_from_env().ok_or_else(|| {
+        ConfigError::invalid(
+            ENV_PROJECT,
+            "must name the project of the Firestore database",
+        )
+    })?;
+    let store =
+        FirestoreStore::from_env(&project, &settings.database, settings.read_deadline).await?;
+    tracing::info!(
+        firestore = store.base_url(),
+        database = %settings.database,
+        poll_interval_ms = settings.poll_interval.as_millis() as u64,
+        "hermes-dashboard ready"
+    );
+    Ok(Dashboard::new(Arc::new(store), settings))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    hermes_core::logging::init();
+    let dashboard = match start().await {
+        Ok(d) => Arc::new(d),
+        Err(e) => {
+            eprintln!("hermes-dashboard: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Open event streams never finish by themselves: end them on SIGTERM so the
+    // server's graceful shutdown can complete.
+    let closing = Arc::clone(&dashboard);
+    tokio::spawn(async move {
+        hermes_core::runtime::shutdown_signal().await;
+        closing.shutdown();
+    });
+    match hermes_core::runtime::run(router(dashboard)).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hermes-dashboard: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

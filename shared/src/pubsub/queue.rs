@@ -1,0 +1,341 @@
+//! The embedded queue of `hermes dev`: a [`Publisher`] that keeps messages in
+//! SQLite until a delivery loop has pushed them under Pub/Sub's rules (2xx
+//! acks, anything else retries with exponential backoff, the 5th failure
+//! dead-letters). A message is durable once `publish` returns.
+
+use super::{BoxFuture, PublishError, Publisher};
+use crate::firestore::value::format_timestamp;
+use crate::hermes::Message;
+use crate::sqlite::Db;
+use rusqlite::params;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
+
+/// Pub/Sub's dead-letter policy default and minimum.
+pub const MAX_DELIVERY_ATTEMPTS: u32 = 5;
+
+/// A message waiting for (re)delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Queued {
+    /// The queue sequence number: also the message id.
+    pub seq: i64,
+    pub topic: String,
+    pub data: Vec<u8>,
+    pub attributes: HashMap<String, String>,
+    pub publish_time: String,
+    /// Deliveries already attempted.
+    pub attempts: u32,
+}
+
+impl Queued {
+    pub fn message_id(&self) -> String {
+        self.seq.to_string()
+    }
+}
+
+/// A message that failed every attempt.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetter {
+    pub message_id: String,
+    pub topic: String,
+    pub data: String,
+    pub attributes: HashMap<String, String>,
+    pub publish_time: String,
+    pub attempts: u32,
+    pub last_error: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct QueueStats {
+    /// Waiting for delivery (including retries).
+    pub pending: i64,
+    /// Dead-lettered.
+    pub dead: i64,
+    /// Kept without delivery (topics nobody subscribes to in dev).
+    pub stored: i64,
+}
+
+/// What a failed delivery became.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nacked {
+    RetryIn(Duration),
+    DeadLettered,
+}
+
+#[derive(Clone)]
+pub struct SqliteQueue {
+    db: Db,
+    /// Topics whose messages are pushed; others are only stored.
+    push_topics: Arc<Vec<String>>,
+    notify: Arc<Notify>,
+    retry_min: Duration,
+    retry_max: Duration,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl SqliteQueue {
+    /// `retry_min` / `retry_max` bound the exponential backoff between attempts
+    /// (Pub/Sub's retry policy; 10 s and 600 s there by default).
+    pub fn new(db: Db, push_topics: Vec<String>, retry_min: Duration, retry_max: Duration) -> Self {
+        Self {
+            db,
+            push_topics: Arc::new(push_topics),
+            notify: Arc::new(Notify::new()),
+            retry_min,
+            retry_max,
+        }
+    }
+
+    /// Wakes the delivery loop when something is published.
+    pub fn notified(&self) -> Arc<Notify> {
+        self.notify.clone()
+    }
+
+    /// Up to `limit` messages due for delivery now, oldest first.
+    pub async fn due(&self, limit: usize) -> Result<Vec<Queued>, String> {
+        let now = now_ms();
+        self.db
+            .call(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT seq, topic, data, attributes, publish_time, attempts FROM queue
+                     WHERE push = 1 AND dead = 0 AND next_attempt_ms <= ?1
+                     ORDER BY next_attempt_ms, seq LIMIT ?2",
+                )?;
+                let rows = stmt.query_map(params![now, limit as i64], |r| {
+                    let attributes: String = r.get(3)?;
+                    Ok(Queued {
+                        seq: r.get(0)?,
+                        topic: r.get(1)?,
+                        data: r.get(2)?,
+                        attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+                        publish_time: r.get(4)?,
+                        attempts: r.get(5)?,
+                    })
+                })?;
+                rows.collect()
+            })
+            .await
+    }
+
+    /// How long until the next retry is due (`None`: nothing pending).
+    pub async fn next_due_in(&self) -> Result<Option<Duration>, String> {
+        let next: Option<i64> = self
+            .db
+            .call(|c| {
+                c.query_row(
+                    "SELECT MIN(next_attempt_ms) FROM queue WHERE push = 1 AND dead = 0",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .await?;
+        Ok(next.map(|at| Duration::from_millis((at - now_ms()).max(0) as u64)))
+    }
+
+    /// Delivered: the message leaves the queue.
+    pub async fn ack(&self, seq: i64) -> Result<(), String> {
+        self.db
+            .call(move |c| c.execute("DELETE FROM queue WHERE seq = ?1", params![seq]))
+            .await
+            .map(|_| ())
+    }
+
+    /// A failed attempt: retry later, or dead-letter after the 5th.
+    pub async fn nack(&self, message: &Queued, error: &str) -> Result<Nacked, String> {
+        let attempts = message.attempts + 1;
+        let outcome = if attempts >= MAX_DELIVERY_ATTEMPTS {
+            Nacked::DeadLettered
+        } else {
+            let backoff = self
+                .retry_min
+                .saturating_mul(1u32 << (attempts - 1).min(16))
+                .min(self.retry_max);
+            Nacked::RetryIn(backoff)
+        };
+        let (dead, next) = match outcome {
+            Nacked::DeadLettered => (1, now_ms()),
+            Nacked::RetryIn(d) => (0, now_ms() + d.as_millis() as i64),
+        };
+        let (seq, error) = (message.seq, error.chars().take(1000).collect::<String>());
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "UPDATE queue SET attempts = ?2, next_attempt_ms = ?3, dead = ?4, last_error = ?5 WHERE seq = ?1",
+                    params![seq, attempts, next, dead, error],
+                )
+            })
+            .await?;
+        Ok(outcome)
+    }
+
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, String> {
+        self.db
+            .call(|c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT seq, topic, data, attributes, publish_time, attempts, last_error FROM queue
+                     WHERE dead = 1 ORDER BY seq",
+                )?;
+                let rows = stmt.query_map([], |r| {
+                    let seq: i64 = r.get(0)?;
+                    let data: Vec<u8> = r.get(2)?;
+                    let attributes: String = r.get(3)?;
+                    Ok(DeadLetter {
+                        message_id: seq.to_string(),
+                        topic: r.get(1)?,
+                        data: String::from_utf8_lossy(&data).into_owned(),
+                        attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+                        publish_time: r.get(4)?,
+                        attempts: r.get(5)?,
+                        last_error: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+                    })
+                })?;
+                rows.collect()
+            })
+            .await
+    }
+
+    pub async fn stats(&self) -> Result<QueueStats, String> {
+        self.db
+            .call(|c| {
+                c.query_row(
+                    "SELECT
+                       COALESCE(SUM(push = 1 AND dead = 0), 0),
+                       COALESCE(SUM(dead = 1), 0),
+                       COALESCE(SUM(push = 0), 0)
+                     FROM queue",
+                    [],
+                    |r| {
+                        Ok(QueueStats {
+                            pending: r.get(0)?,
+                            dead: r.get(1)?,
+                            stored: r.get(2)?,
+                        })
+                    },
+                )
+            })
+            .await
+    }
+}
+
+impl Publisher for SqliteQueue {
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        messages: &'a [Message],
+    ) -> BoxFuture<'a, Result<Vec<String>, PublishError>> {
+        Box::pin(async move {
+            let topic = topic.to_string();
+            let push = self.push_topics.contains(&topic);
+            let publish_time = format_timestamp(SystemTime::now());
+            let rows: Vec<(Vec<u8>, String)> = messages
+                .iter()
+                .map(|m| {
+                    let attrs: HashMap<&str, &str> = m
+                        .attributes
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    (
+                        m.data.clone(),
+                        serde_json::to_string(&attrs).unwrap_or_else(|_| "{}".into()),
+                    )
+                })
+                .collect();
+            let now = now_ms();
+            // One transaction: the whole batch is durable, or none of it (and the tag fails).
+            let ids = self
+                .db
+                .call(move |c| {
+                    let tx = c.transaction()?;
+                    let mut ids = Vec::with_capacity(rows.len());
+                    {
+                        let mut stmt = tx.prepare_cached(
+                            "INSERT INTO queue (topic, data, attributes, publish_time, push, next_attempt_ms)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        )?;
+                        for (data, attrs) in &rows {
+                            stmt.execute(params![topic, data, attrs, publish_time, push, now])?;
+                            ids.push(tx.last_insert_rowid().to_string());
+                        }
+                    }
+                    tx.commit()?;
+                    Ok(ids)
+                })
+                .await
+                .map_err(PublishError::Queue)?;
+            if push {
+                self.notify.notify_one();
+            }
+            Ok(ids)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(data: &str) -> Message {
+        Message {
+            data: data.as_bytes().to_vec(),
+            attributes: vec![("event_name".into(), "purchase".into())],
+        }
+    }
+
+    #[tokio::test]
+    async fn publish_deliver_retry_and_dead_letter() {
+        let q = SqliteQueue::new(
+            Db::memory().unwrap(),
+            vec!["t".into()],
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        let ids = q.publish("t", &[message("a"), message("b")]).await.unwrap();
+        assert_eq!(ids, ["1", "2"]);
+        q.publish("other", &[message("c")]).await.unwrap();
+        assert_eq!(
+            q.stats().await.unwrap(),
+            QueueStats {
+                pending: 2,
+                dead: 0,
+                stored: 1
+            }
+        );
+        let due = q.due(10).await.unwrap();
+        assert_eq!(due.len(), 2);
+        assert_eq!(due[0].attributes["event_name"], "purchase");
+        q.ack(due[0].seq).await.unwrap();
+        let mut b = due[1].clone();
+        for attempt in 1..=MAX_DELIVERY_ATTEMPTS {
+            let outcome = q.nack(&b, "HTTP 400").await.unwrap();
+            if attempt < MAX_DELIVERY_ATTEMPTS {
+                assert_eq!(outcome, Nacked::RetryIn(Duration::ZERO));
+                b = q.due(10).await.unwrap().remove(0);
+                assert_eq!(b.attempts, attempt);
+            } else {
+                assert_eq!(outcome, Nacked::DeadLettered);
+            }
+        }
+        assert!(q.due(10).await.unwrap().is_empty());
+        let dead = q.dead_letters().await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!((dead[0].data.as_str(), dead[0].attempts), ("b", 5));
+        assert_eq!(
+            q.stats().await.unwrap(),
+            QueueStats {
+                pending: 0,
+                dead: 1,
+                stored: 1
+            }
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! `hermes dev`: the whole pipeline on one port with the embedded SQLite queue
+//! and store — a kill -9 in the middle of a stream loses nothing answered and
+//! counts nothing twice; poison messages end dead-lettered after 5 attempts.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::{free_port, Function};
+
+const CONFIG: &str = r#"
+[[destinations]]
+name = "items-realtime"
+topic = "items-realtime"
+require = ["items"]
+[dev]
+retry_min_ms = 20
+retry_max_ms = 100
+"#;
+
+fn data_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hermes-dev-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("data dir");
+    dir
+}
+
+async fn start(db: &Path, port: u16) -> Function {
+    let db = db.to_string_lossy().into_owned();
+    Function::start_on(
+        "hermes",
+        &["dev", "--db", &db],
+        port,
+        &[("HERMES_CONFIG_TOML", CONFIG)],
+    )
+    .await
+}
+
+async fn get(url: &str) -> Value {
+    reqwest::get(url)
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+/// Waits until the queue has delivered everything it holds.
+async fn drained(base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stats = get(&format!("{base}/dev/queue")).await;
+        if stats["pending"] == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "queue not drained: {stats}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn counter(base: &str, item: &str) -> i64 {
+    let items = get(&format!("{base}/dashboard/api/items")).await;
+    items["items"]
+        .as_array()
+        .and_then(|list| list.iter().find(|i| i["item_id"] == item))
+        .and_then(|i| i["counter"].as_i64())
+        .unwrap_or(0)
+}
+
+fn purchase(item: &str) -> String {
+    json!([{"event_name": "purchase", "items": [{"item_id": item, "item_name": "Crash test", "price": 1, "quantity": 1}]}]).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_mid_stream_loses_nothing_answered_and_counts_nothing_twice() {
+    let dir = data_dir("crash");
+    let db = dir.join("hermes.db");
+    let port = free_port();
+    let mut dev = start(&db, port).await;
+    let base = dev.base.clone();
+
+    let answered = Arc::new(AtomicUsize::new(0));
+    let unanswered = Arc::new(AtomicUsize::new(0));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut senders = Vec::new();
+    for _ in 0..4 {
+        let (client, base, answered, unanswered) = (
+            client.clone(),
+            base.clone(),
+            answered.clone(),
+            unanswered.clone(),
+        );
+        senders.push(tokio::spawn(async move {
+            // Bounded: at most 2,000 requests per sender.
+            for _ in 0..2000 {
+                let result = client
+                    .post(format!("{base}/"))
+                    .header("content-type", "application/json")
+                    .body(purchase("crash"))
+                    .send()
+                    .await;
+                match result {
+                    Ok(r) if r.status() == 200 => {
+                        answered.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(r) => panic!("unexpected status {}", r.status()),
+                    // The process died with this request in flight.
+                    Err(_) => {
+                        unanswered.fetch_add(1, Ordering::SeqCst);
+                        return;
+                    }
+                }
+            }
+        }));
+    }
+    // Let the stream run, deliveries included, then kill without warning.
+    while answered.load(Ordering::SeqCst) < 150 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    dev.proc.child.kill().expect("kill -9");
+    let _ = dev.proc.child.wait();
+    for s in senders {
+        s.await.expect("sender");
+    }
+    let answered = answered.load(Ordering::SeqCst);
+    let in_flight = unanswered.load(Ordering::SeqCst);
+    assert!(in_flight <= 4);
+
+    let dev = start(&db, port).await;
+    drained(&dev.base).await;
+    let counted = counter(&dev.base, "crash").await as usize;
+    eprintln!("{answered} answered 200 before the kill, {in_flight} in flight, {counted} counted after restart");
+    assert!(
+        counted >= answered,
+        "lost answered requests: {answered} answered 200, {counted} counted"
+    );
+    assert!(
+        counted <= answered + in_flight,
+        "counted twice: {answered} answered + {in_flight} in flight, {counted} counted"
+    );
+    let dead = get(&format!("{}/dev/dead-letters", dev.base)).await;
+    assert_eq!(dead["deadLetters"], json!([]));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poison_is_dead_lettered_after_5_attempts_and_visible() {
+    let dir = data_dir("dead-letter");
+    let dev = start(&dir.join("hermes.db"), free_port()).await;
+    let client = reqwest::Client::new();
+    let poison = json!([{"event_name": "purchase", "items": [{"item_name": "no id"}]}]).to_string();
+    let r = client
+        .post(format!("{}/", dev.base))
+        .header("content-type", "application/json")
+        .body(poison)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "ingest accepts it: the schema does not look into items"
+    );
+    // The dev catalog gives the healthy item a cost, so profit shows.
+    let r = client
+        .put(format!("{}/dev/catalog/healthy", dev.base))
+        .body(r#"{"cost": 0.25, "brand": "Acme"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = client
+        .post(format!("{}/", dev.base))
+        .body(purchase("healthy"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let dead = loop {
+        let dead = get(&format!("{}/dev/dead-letters", dev.base)).await;
+        if dead["deadLetters"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty())
+        {
+            break dead;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not dead-lettered in time: {}",
+            dev.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let letter = &dead["deadLetters"][0];
+    assert_eq!(letter["attempts"], 5);
+    assert!(
+        letter["lastError"].as_str().unwrap().contains("item_id"),
+        "{letter}"
+    );
+    assert!(letter["data"].as_str().unwrap().contains("no id"));
+    // The poison message did not block the healthy one.
+    assert_eq!(counter(&dev.base, "healthy").await, 1);
+    let items = get(&format!("{}/dashboard/api/items", dev.base)).await;
+    let healthy = items["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["item_id"] == "healthy")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (healthy["profit"].as_f64(), healthy["brand"].as_str()),
+        (Some(0.75), Some("Acme")),
+        "{healthy}"
+    );
+    let stats = get(&format!("{}/dev/queue", dev.base)).await;
+    assert_eq!(
+        (stats["pending"].as_i64(), stats["dead"].as_i64()),
+        (Some(0), Some(1))
+    );
+    // And the terminal saw it.
+    let warnings = dev.log_lines("WARNING");
+    assert!(
+        warnings.iter().any(|w| w["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("dead-lettered")),
+        "{warnings:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
