@@ -4,14 +4,14 @@
 
 pub mod auth;
 pub mod config;
+pub mod firestore;
 pub mod gcp;
 pub mod hermes;
 pub mod logging;
 pub mod pubsub;
+pub mod push;
 pub mod retry;
 pub mod runtime;
 pub mod schema;
 pub mod sqlite;
-pub mod firestore;
-pub mod push;
 pub mod store;

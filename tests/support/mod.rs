@@ -163,7 +163,11 @@ impl Function {
     pub async fn start_on(name: &str, args: &[&str], port: u16, env: &[(&str, &str)]) -> Self {
         let bin = binary(name);
         let log = std::env::temp_dir().join(format!("{name}-{}-{port}.log", std::process::id()));
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log file");
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
         let err = out.try_clone().expect("log file");
         let mut cmd = Command::new(bin);
         cmd.args(args);
