@@ -414,7 +414,7 @@ async fn prepare_emulator(
             .json(&json!({
                 "name": name,
                 "topic": topic,
-                "pushConfig": { "pushEndpoint": format!("http://127.0.0.1:{port}/counters/") },
+                "pushConfig": { "pushEndpoint": format!("http://127.0.0.1:{port}/counters") },
             }))
             .send()
             .await

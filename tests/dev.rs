@@ -237,3 +237,60 @@ async fn poison_is_dead_lettered_after_5_attempts_and_visible() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[path = "support/emulator.rs"]
+mod emulator;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_emulators_set_it_uses_them_instead() {
+    let Some(emu) = emulator::Emulator::start().await else {
+        return;
+    };
+    let dir = data_dir("emulators");
+    let db = dir.join("hermes.db").to_string_lossy().into_owned();
+    let project = format!("dev-emulators-{}", std::process::id());
+    let dev = Function::start_on(
+        "hermes",
+        &["dev", "--db", &db],
+        free_port(),
+        &[
+            ("GOOGLE_CLOUD_PROJECT", &project),
+            ("PUBSUB_EMULATOR_HOST", emu.pubsub_host()),
+            ("FIRESTORE_EMULATOR_HOST", emu.firestore_host()),
+        ],
+    )
+    .await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/", dev.base))
+        .body(purchase("via-emulators"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The emulator pushed to hermes dev's /counters/, which wrote to the emulator's Firestore.
+    let name = format!("projects/{project}/databases/(default)/documents/items/via-emulators");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while emu.firestore_get(&name).await.is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "not counted in the Firestore emulator:\n{}",
+            dev.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        counter(&dev.base, "via-emulators").await,
+        1,
+        "the dashboard reads the emulator too"
+    );
+    // No embedded queue in this mode, and no SQLite file was needed.
+    assert_eq!(
+        reqwest::get(format!("{}/dev/queue", dev.base))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert!(!dir.join("hermes.db").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
