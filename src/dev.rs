@@ -82,12 +82,7 @@ pub struct DevSettings {
 
 impl DevSettings {
     fn parse(config: &Config, project: &str) -> Result<Self, ConfigError> {
-        let raw: RawDev =
-            toml::Value::Table(config.dev.clone())
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    ConfigError::invalid("dev", e.message().replace('\n', " "))
-                })?;
+        let raw: RawDev = hermes_core::config::parse_section("dev", &config.dev)?;
         let push_topics = match raw.push_topics {
             Some(list) => list
                 .iter()

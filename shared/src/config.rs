@@ -399,6 +399,17 @@ fn parse_destination(
     })
 }
 
+/// Parses a function's own section (`[counters]`, `[dashboard]`, `[dev]`) into its
+/// raw settings; unknown keys and wrong types are errors naming the section.
+pub fn parse_section<T: serde::de::DeserializeOwned>(
+    name: &str,
+    section: &toml::Table,
+) -> Result<T, ConfigError> {
+    toml::Value::Table(section.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::invalid(name, e.message().replace('\n', " ")))
+}
+
 /// Completes and checks a topic name under Google's naming rules.
 pub fn topic_name(topic: &str, project: Option<&str>) -> Result<String, String> {
     let (project, id) = match topic.split('/').collect::<Vec<_>>().as_slice() {

@@ -149,6 +149,18 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// reqwest's top-level message hides the cause ("error sending request"): add the chain.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 /// One shared HTTP client (connection pool, rustls with the system roots).
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()

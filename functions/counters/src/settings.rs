@@ -61,12 +61,7 @@ impl Default for Settings {
 impl Settings {
     /// Parses `[counters]`; every key is checked, unknown keys are errors.
     pub fn parse(section: &toml::Table) -> Result<Self, ConfigError> {
-        let raw: Raw =
-            toml::Value::Table(section.clone())
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    ConfigError::invalid("counters", e.message().replace('\n', " "))
-                })?;
+        let raw: Raw = hermes_core::config::parse_section("counters", section)?;
         let mut s = Settings::default();
         let non_empty = |key: &str, v: String| {
             if v.trim().is_empty() {

@@ -48,12 +48,7 @@ impl Default for Settings {
 impl Settings {
     /// Parses `[dashboard]`; every key is checked, unknown keys are errors.
     pub fn parse(section: &toml::Table) -> Result<Self, ConfigError> {
-        let raw: Raw =
-            toml::Value::Table(section.clone())
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    ConfigError::invalid("dashboard", e.message().replace('\n', " "))
-                })?;
+        let raw: Raw = hermes_core::config::parse_section("dashboard", section)?;
         let mut s = Settings::default();
         if let Some(v) = raw.database {
             if v.trim().is_empty() {

@@ -5,7 +5,7 @@ use super::value::{
     double_of, field_path, from_value, int_of, normalize_timestamp, timestamp_value, to_value,
     valid_field_name,
 };
-use crate::gcp::{http_client, ApiError, Auth, AuthError, Endpoint};
+use crate::gcp::{error_chain, http_client, ApiError, Auth, AuthError, Endpoint};
 use crate::pubsub::BoxFuture;
 use crate::retry::{is_retryable_status, retry, Attempt, Backoff, GaveUp};
 use crate::store::{
@@ -534,18 +534,6 @@ fn stream_of(what: &str, bytes: &[u8]) -> Result<Vec<Value>, StoreError> {
 
 fn encode(v: &Value) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(v).map_err(|e| StoreError::Permanent(format!("encoding a request: {e}")))
-}
-
-/// reqwest's top-level message hides the cause ("error sending request"): add the chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 impl CounterStore for FirestoreStore {

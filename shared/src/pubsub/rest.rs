@@ -1,7 +1,7 @@
 //! Cloud Pub/Sub REST: `POST v1/{topic}:publish`, with retries and a deadline.
 
 use super::{BoxFuture, PublishError, Publisher};
-use crate::gcp::{http_client, ApiError, Auth, AuthError, Endpoint};
+use crate::gcp::{error_chain, http_client, ApiError, Auth, AuthError, Endpoint};
 use crate::hermes::Message;
 use crate::retry::{is_retryable_status, retry, Attempt, Backoff, GaveUp};
 use base64::Engine;
@@ -106,18 +106,6 @@ impl PubSubRest {
             Err(e) => Attempt::Fail(PublishError::Response(e.to_string())),
         }
     }
-}
-
-/// reqwest's top-level message hides the cause ("error sending request"): add the chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 impl Publisher for PubSubRest {
