@@ -65,6 +65,15 @@ impl ConfigError {
     }
 }
 
+/// Why a function cannot start: its configuration, or Google credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Auth(#[from] crate::gcp::AuthError),
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {

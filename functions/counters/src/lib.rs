@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use catalog::CatalogCache;
+pub use hermes_core::config::StartupError;
 use hermes_core::config::{Config, ConfigError};
-use hermes_core::gcp::AuthError;
 use hermes_core::hermes::ATTR_PREVIEW;
 use hermes_core::push::{AuthFailure, OidcConfig, OidcVerifier, PushError, PushMessage};
 use hermes_core::store::{Applied, CounterCommit, CounterStore, StoreError};
@@ -76,14 +76,6 @@ impl CountersError {
             Self::Store(StoreError::Permanent(_)) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("Firestore: {0}")]
-    Auth(#[from] AuthError),
 }
 
 /// The counting logic over a store; shared by the HTTP handler and `hermes dev`'s delivery loop.

@@ -24,8 +24,8 @@ use axum::routing::get;
 use axum::Router;
 use futures_util::stream::{self, Stream};
 use futures_util::FutureExt;
+pub use hermes_core::config::StartupError;
 use hermes_core::config::{Config, ConfigError};
-use hermes_core::gcp::AuthError;
 use hermes_core::store::{CounterStore, StoreError};
 use serde_json::json;
 use settings::Settings;
@@ -47,14 +47,6 @@ const SSE_RETRY: Duration = Duration::from_secs(2);
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; \
     style-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; \
     form-action 'none'; frame-ancestors 'none'";
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("Firestore: {0}")]
-    Auth(#[from] AuthError),
-}
 
 /// What the poller last saw: the items document (JSON text) and, while the store
 /// cannot be read, the error (the last good document is kept).

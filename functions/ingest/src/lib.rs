@@ -15,8 +15,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use error::IngestError;
 use hermes_core::auth::Tokens;
+pub use hermes_core::config::StartupError;
 use hermes_core::config::{Config, ConfigError};
-use hermes_core::gcp::AuthError;
 use hermes_core::pubsub::{PubSubRest, Publisher};
 use hermes_core::schema::json_type;
 use serde_json::Value;
@@ -24,15 +24,6 @@ use std::sync::Arc;
 
 /// The header that marks a preview request.
 pub const PREVIEW_HEADER: &str = "x-gtm-server-preview";
-
-/// Why ingest cannot start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("Pub/Sub: {0}")]
-    Auth(#[from] AuthError),
-}
 
 /// Everything a request needs, built once at start-up.
 pub struct Ingest {

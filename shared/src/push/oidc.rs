@@ -10,6 +10,7 @@
 //! not check" (503, Pub/Sub retries), not "the token is bad" (401).
 
 use super::decode_base64_lenient;
+use crate::gcp::error_chain;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use std::collections::HashMap;
@@ -600,18 +601,6 @@ fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<DecodingKey>>, String> 
         return Err("JWKS has no RS256 signing key".into());
     }
     Ok(keys)
-}
-
-/// reqwest's top-level message hides the cause ("error sending request"): add the chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
