@@ -128,6 +128,8 @@ impl DevSettings {
 #[derive(Debug, Default)]
 pub struct Options {
     pub port: Option<u16>,
+    /// Interface to listen on; loopback unless asked, since dev has no auth by default.
+    pub host: Option<std::net::IpAddr>,
     pub database: Option<PathBuf>,
 }
 
@@ -150,6 +152,13 @@ impl Options {
                         })?);
                 }
                 "--db" => o.database = Some(PathBuf::from(value("--db")?)),
+                "--host" => {
+                    let v = value("--host")?;
+                    o.host =
+                        Some(v.parse().map_err(|_| {
+                            DevError::Usage(format!("--host {v}: not an IP address"))
+                        })?);
+                }
                 other => return Err(DevError::Usage(format!("unknown option {other}"))),
             }
         }
@@ -248,10 +257,13 @@ pub async fn run(options: Options) -> Result<(), DevError> {
         );
     let router = hermes_core::runtime::with_request_log(router);
 
-    let listener = tokio::net::TcpListener::bind(("0.0.0.0", port))
+    let host = options
+        .host
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    let listener = tokio::net::TcpListener::bind((host, port))
         .await
         .map_err(|source| hermes_core::runtime::RuntimeError::Bind {
-            addr: format!("0.0.0.0:{port}"),
+            addr: format!("{host}:{port}"),
             source,
         })?;
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);

@@ -11,11 +11,12 @@ use std::process::ExitCode;
 mod dev;
 
 const USAGE: &str = "usage:
-  hermes dev [--port N] [--db FILE]
+  hermes dev [--port N] [--db FILE] [--host IP]
                            run the whole pipeline on one port: ingest at POST /, the
                            dashboard at /dashboard, an embedded SQLite queue and counter
                            store (default ./hermes-data/hermes.db); HERMES_CONFIG or a
-                           built-in sample that counts the items of every event
+                           built-in sample that counts the items of every event;
+                           listens on 127.0.0.1 unless --host says otherwise
   hermes validate FILE|-   check a JSON array of events (from a file or stdin) against the
                            schema and destinations of HERMES_CONFIG / HERMES_CONFIG_TOML
                            (Common Event Data when neither is set); exit 1 on any error";
