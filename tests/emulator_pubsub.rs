@@ -9,10 +9,8 @@ mod support;
 use emulator::{Emulator, Received};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use support::{binary, free_port, wait_http, Proc};
+use support::Function;
 
 const PROJECT: &str = "hermes-test";
 const PULL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,65 +57,17 @@ source = "s2s"
     )
 }
 
-/// A running `hermes-ingest`, its log printed if the test fails.
-struct Ingest {
-    proc: Proc,
-    base: String,
-    log: PathBuf,
-}
-
-impl Ingest {
-    async fn start(emu: &Emulator, config: &str) -> Self {
-        let bin = binary("hermes-ingest");
-        let port = free_port();
-        let log =
-            std::env::temp_dir().join(format!("hermes-ingest-{}-{port}.log", std::process::id()));
-        let out = std::fs::File::create(&log).expect("ingest log file");
-        let err = out.try_clone().expect("ingest log file");
-        let mut cmd = Command::new(bin);
-        cmd.env("PORT", port.to_string())
-            .env("GOOGLE_CLOUD_PROJECT", PROJECT)
-            .env("PUBSUB_EMULATOR_HOST", emu.pubsub_host())
-            .env("HERMES_CONFIG_TOML", config)
-            .env_remove("HERMES_CONFIG")
-            .env_remove("HERMES_BEARER_TOKEN")
-            .env_remove("HERMES_PREVIEW_BEARER_TOKEN")
-            .env_remove("AWS_LAMBDA_RUNTIME_API")
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err));
-        let proc = Proc::spawn("hermes-ingest", &mut cmd);
-        let base = format!("http://127.0.0.1:{port}");
-        let ingest = Ingest { proc, base, log };
-        wait_http(&format!("{}/healthz", ingest.base), Duration::from_secs(30)).await;
-        ingest
-    }
-
-    async fn post(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
-        let mut req = reqwest::Client::new()
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .body(body.to_string());
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let resp = req.send().await.expect("POST to ingest");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.expect("ingest answer");
-        let value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("ingest answered non-JSON ({e}): {text}"));
-        (status, value)
-    }
-}
-
-impl Drop for Ingest {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-            eprintln!("---- hermes-ingest log ----\n{text}");
-        } else {
-            let _ = std::fs::remove_file(&self.log);
-        }
-    }
+/// A running `hermes-ingest` publishing to the emulator.
+async fn start_ingest(emu: &Emulator, config: &str) -> Function {
+    Function::start(
+        "hermes-ingest",
+        &[
+            ("GOOGLE_CLOUD_PROJECT", PROJECT),
+            ("PUBSUB_EMULATOR_HOST", emu.pubsub_host()),
+            ("HERMES_CONFIG_TOML", config),
+        ],
+    )
+    .await
 }
 
 /// Topic + a fresh pull subscription on it; returns the subscription name.
@@ -171,7 +121,7 @@ async fn ingest_publishes_hermes_messages_to_pubsub() {
     let events_sub = topic_with_subscription(&emu, "events", &run).await;
     let items_sub = topic_with_subscription(&emu, "items-realtime", &run).await;
     // `events` as a bare id, completed with GOOGLE_CLOUD_PROJECT; the other in full.
-    let mut ingest = Ingest::start(&emu, &config("events", &topic("items-realtime"))).await;
+    let mut ingest = start_ingest(&emu, &config("events", &topic("items-realtime"))).await;
 
     let items = json!([
         { "item_id": "SKU-1", "item_name": "Socks", "quantity": "2.9", "price": 5.25 },
@@ -323,7 +273,7 @@ async fn publishing_to_a_missing_topic_fails_the_tag() {
         "[[destinations]]\nname = \"lost\"\ntopic = \"{}\"\n",
         topic(&absent)
     );
-    let ingest = Ingest::start(&emu, &toml).await;
+    let ingest = start_ingest(&emu, &toml).await;
     let started = std::time::Instant::now();
     let (status, body) = ingest
         .post("/", &[], &json!([{ "event_name": "page_view" }]))

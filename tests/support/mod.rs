@@ -191,6 +191,28 @@ impl Function {
         function
     }
 
+    /// `POST {base}{path}` with a JSON body; the answer must be JSON.
+    pub async fn post(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let mut req = reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("POST");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("answer");
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} answered non-JSON ({e}): {text}", self.proc.name));
+        (status, value)
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -209,6 +231,8 @@ impl Drop for Function {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!("---- {} log ----\n{}", self.proc.name, self.log_text());
+        } else {
+            let _ = std::fs::remove_file(&self.log);
         }
     }
 }
