@@ -1,6 +1,6 @@
 //! `hermes-counters`: serves the push endpoint on Cloud Run (`$PORT`) or AWS Lambda.
 
-use hermes_core::config::{project_from_env, Config, ConfigError, ENV_PROJECT};
+use hermes_core::config::Config;
 use hermes_core::firestore::FirestoreStore;
 use hermes_counters::{router, Counters, StartupError};
 use std::process::ExitCode;
@@ -9,14 +9,8 @@ use std::sync::Arc;
 async fn start() -> Result<Counters, StartupError> {
     let config = Config::from_env()?;
     let settings = Counters::settings_from(&config)?;
-    let project = project_from_env().ok_or_else(|| {
-        ConfigError::invalid(
-            ENV_PROJECT,
-            "must name the project of the Firestore database",
-        )
-    })?;
     let store =
-        FirestoreStore::from_env(&project, &settings.database, settings.commit_deadline).await?;
+        FirestoreStore::from_function_env(&settings.database, settings.commit_deadline).await?;
     tracing::info!(
         firestore = store.base_url(),
         shards = settings.shards,

@@ -2,7 +2,7 @@
 //! Run (`$PORT`) or AWS Lambda (where the event stream is buffered: use Cloud
 //! Run, or the page's polling fallback, for live updates).
 
-use hermes_core::config::{project_from_env, Config, ConfigError, ENV_PROJECT};
+use hermes_core::config::Config;
 use hermes_core::firestore::FirestoreStore;
 use hermes_dashboard::{router, Dashboard, StartupError};
 use std::process::ExitCode;
@@ -11,14 +11,8 @@ use std::sync::Arc;
 async fn start() -> Result<Dashboard, StartupError> {
     let config = Config::from_env()?;
     let settings = Dashboard::settings_from(&config)?;
-    let project = project_from_env().ok_or_else(|| {
-        ConfigError::invalid(
-            ENV_PROJECT,
-            "must name the project of the Firestore database",
-        )
-    })?;
     let store =
-        FirestoreStore::from_env(&project, &settings.database, settings.read_deadline).await?;
+        FirestoreStore::from_function_env(&settings.database, settings.read_deadline).await?;
     tracing::info!(
         firestore = store.base_url(),
         database = %settings.database,

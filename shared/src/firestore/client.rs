@@ -76,6 +76,21 @@ impl FirestoreStore {
         Ok(Self::new(endpoint, project, database, deadline))
     }
 
+    /// For a function: the project from `GOOGLE_CLOUD_PROJECT` (required), then
+    /// [`Self::from_env`].
+    pub async fn from_function_env(
+        database: &str,
+        deadline: Duration,
+    ) -> Result<Self, crate::config::StartupError> {
+        let project = crate::config::project_from_env().ok_or_else(|| {
+            crate::config::ConfigError::invalid(
+                crate::config::ENV_PROJECT,
+                "must name the project of the Firestore database",
+            )
+        })?;
+        Ok(Self::from_env(&project, database, deadline).await?)
+    }
+
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
         self
