@@ -19,7 +19,7 @@ resource "google_cloud_run_v2_service" "ingest" {
   deletion_protection = var.deletion_protection
 
   template {
-    service_account                  = google_service_account.ingest.email
+    service_account                  = google_service_account.this["ingest"].email
     max_instance_request_concurrency = 80
     timeout                          = "30s"
 
@@ -101,105 +101,64 @@ resource "google_cloud_run_v2_service_iam_member" "ingest_public" {
   member   = "allUsers"
 }
 
-# --- counters: private; only the push identity may invoke it -------------------
+# --- counters and dashboard: private ------------------------------------------
+# One resource for both: they differ only in the values below. Service name,
+# container name and binary are hermes-<key>, <key>, /usr/local/bin/hermes-<key>.
 
-resource "google_cloud_run_v2_service" "counters" {
-  name        = "hermes-counters"
-  location    = var.region
-  description = "Hermes counters: Pub/Sub push target that turns item events into Firestore counters."
-  # Pub/Sub push counts as internal traffic for Cloud Run ingress.
-  ingress             = "INGRESS_TRAFFIC_INTERNAL_ONLY"
-  deletion_protection = var.deletion_protection
-  # Cloud Run's IAM check accepts OIDC tokens minted for this audience.
-  custom_audiences = [var.push_audience]
-
-  template {
-    service_account                  = google_service_account.counters.email
-    max_instance_request_concurrency = 40
-    # Matches the push subscription's ack deadline.
-    timeout = "60s"
-
-    scaling {
-      min_instance_count = 0
-      max_instance_count = var.max_instances.counters
+locals {
+  private_services = {
+    # Only the push identity may invoke it.
+    counters = {
+      description = "Hermes counters: Pub/Sub push target that turns item events into Firestore counters."
+      # Pub/Sub push counts as internal traffic for Cloud Run ingress.
+      ingress = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+      # Cloud Run's IAM check accepts OIDC tokens minted for this audience.
+      custom_audiences = [var.push_audience]
+      image            = var.counters_image
+      concurrency      = 40
+      # Matches the push subscription's ack deadline.
+      timeout = "60s"
     }
-
-    containers {
-      name    = "counters"
-      image   = var.counters_image
-      command = ["/usr/local/bin/hermes-counters"]
-
-      ports {
-        container_port = 8080
-      }
-
-      resources {
-        limits = {
-          cpu    = "1"
-          memory = "512Mi"
-        }
-        cpu_idle          = true
-        startup_cpu_boost = true
-      }
-
-      dynamic "env" {
-        for_each = local.common_env
-        content {
-          name  = env.key
-          value = env.value
-        }
-      }
-
-      startup_probe {
-        http_get {
-          path = "/healthz"
-        }
-        period_seconds    = 1
-        timeout_seconds   = 1
-        failure_threshold = 10
-      }
-
-      liveness_probe {
-        http_get {
-          path = "/healthz"
-        }
-        period_seconds = 30
-      }
+    # Open it with `gcloud run services proxy` (terraform/README.md, step 5).
+    dashboard = {
+      description = "Hermes dashboard: live, read-only view of the item counters."
+      # Reachable from the internet so `gcloud run services proxy` works, but every
+      # request must carry an identity token of a roles/run.invoker member.
+      ingress = "INGRESS_TRAFFIC_ALL"
+      # null leaves it unset: only the default audience (the service URL) is accepted.
+      custom_audiences = null
+      image            = var.dashboard_image
+      concurrency      = 80
+      # Long enough for the live Server-Sent Events stream of an open page.
+      timeout = "3600s"
     }
   }
-
-  depends_on = [
-    google_project_iam_member.counters_datastore_user,
-    google_firestore_database.default,
-  ]
 }
 
-# --- dashboard: private; open it with `gcloud run services proxy` --------------
+resource "google_cloud_run_v2_service" "private" {
+  for_each = local.private_services
 
-resource "google_cloud_run_v2_service" "dashboard" {
-  name        = "hermes-dashboard"
-  location    = var.region
-  description = "Hermes dashboard: live, read-only view of the item counters."
-  # Reachable from the internet so `gcloud run services proxy` works, but every
-  # request must carry an identity token of a roles/run.invoker member.
-  ingress             = "INGRESS_TRAFFIC_ALL"
+  name                = "hermes-${each.key}"
+  location            = var.region
+  description         = each.value.description
+  ingress             = each.value.ingress
   deletion_protection = var.deletion_protection
+  custom_audiences    = each.value.custom_audiences
 
   template {
-    service_account                  = google_service_account.dashboard.email
-    max_instance_request_concurrency = 80
-    # Long enough for the live Server-Sent Events stream of an open page.
-    timeout = "3600s"
+    service_account                  = google_service_account.this[each.key].email
+    max_instance_request_concurrency = each.value.concurrency
+    timeout                          = each.value.timeout
 
     scaling {
       min_instance_count = 0
-      max_instance_count = var.max_instances.dashboard
+      max_instance_count = var.max_instances[each.key]
     }
 
     containers {
-      name    = "dashboard"
-      image   = var.dashboard_image
-      command = ["/usr/local/bin/hermes-dashboard"]
+      name    = each.key
+      image   = each.value.image
+      command = ["/usr/local/bin/hermes-${each.key}"]
 
       ports {
         container_port = 8080
@@ -240,8 +199,10 @@ resource "google_cloud_run_v2_service" "dashboard" {
     }
   }
 
+  # depends_on applies to every instance: each service waits for both Firestore
+  # grants, not only its own.
   depends_on = [
-    google_project_iam_member.dashboard_datastore_viewer,
+    google_project_iam_member.datastore,
     google_firestore_database.default,
   ]
 }

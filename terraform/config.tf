@@ -1,7 +1,8 @@
-# The Hermes configuration (SPEC §2), generated from the topic resources so the
-# destinations and the topics cannot drift apart. One document serves all three
-# functions: each reads the common keys and its own section. Strings are written
-# with jsonencode(): JSON string escapes are valid in TOML basic strings.
+# The Hermes configuration (see "Configuration" in the project README),
+# generated from the topic resources so the destinations and the topics cannot
+# drift apart. One document serves all three functions: each reads the common
+# keys and its own section. Strings are written with jsonencode(): JSON string
+# escapes are valid in TOML basic strings.
 
 locals {
   ingest_destinations = [
@@ -36,7 +37,7 @@ locals {
     "",
     "[counters]",
     "push_audience = ${jsonencode(var.push_audience)}",
-    "push_service_account = ${jsonencode(google_service_account.push.email)}",
+    "push_service_account = ${jsonencode(google_service_account.this["push"].email)}",
     "shards = ${var.counters_shards}",
     "",
     "[dashboard]",

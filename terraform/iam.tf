@@ -2,34 +2,34 @@
 # privilege it needs. Nothing here is granted at project level except Firestore
 # access, which Firestore only offers at project (or IAM-condition) level.
 
-resource "google_service_account" "ingest" {
-  account_id   = "hermes-ingest"
-  display_name = "Hermes ingest function"
-  description  = "Publishes validated events to the Hermes destination topics."
-
-  depends_on = [google_project_service.this]
+locals {
+  # Key -> what its service account is for; the account id is hermes-<key>.
+  service_accounts = {
+    ingest = {
+      display_name = "Hermes ingest function"
+      description  = "Publishes validated events to the Hermes destination topics."
+    }
+    counters = {
+      display_name = "Hermes counters function"
+      description  = "Writes item counters to Firestore."
+    }
+    dashboard = {
+      display_name = "Hermes dashboard function"
+      description  = "Reads item counters from Firestore."
+    }
+    push = {
+      display_name = "Hermes push identity"
+      description  = "Identity in the OIDC tokens Pub/Sub sends with pushes to the counters function."
+    }
+  }
 }
 
-resource "google_service_account" "counters" {
-  account_id   = "hermes-counters"
-  display_name = "Hermes counters function"
-  description  = "Writes item counters to Firestore."
+resource "google_service_account" "this" {
+  for_each = local.service_accounts
 
-  depends_on = [google_project_service.this]
-}
-
-resource "google_service_account" "dashboard" {
-  account_id   = "hermes-dashboard"
-  display_name = "Hermes dashboard function"
-  description  = "Reads item counters from Firestore."
-
-  depends_on = [google_project_service.this]
-}
-
-resource "google_service_account" "push" {
-  account_id   = "hermes-push"
-  display_name = "Hermes push identity"
-  description  = "Identity in the OIDC tokens Pub/Sub sends with pushes to the counters function."
+  account_id   = "hermes-${each.key}"
+  display_name = each.value.display_name
+  description  = each.value.description
 
   depends_on = [google_project_service.this]
 }
@@ -41,7 +41,7 @@ resource "google_pubsub_topic_iam_member" "ingest_publisher" {
 
   topic  = each.value.id
   role   = "roles/pubsub.publisher"
-  member = google_service_account.ingest.member
+  member = google_service_account.this["ingest"].member
 }
 
 resource "google_secret_manager_secret_iam_member" "ingest_secret_accessor" {
@@ -49,37 +49,37 @@ resource "google_secret_manager_secret_iam_member" "ingest_secret_accessor" {
 
   secret_id = each.value.id
   role      = "roles/secretmanager.secretAccessor"
-  member    = google_service_account.ingest.member
+  member    = google_service_account.this["ingest"].member
 }
 
 # --- counters and dashboard: Firestore ----------------------------------------
 
-resource "google_project_iam_member" "counters_datastore_user" {
-  project = var.project_id
-  role    = "roles/datastore.user"
-  member  = google_service_account.counters.member
-}
+# Function -> its Firestore role: counters writes, dashboard only reads.
+resource "google_project_iam_member" "datastore" {
+  for_each = {
+    counters  = "roles/datastore.user"
+    dashboard = "roles/datastore.viewer"
+  }
 
-resource "google_project_iam_member" "dashboard_datastore_viewer" {
   project = var.project_id
-  role    = "roles/datastore.viewer"
-  member  = google_service_account.dashboard.member
+  role    = each.value
+  member  = google_service_account.this[each.key].member
 }
 
 # --- the push identity: invoker of the counters service only ------------------
 
 resource "google_cloud_run_v2_service_iam_member" "counters_push_invoker" {
-  name     = google_cloud_run_v2_service.counters.name
-  location = google_cloud_run_v2_service.counters.location
+  name     = google_cloud_run_v2_service.private["counters"].name
+  location = google_cloud_run_v2_service.private["counters"].location
   role     = "roles/run.invoker"
-  member   = google_service_account.push.member
+  member   = google_service_account.this["push"].member
 }
 
 # --- the Pub/Sub service agent -------------------------------------------------
 
 # Mints the push identity's OIDC tokens.
 resource "google_service_account_iam_member" "pubsub_token_creator" {
-  service_account_id = google_service_account.push.name
+  service_account_id = google_service_account.this["push"].name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.pubsub_service_agent
 }
@@ -103,8 +103,8 @@ resource "google_pubsub_subscription_iam_member" "counters_push_subscriber" {
 resource "google_cloud_run_v2_service_iam_member" "dashboard_invoker" {
   for_each = toset(var.dashboard_invokers)
 
-  name     = google_cloud_run_v2_service.dashboard.name
-  location = google_cloud_run_v2_service.dashboard.location
+  name     = google_cloud_run_v2_service.private["dashboard"].name
+  location = google_cloud_run_v2_service.private["dashboard"].location
   role     = "roles/run.invoker"
   member   = each.value
 }

@@ -5,17 +5,17 @@ output "ingest_url" {
 
 output "counters_url" {
   description = "URL of the private counters function (the push subscription's endpoint)."
-  value       = google_cloud_run_v2_service.counters.uri
+  value       = google_cloud_run_v2_service.private["counters"].uri
 }
 
 output "dashboard_url" {
   description = "URL of the private dashboard (needs an identity token; use dashboard_proxy_command)."
-  value       = google_cloud_run_v2_service.dashboard.uri
+  value       = google_cloud_run_v2_service.private["dashboard"].uri
 }
 
 output "dashboard_proxy_command" {
   description = "Opens the private dashboard on http://localhost:8080 with your own credentials."
-  value       = "gcloud run services proxy ${google_cloud_run_v2_service.dashboard.name} --project ${var.project_id} --region ${var.region} --port 8080"
+  value       = "gcloud run services proxy ${google_cloud_run_v2_service.private["dashboard"].name} --project ${var.project_id} --region ${var.region} --port 8080"
 }
 
 output "topics" {
@@ -40,12 +40,7 @@ output "dead_letter_subscription" {
 
 output "service_accounts" {
   description = "Service account emails, per function and for the push identity."
-  value = {
-    ingest    = google_service_account.ingest.email
-    counters  = google_service_account.counters.email
-    dashboard = google_service_account.dashboard.email
-    push      = google_service_account.push.email
-  }
+  value       = { for key, sa in google_service_account.this : key => sa.email }
 }
 
 output "bearer_token_secret" {

@@ -46,10 +46,10 @@ resource "google_pubsub_subscription" "counters_push" {
   message_retention_duration = "604800s"
 
   push_config {
-    push_endpoint = google_cloud_run_v2_service.counters.uri
+    push_endpoint = google_cloud_run_v2_service.private["counters"].uri
 
     oidc_token {
-      service_account_email = google_service_account.push.email
+      service_account_email = google_service_account.this["push"].email
       audience              = var.push_audience
     }
   }

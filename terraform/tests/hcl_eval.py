@@ -375,8 +375,13 @@ class Module:
                 out.append(inst)
         return out
 
-    def resource(self, key):
-        return self.instances(key, self.resources)
+    def resource(self, address):
+        """`type.name` (see instances), or one instance: `type.name["key"]`, `type.name[0]`."""
+        m = re.fullmatch(r'([\w-]+\.[\w-]+)\[(?:"([^"]*)"|(\d+))\]', address)
+        if not m:
+            return self.instances(address, self.resources)
+        found = self.instances(m.group(1), self.resources)
+        return found[m.group(2)] if m.group(2) is not None else found[int(m.group(3))]
 
     # -- expressions -----------------------------------------------------------
     def eval(self, node, scope):

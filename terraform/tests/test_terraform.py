@@ -28,7 +28,7 @@ import hcl2
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hcl_eval import Module, load_tfvars, variable_validations  # noqa: E402
+from hcl_eval import Instance, Module, load_tfvars, variable_validations  # noqa: E402
 import provider_schema  # noqa: E402
 
 TF_DIR = Path(__file__).resolve().parent.parent
@@ -196,11 +196,14 @@ def test_checkov_reports_no_failed_check(extras, tmp_path):
     checkov = _tool("HERMES_CHECKOV")
     args = []
     if extras == "every-option":
-        # count/for_each resources that are off by default get checked too
+        # count/for_each resources that are off by default get checked too; the
+        # images let checkov expand google_cloud_run_v2_service.private (its
+        # for_each map reads them) into one instance per service
         var_file = tmp_path / "all.tfvars"
         var_file.write_text(
             'enable_bigquery_archive = true\npreview_token_enabled = true\n'
             'dashboard_invokers = ["user:me@example.com"]\n'
+            + "".join(f'{k}_image = "{SAMPLE[k + "_image"]}"\n' for k in ("ingest", "counters", "dashboard"))
         )
         args = ["--var-file", str(var_file)]
     proc = subprocess.run(
@@ -249,6 +252,35 @@ def test_versions_pin_terraform_and_the_google_provider():
     google = tf["required_providers"][0]["google"]
     assert google["source"].strip('"') == "hashicorp/google"
     assert re.fullmatch(r"~> 6\.\d+", google["version"].strip('"'))
+
+
+# Addresses of earlier versions of this module -> (address moved.tf moves them to,
+# an identifying argument, its value, unchanged so the moved state still matches).
+MOVED = {
+    "google_cloud_run_v2_service.counters": ('google_cloud_run_v2_service.private["counters"]', "name", "hermes-counters"),
+    "google_cloud_run_v2_service.dashboard": ('google_cloud_run_v2_service.private["dashboard"]', "name", "hermes-dashboard"),
+    "google_service_account.ingest": ('google_service_account.this["ingest"]', "account_id", "hermes-ingest"),
+    "google_service_account.counters": ('google_service_account.this["counters"]', "account_id", "hermes-counters"),
+    "google_service_account.dashboard": ('google_service_account.this["dashboard"]', "account_id", "hermes-dashboard"),
+    "google_service_account.push": ('google_service_account.this["push"]', "account_id", "hermes-push"),
+    "google_project_iam_member.counters_datastore_user": ('google_project_iam_member.datastore["counters"]', "role", "roles/datastore.user"),
+    "google_project_iam_member.dashboard_datastore_viewer": ('google_project_iam_member.datastore["dashboard"]', "role", "roles/datastore.viewer"),
+}
+
+
+def test_moved_blocks_keep_the_resources_of_existing_deployments(mod):
+    moved = {}
+    for p in TF_FILES:
+        with open(p) as f:
+            for block in hcl2.load(f).get("moved", []):
+                moved[block["from"].removeprefix("${").removesuffix("}")] = block["to"].removeprefix("${").removesuffix("}")
+    assert moved == {old: new for old, (new, _, _) in MOVED.items()}
+    for old, (new, arg, value) in MOVED.items():
+        assert old not in mod.resources, f"{old} is still declared"
+        inst = mod.resource(new)
+        assert isinstance(inst, Instance), new
+        assert inst.rtype == old.split(".")[0]
+        assert inst[arg] == value, new
 
 
 def test_every_variable_has_a_description_and_a_type(mod):
@@ -311,9 +343,9 @@ def test_push_subscription_has_oidc_retry_and_dead_letter_policy(mod):
     sub = mod.resource("google_pubsub_subscription.counters_push")
     assert sub["topic"] == "projects/hermes-test-1/topics/items-realtime"
     push = sub.block("push_config")
-    assert push.arg("push_endpoint") == mod.resource("google_cloud_run_v2_service.counters")["uri"]
+    assert push.arg("push_endpoint") == mod.resource('google_cloud_run_v2_service.private["counters"]')["uri"]
     oidc = push.block("oidc_token")
-    assert oidc.arg("service_account_email") == mod.resource("google_service_account.push")["email"]
+    assert oidc.arg("service_account_email") == mod.resource('google_service_account.this["push"]')["email"]
     assert oidc.arg("audience") == "hermes-counters"
     retry = sub.block("retry_policy")
     assert retry.arg("minimum_backoff") and retry.arg("maximum_backoff")
@@ -326,12 +358,12 @@ def test_push_subscription_has_oidc_retry_and_dead_letter_policy(mod):
 def test_push_audience_is_the_same_everywhere(mod):
     m = Module(TF_DIR, {**SAMPLE, "push_audience": "my-audience"})
     sub = m.resource("google_pubsub_subscription.counters_push")
-    counters = m.resource("google_cloud_run_v2_service.counters")
+    counters = m.resource('google_cloud_run_v2_service.private["counters"]')
     assert sub.block("push_config").block("oidc_token").arg("audience") == "my-audience"
     assert counters["custom_audiences"] == ["my-audience"]
     cfg = rendered_config(m)["counters"]
     assert cfg["push_audience"] == "my-audience"
-    assert cfg["push_service_account"] == m.resource("google_service_account.push")["email"]
+    assert cfg["push_service_account"] == m.resource('google_service_account.this["push"]')["email"]
 
 
 def test_dead_letter_topic_has_a_retaining_pull_subscription(mod):
@@ -352,7 +384,7 @@ def test_pubsub_service_agent_can_dead_letter_and_mint_tokens(mod):
     assert (sub["subscription"], sub["role"], sub["member"]) == (
         mod.resource("google_pubsub_subscription.counters_push")["id"], "roles/pubsub.subscriber", agent)
     tok = mod.resource("google_service_account_iam_member.pubsub_token_creator")
-    assert tok["service_account_id"] == mod.resource("google_service_account.push")["name"]
+    assert tok["service_account_id"] == mod.resource('google_service_account.this["push"]')["name"]
     assert (tok["role"], tok["member"]) == ("roles/iam.serviceAccountTokenCreator", agent)
 
 
@@ -376,7 +408,7 @@ def _grants(m: Module):
 
 
 def test_ingest_publishes_to_its_topics_only(mod):
-    ingest = mod.resource("google_service_account.ingest")["member"]
+    ingest = mod.resource('google_service_account.this["ingest"]')["member"]
     grants = [g for g in _grants(mod) if g[3] == ingest]
     publisher = sorted(g[1] for g in grants if g[2] == "roles/pubsub.publisher")
     assert all(g[0] == "google_pubsub_topic_iam_member" for g in grants if g[2] == "roles/pubsub.publisher")
@@ -388,7 +420,7 @@ def test_ingest_publishes_to_its_topics_only(mod):
 
 
 def test_counters_invoker_is_the_push_identity_only(mod):
-    push = mod.resource("google_service_account.push")["member"]
+    push = mod.resource('google_service_account.this["push"]')["member"]
     m = Module(TF_DIR, {**SAMPLE, "dashboard_invokers": ["user:me@example.com"]})
     invokers = [g for g in _grants(m) if g[2] == "roles/run.invoker"]
     assert [g[3] for g in invokers if g[1] == "hermes-counters"] == [push]
@@ -400,8 +432,8 @@ def test_counters_invoker_is_the_push_identity_only(mod):
 
 def test_functions_have_least_privilege_on_firestore(mod):
     grants = _grants(mod)
-    counters = mod.resource("google_service_account.counters")["member"]
-    dashboard = mod.resource("google_service_account.dashboard")["member"]
+    counters = mod.resource('google_service_account.this["counters"]')["member"]
+    dashboard = mod.resource('google_service_account.this["dashboard"]')["member"]
     assert [g[2] for g in grants if g[3] == counters] == ["roles/datastore.user"]
     assert [g[2] for g in grants if g[3] == dashboard] == ["roles/datastore.viewer"]
 
@@ -441,13 +473,20 @@ def _env(svc):
     return out
 
 
-SERVICES = {"ingest": "hermes-ingest", "counters": "hermes-counters", "dashboard": "hermes-dashboard"}
+# function -> address of its Cloud Run service (counters and dashboard share one for_each resource)
+SERVICES = {
+    "ingest": "google_cloud_run_v2_service.ingest",
+    "counters": 'google_cloud_run_v2_service.private["counters"]',
+    "dashboard": 'google_cloud_run_v2_service.private["dashboard"]',
+}
 
 
 def test_services_run_their_binary_with_the_generated_config(mod):
     config = mod.local("hermes_config_toml")
-    for key, binary in SERVICES.items():
-        svc = mod.resource(f"google_cloud_run_v2_service.{key}")
+    for key, address in SERVICES.items():
+        binary = f"hermes-{key}"
+        svc = mod.resource(address)
+        assert svc["name"] == binary
         tmpl = svc.block("template")
         container = tmpl.block("containers")
         assert container.arg("image") == SAMPLE[f"{key}_image"]
@@ -456,7 +495,7 @@ def test_services_run_their_binary_with_the_generated_config(mod):
         assert env["HERMES_CONFIG_TOML"] == config
         assert env["GOOGLE_CLOUD_PROJECT"] == "hermes-test-1"
         assert "PORT" not in env  # Cloud Run sets it
-        assert tmpl.arg("service_account") == mod.resource(f"google_service_account.{key}")["email"]
+        assert tmpl.arg("service_account") == mod.resource(f'google_service_account.this["{key}"]')["email"]
         # scales to zero, probes on /healthz
         assert tmpl.block("scaling").arg("min_instance_count") == 0
         for probe in ("startup_probe", "liveness_probe"):
@@ -475,7 +514,7 @@ def test_ingest_tokens_come_from_secret_manager(mod):
     assert versions["hermes-preview-bearer-token"]["secret_data"] == "p1,p2"
     for name in ("hermes-bearer-token", "hermes-preview-bearer-token"):
         assert ("google_secret_manager_secret_iam_member", f"projects/hermes-test-1/secrets/{name}",
-                "roles/secretmanager.secretAccessor", m.resource("google_service_account.ingest")["member"]) in _grants(m)
+                "roles/secretmanager.secretAccessor", m.resource('google_service_account.this["ingest"]')["member"]) in _grants(m)
     for name in ("bearer_token", "preview_bearer_token"):
         assert mod.eval(mod.variables[name]["sensitive"], {}) is True
 
@@ -485,9 +524,9 @@ def test_ingest_is_public_and_the_others_are_not(mod):
     public = [g for g in _grants(m) if g[3] in ("allUsers", "allAuthenticatedUsers")]
     assert public == [("google_cloud_run_v2_service_iam_member", "hermes-ingest", "roles/run.invoker", "allUsers")]
     assert m.resource("google_cloud_run_v2_service.ingest")["ingress"] == "INGRESS_TRAFFIC_ALL"
-    assert m.resource("google_cloud_run_v2_service.counters")["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY"
-    for key in SERVICES:
-        svc = m.resource(f"google_cloud_run_v2_service.{key}")
+    assert m.resource('google_cloud_run_v2_service.private["counters"]')["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY"
+    for key, address in SERVICES.items():
+        svc = m.resource(address)
         assert not svc.has("invoker_iam_disabled"), key
     dashboard = [g[3] for g in _grants(m) if g[1] == "hermes-dashboard"]
     assert dashboard == ["user:me@example.com"]
@@ -533,7 +572,7 @@ def test_generated_config_follows_the_destinations_variable():
     assert cfg["container_id"] == 'GTM-"X"'
     assert cfg["counters"]["shards"] == 4
     # ingest may publish to every destination topic, and only those
-    ingest = m.resource("google_service_account.ingest")["member"]
+    ingest = m.resource('google_service_account.this["ingest"]')["member"]
     assert sorted(g[1] for g in _grants(m) if g[3] == ingest and g[2] == "roles/pubsub.publisher") == sorted(topics.values())
 
 
