@@ -50,12 +50,12 @@ async fn run_dev(args: &[String]) -> ExitCode {
     hermes_core::logging::init_with_default("warn");
     let result = match dev::Options::parse(args) {
         Ok(options) => dev::run(options).await,
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hermes dev: {e}");
+            eprintln!("hermes dev: {}", hermes_core::error::Report(&e));
             ExitCode::FAILURE
         }
     }

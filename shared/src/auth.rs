@@ -63,7 +63,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// The production and preview token sets (SPEC 3.2).
+/// The production and preview token sets (README, "The ingest function").
 #[derive(Debug, Clone, Default)]
 pub struct Tokens {
     pub production: TokenSet,
@@ -81,7 +81,7 @@ impl Tokens {
     /// `prod_ok || (preview && preview_ok)`, where a preview request only passes on
     /// a configured preview token.
     pub fn authorize(&self, authorization: Option<&[u8]>, preview: bool) -> bool {
-        let token = authorization.and_then(bearer_token);
+        let token = bearer_token(authorization).ok();
         let prod_ok =
             !self.production.is_configured() || token.is_some_and(|t| self.production.contains(t));
         let preview_ok =
@@ -90,13 +90,32 @@ impl Tokens {
     }
 }
 
-/// The token of an `Authorization: Bearer <t>` header (scheme case-insensitive).
-pub fn bearer_token(header: &[u8]) -> Option<&[u8]> {
-    let (scheme, rest) = header.split_at_checked(7)?;
-    scheme
-        .eq_ignore_ascii_case(b"bearer ")
-        .then(|| rest.trim_ascii())
-        .filter(|t| !t.is_empty())
+/// Why an `Authorization` header holds no bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BearerError {
+    Missing,
+    NotBearer,
+    Empty,
+}
+
+/// The token of an `Authorization: Bearer <t>` header (scheme case-insensitive,
+/// surrounding white space ignored). Ingest's tokens and push's OIDC both read it here.
+pub fn bearer_token(header: Option<&[u8]>) -> Result<&[u8], BearerError> {
+    let header = header
+        .map(<[u8]>::trim_ascii)
+        .filter(|h| !h.is_empty())
+        .ok_or(BearerError::Missing)?;
+    let (scheme, token) = match header.iter().position(|b| *b == b' ') {
+        Some(i) => (&header[..i], &header[i + 1..]),
+        None => (header, &[][..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return Err(BearerError::NotBearer);
+    }
+    match token.trim_ascii() {
+        [] => Err(BearerError::Empty),
+        token => Ok(token),
+    }
 }
 
 #[cfg(test)]

@@ -5,17 +5,17 @@
 //! Each function checks the common keys, `schema` and `destinations` here, and
 //! its own section (`[counters]`, `[dashboard]`, `[dev]`, kept raw) itself.
 
+use crate::gcp::project_from_env;
 use crate::hermes::{
-    check_limits, Conversion, Destination, FieldPath, MappingRow, Message, ATTR_EVENT_NAME,
-    ATTR_PREVIEW,
+    Conversion, Destination, FieldPath, MappingRow, ATTR_EVENT_NAME, ATTR_PREVIEW,
 };
+use crate::pubsub::{Message, TopicName};
 use crate::schema::{fields_from_json, parse_required, FieldType, Rule, Schema};
 use serde::Deserialize;
 use std::time::Duration;
 
 pub const ENV_CONFIG_PATH: &str = "HERMES_CONFIG";
 pub const ENV_CONFIG_TOML: &str = "HERMES_CONFIG_TOML";
-pub const ENV_PROJECT: &str = "GOOGLE_CLOUD_PROJECT";
 
 pub const DEFAULT_CONTAINER_ID: &str = "hermes";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1_048_576;
@@ -168,11 +168,6 @@ pub fn source_from_env() -> Result<Option<String>, ConfigError> {
     }
 }
 
-/// `GOOGLE_CLOUD_PROJECT`, when set and not empty.
-pub fn project_from_env() -> Option<String> {
-    std::env::var(ENV_PROJECT).ok().filter(|s| !s.is_empty())
-}
-
 impl Config {
     /// Loads from `HERMES_CONFIG` / `HERMES_CONFIG_TOML` and `GOOGLE_CLOUD_PROJECT`.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -231,10 +226,10 @@ impl Config {
     }
 
     /// The distinct topics the destinations publish to, in configuration order.
-    pub fn topics(&self) -> Vec<&str> {
-        let mut topics: Vec<&str> = Vec::new();
+    pub fn topics(&self) -> Vec<&TopicName> {
+        let mut topics: Vec<&TopicName> = Vec::new();
         for d in &self.destinations {
-            if !topics.contains(&d.topic.as_str()) {
+            if !topics.contains(&&d.topic) {
                 topics.push(&d.topic);
             }
         }
@@ -313,8 +308,8 @@ fn parse_destination(
     if raw.name.trim().is_empty() {
         return Err(ConfigError::invalid(key("name"), "must not be empty"));
     }
-    let topic =
-        topic_name(&raw.topic, project).map_err(|m| ConfigError::invalid(key("topic"), m))?;
+    let topic = TopicName::parse(&raw.topic, project)
+        .map_err(|e| ConfigError::invalid(key("topic"), e.to_string()))?;
     let events = raw.events.unwrap_or_default();
     if events.iter().any(String::is_empty) {
         return Err(ConfigError::invalid(
@@ -396,7 +391,9 @@ fn parse_destination(
             ])
             .collect(),
     };
-    check_limits(&probe).map_err(|e| ConfigError::invalid(key("attributes"), e.to_string()))?;
+    probe
+        .check_limits()
+        .map_err(|e| ConfigError::invalid(key("attributes"), e.to_string()))?;
     Ok(Destination {
         id: raw.id.unwrap_or_else(|| raw.name.clone()),
         name: raw.name,
@@ -417,58 +414,6 @@ pub fn parse_section<T: serde::de::DeserializeOwned>(
     toml::Value::Table(section.clone())
         .try_into()
         .map_err(|e: toml::de::Error| ConfigError::invalid(name, e.message().replace('\n', " ")))
-}
-
-/// Completes and checks a topic name under Google's naming rules.
-pub fn topic_name(topic: &str, project: Option<&str>) -> Result<String, String> {
-    let (project, id) = match topic.split('/').collect::<Vec<_>>().as_slice() {
-        ["projects", p, "topics", id] => (p.to_string(), id.to_string()),
-        [id] => match project {
-            Some(p) => (p.to_string(), id.to_string()),
-            None => {
-                return Err(format!(
-                    "\"{topic}\" is a bare topic id: write projects/PROJECT/topics/{topic} or set {ENV_PROJECT}"
-                ))
-            }
-        },
-        _ => return Err(format!("\"{topic}\" is not projects/PROJECT/topics/TOPIC")),
-    };
-    check_project_id(&project).map_err(|m| format!("project \"{project}\" {m}"))?;
-    check_resource_id(&id).map_err(|m| format!("topic id \"{id}\" {m}"))?;
-    Ok(format!("projects/{project}/topics/{id}"))
-}
-
-fn check_project_id(p: &str) -> Result<(), &'static str> {
-    // Also allows domain-scoped ids (`example.com:proj`).
-    if p.is_empty()
-        || !p
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | ':'))
-    {
-        return Err("must be lowercase letters, digits and hyphens");
-    }
-    Ok(())
-}
-
-/// Pub/Sub resource ids: 3–255 characters, start with a letter, letters, digits and `-_.~+%`,
-/// not starting with `goog`.
-pub fn check_resource_id(id: &str) -> Result<(), &'static str> {
-    if !(3..=255).contains(&id.len()) {
-        return Err("must be 3 to 255 characters long");
-    }
-    if !id.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        return Err("must start with a letter");
-    }
-    if !id
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '+' | '%'))
-    {
-        return Err("may hold only letters, digits and - _ . ~ + %");
-    }
-    if id.starts_with("goog") {
-        return Err("must not start with \"goog\"");
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -537,16 +482,5 @@ shards = 4
         );
         assert!(err("[[destinations]]\nname = \"a\"\ntopic = \"abc\"\n[destinations.mapping]\nv_num = \"a\"\nv = \"b\"")
             .contains("destinations[0].mapping"));
-    }
-
-    #[test]
-    fn bare_topic_needs_project() {
-        assert_eq!(
-            topic_name("events", Some("p-1")).unwrap(),
-            "projects/p-1/topics/events"
-        );
-        assert!(topic_name("events", None).is_err());
-        assert!(topic_name("projects/p/topics/1abc", None).is_err());
-        assert!(topic_name("projects/p/topics/goog-x", None).is_err());
     }
 }

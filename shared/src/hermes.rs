@@ -2,21 +2,13 @@
 //! takes, and how an event becomes a Pub/Sub message (`_int` / `_num` key
 //! suffixes, compact JSON payload, static attributes).
 
+use crate::pubsub::{LimitExceeded, Message, TopicName};
 use serde_json::{Map, Number, Value};
 
 /// Attribute every message carries: the event's name.
 pub const ATTR_EVENT_NAME: &str = "event_name";
 /// Attribute carried by messages published for preview requests.
 pub const ATTR_PREVIEW: &str = "hermes_preview";
-
-/// Pub/Sub's per-message limits (https://cloud.google.com/pubsub/quotas#resource_limits).
-pub const MAX_ATTRIBUTES: usize = 100;
-pub const MAX_ATTRIBUTE_KEY_BYTES: usize = 256;
-pub const MAX_ATTRIBUTE_VALUE_BYTES: usize = 1024;
-/// Largest publish request, and so the largest message, in bytes.
-pub const MAX_REQUEST_BYTES: usize = 10_000_000;
-/// Most messages in one publish request.
-pub const MAX_BATCH_MESSAGES: usize = 1000;
 
 /// A dotted path (`items.0.quantity`); numeric segments index arrays.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,8 +161,7 @@ pub struct MappingRow {
 pub struct Destination {
     pub name: String,
     pub id: String,
-    /// Full topic name, `projects/{project}/topics/{id}`.
-    pub topic: String,
+    pub topic: TopicName,
     /// Trigger: `event_name` in this list (empty: every event).
     pub events: Vec<String>,
     /// Trigger: these paths present and not null.
@@ -179,46 +170,6 @@ pub struct Destination {
     pub mapping: Option<Vec<MappingRow>>,
     /// Static attributes, validated against Pub/Sub's limits at start-up.
     pub attributes: Vec<(String, String)>,
-}
-
-/// A Pub/Sub message before transport encoding.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Message {
-    /// Compact UTF-8 JSON of the payload (base64-encoded on the wire).
-    pub data: Vec<u8>,
-    pub attributes: Vec<(String, String)>,
-}
-
-impl Message {
-    /// Size of this message inside a publish request body: base64 data plus
-    /// attributes plus JSON punctuation. An upper bound, used for the 10 MB split.
-    pub fn encoded_len(&self) -> usize {
-        let data = self.data.len().div_ceil(3) * 4;
-        let attrs: usize = self
-            .attributes
-            .iter()
-            .map(|(k, v)| json_escaped_len(k) + json_escaped_len(v) + 6)
-            .sum();
-        data + attrs + 40
-    }
-
-    pub fn attribute(&self, key: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn json_escaped_len(s: &str) -> usize {
-    // Control characters become \u00XX (6 bytes); quotes and backslashes 2.
-    s.bytes()
-        .map(|b| match b {
-            b'"' | b'\\' => 2,
-            0..=0x1f => 6,
-            _ => 1,
-        })
-        .sum()
 }
 
 /// Why a tag failed for an event before anything was sent.
@@ -230,8 +181,8 @@ pub enum EncodeError {
         path: String,
         reason: String,
     },
-    #[error("Pub/Sub limit exceeded: {0}")]
-    Limit(String),
+    #[error(transparent)]
+    Limit(#[from] LimitExceeded),
 }
 
 impl Destination {
@@ -270,7 +221,7 @@ impl Destination {
             }
         }
         // Serialising a `Value` cannot fail: its keys are always strings.
-        .map_err(|e| EncodeError::Limit(e.to_string()))?;
+        .map_err(|e| LimitExceeded(e.to_string()))?;
 
         let mut attributes = Vec::with_capacity(self.attributes.len() + 2);
         if let Some(name) = event.get("event_name").and_then(Value::as_str) {
@@ -281,40 +232,9 @@ impl Destination {
             attributes.push((ATTR_PREVIEW.to_string(), "true".to_string()));
         }
         let message = Message { data, attributes };
-        check_limits(&message)?;
+        message.check_limits()?;
         Ok(message)
     }
-}
-
-/// Pub/Sub's limits on one message, checked before sending.
-pub fn check_limits(message: &Message) -> Result<(), EncodeError> {
-    if message.attributes.len() > MAX_ATTRIBUTES {
-        return Err(EncodeError::Limit(format!(
-            "{} attributes (at most {MAX_ATTRIBUTES})",
-            message.attributes.len()
-        )));
-    }
-    for (k, v) in &message.attributes {
-        if k.len() > MAX_ATTRIBUTE_KEY_BYTES {
-            return Err(EncodeError::Limit(format!(
-                "attribute key of {} bytes (at most {MAX_ATTRIBUTE_KEY_BYTES})",
-                k.len()
-            )));
-        }
-        if v.len() > MAX_ATTRIBUTE_VALUE_BYTES {
-            return Err(EncodeError::Limit(format!(
-                "attribute `{k}` value of {} bytes (at most {MAX_ATTRIBUTE_VALUE_BYTES})",
-                v.len()
-            )));
-        }
-    }
-    let size = message.encoded_len() + 20;
-    if size > MAX_REQUEST_BYTES {
-        return Err(EncodeError::Limit(format!(
-            "message of {size} bytes encoded (a publish request holds at most {MAX_REQUEST_BYTES})"
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,17 +1,20 @@
-//! `hermes-core`: what every Hermes function shares — configuration, schema
-//! checking, the Hermes encoding, Google Cloud REST clients, logging and the
-//! runtime adapter that runs one `axum::Router` on Cloud Run or AWS Lambda.
+//! `hermes-core`: what the Hermes cloud functions share — configuration,
+//! schema checking, the Hermes encoding, the Google Cloud REST transport and
+//! its Pub/Sub and Firestore clients, the storage seams, Pub/Sub push, logging
+//! and the runtime adapter that runs one `axum::Router` on Cloud Run or AWS
+//! Lambda. See docs/ARCHITECTURE.md for the map.
 
 pub mod auth;
 pub mod config;
+pub mod error;
 pub mod firestore;
+pub mod future;
 pub mod gcp;
 pub mod hermes;
 pub mod logging;
 pub mod pubsub;
 pub mod push;
-pub mod retry;
 pub mod runtime;
 pub mod schema;
-pub mod sqlite;
 pub mod store;
+pub mod time;

@@ -125,7 +125,7 @@ fn severity(level: Level) -> &'static str {
 
 /// UTC now, RFC 3339.
 fn rfc3339_now() -> String {
-    crate::firestore::value::format_timestamp(std::time::SystemTime::now())
+    crate::time::format_timestamp(std::time::SystemTime::now())
 }
 
 /// The Cloud Trace resource name for an `X-Cloud-Trace-Context: TRACE_ID/SPAN_ID;o=1` header.

@@ -46,7 +46,7 @@ async fn log_request(req: Request, next: Next) -> Response {
         .headers()
         .get("x-cloud-trace-context")
         .and_then(|v| v.to_str().ok())
-        .and_then(|h| trace_resource(crate::config::project_from_env().as_deref(), h));
+        .and_then(|h| trace_resource(crate::gcp::project_from_env().as_deref(), h));
     let span = match &trace {
         Some(t) => tracing::info_span!("request", "logging.googleapis.com/trace" = %t),
         None => tracing::info_span!("request"),

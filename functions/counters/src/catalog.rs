@@ -1,7 +1,7 @@
 //! A short-lived cache of catalog documents, so hot items do not cost a
 //! Firestore read per message. Absent documents are cached too.
 
-use hermes_core::store::{CounterStore, StoreError};
+use hermes_core::store::{CatalogEntries, CounterStore, DocumentId, StoreError};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,7 +11,7 @@ type Entry = (Instant, Option<Map<String, Value>>);
 
 pub struct CatalogCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<HashMap<DocumentId, Entry>>,
 }
 
 /// Bound on cached ids, so a stream of one-off ids cannot grow memory without end.
@@ -29,10 +29,10 @@ impl CatalogCache {
     pub async fn get(
         &self,
         store: &dyn CounterStore,
-        ids: &[String],
-    ) -> Result<HashMap<String, Map<String, Value>>, StoreError> {
+        ids: &[DocumentId],
+    ) -> Result<CatalogEntries, StoreError> {
         let now = Instant::now();
-        let mut found = HashMap::new();
+        let mut found = CatalogEntries::new();
         let mut missing = Vec::new();
         if let Ok(entries) = self.entries.lock() {
             for id in ids {

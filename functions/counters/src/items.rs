@@ -2,7 +2,9 @@
 //! quantity, price, … } ] }` becomes typed [`Item`]s, and those become one
 //! [`ItemUpdate`] per distinct item.
 
-use hermes_core::store::{valid_document_id, ItemUpdate, RESERVED_FIELDS};
+use hermes_core::store::{
+    CatalogEntries, DocumentId, InvalidDocumentId, ItemUpdate, RESERVED_FIELDS,
+};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -20,8 +22,11 @@ pub enum Poison {
     ItemNotObject(usize),
     #[error("items[{0}] has no item_id (a string or a number)")]
     NoItemId(usize),
-    #[error("items[{index}].item_id {id:?} cannot be a Firestore document id")]
-    BadItemId { index: usize, id: String },
+    #[error("items[{index}].item_id {}", .source)]
+    BadItemId {
+        index: usize,
+        source: InvalidDocumentId,
+    },
     #[error("items[{index}].{field}: {reason}")]
     BadNumber {
         index: usize,
@@ -33,7 +38,7 @@ pub enum Poison {
 /// One item of a message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
-    pub item_id: String,
+    pub item_id: DocumentId,
     pub quantity: i64,
     pub price: Option<f64>,
     /// Every other field, kept as descriptive data.
@@ -62,12 +67,8 @@ fn parse_item(index: usize, raw: &Value) -> Result<Item, Poison> {
         Some(Value::Number(n)) => n.to_string(),
         _ => return Err(Poison::NoItemId(index)),
     };
-    if !valid_document_id(&item_id) {
-        return Err(Poison::BadItemId {
-            index,
-            id: item_id.chars().take(80).collect(),
-        });
-    }
+    let item_id =
+        DocumentId::parse(item_id).map_err(|source| Poison::BadItemId { index, source })?;
     let quantity = match obj.get("quantity") {
         None | Some(Value::Null) => 1,
         Some(v) => whole_number(v).map_err(|reason| Poison::BadNumber {
@@ -122,9 +123,9 @@ fn whole_number(v: &Value) -> Result<i64, String> {
 
 /// One update per distinct item id, in order of first appearance. Catalog
 /// fields fill in what the event does not say; the catalog's `cost` gives profit.
-pub fn aggregate(items: &[Item], catalog: &HashMap<String, Map<String, Value>>) -> Vec<ItemUpdate> {
+pub fn aggregate(items: &[Item], catalog: &CatalogEntries) -> Vec<ItemUpdate> {
     let mut updates: Vec<ItemUpdate> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut index: HashMap<&DocumentId, usize> = HashMap::new();
     for item in items {
         let slot = *index.entry(&item.item_id).or_insert_with(|| {
             let mut fields = Map::new();
@@ -181,7 +182,7 @@ mod tests {
         ]}))
         .unwrap();
         let catalog: HashMap<_, _> = [(
-            "456".to_string(),
+            DocumentId::parse("456").unwrap(),
             json!({"cost": 10, "brand": "Acme"})
                 .as_object()
                 .unwrap()

@@ -15,9 +15,10 @@ use axum::{Json, Router};
 use catalog::CatalogCache;
 pub use hermes_core::config::StartupError;
 use hermes_core::config::{Config, ConfigError};
+use hermes_core::error::report;
 use hermes_core::hermes::ATTR_PREVIEW;
 use hermes_core::push::{AuthFailure, OidcConfig, OidcVerifier, PushError, PushMessage};
-use hermes_core::store::{Applied, CounterCommit, CounterStore, StoreError};
+use hermes_core::store::{Applied, CounterCommit, CounterStore, DocumentId, StoreError};
 use items::Poison;
 use serde_json::json;
 use settings::Settings;
@@ -65,8 +66,9 @@ pub enum CountersError {
 }
 
 impl CountersError {
-    /// 400 is for messages that can never succeed: Pub/Sub retries them, then
-    /// dead-letters them. 503 asks for a redelivery later.
+    /// The one status table of the push endpoint. 400 is for messages that can
+    /// never succeed: Pub/Sub retries them, then dead-letters them. 503 asks for
+    /// a redelivery later.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized(f) if f.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
@@ -75,6 +77,16 @@ impl CountersError {
             Self::Store(StoreError::Transient(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(StoreError::Permanent(_)) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+}
+
+impl IntoResponse for CountersError {
+    fn into_response(self) -> Response {
+        (
+            self.status(),
+            Json(json!({ "status": "error", "error": report(&self) })),
+        )
+            .into_response()
     }
 }
 
@@ -125,7 +137,7 @@ impl Counters {
         if items.is_empty() {
             return Ok(Outcome::Empty);
         }
-        let ids: Vec<String> = items.iter().map(|i| i.item_id.clone()).collect();
+        let ids: Vec<DocumentId> = items.iter().map(|i| i.item_id.clone()).collect();
         let catalog = self.catalog.get(self.store.as_ref(), &ids).await?;
         let updates = items::aggregate(&items, &catalog);
         let distinct = updates.len();
@@ -136,14 +148,15 @@ impl Counters {
         let split = parts.len() > 1;
         let mut applied = 0;
         for (i, part) in parts.iter().enumerate() {
+            // A split message gets one marker per part, so each part is
+            // counted exactly once even if another part failed.
+            let marker = if split {
+                format!("{}-{i}", message.message_id)
+            } else {
+                message.message_id.clone()
+            };
             let commit = CounterCommit {
-                // A split message gets one marker per part, so each part is
-                // counted exactly once even if another part failed.
-                marker_id: if split {
-                    format!("{}-{i}", message.message_id)
-                } else {
-                    message.message_id.clone()
-                },
+                marker_id: DocumentId::parse(marker).map_err(StoreError::permanent)?,
                 shard,
                 items: part.to_vec(),
                 expire_at,
@@ -220,21 +233,18 @@ async fn push(State(counters): State<Arc<Counters>>, headers: HeaderMap, body: B
                 }
                 _ => "",
             };
+            let error = report(&e);
             match status {
                 // One structured line per poison message: the dead-letter topic keeps the message itself.
                 StatusCode::BAD_REQUEST => {
-                    tracing::error!(message_id = id, error = %e, "poison message")
+                    tracing::error!(message_id = id, error = %error, "poison message")
                 }
-                StatusCode::UNAUTHORIZED => tracing::warn!(error = %e, "push refused"),
+                StatusCode::UNAUTHORIZED => tracing::warn!(error = %error, "push refused"),
                 _ => {
-                    tracing::warn!(message_id = id, error = %e, status = status.as_u16(), "message will be redelivered")
+                    tracing::warn!(message_id = id, error = %error, status = status.as_u16(), "message will be redelivered")
                 }
             }
-            (
-                status,
-                Json(json!({ "status": "error", "error": e.to_string() })),
-            )
-                .into_response()
+            e.into_response()
         }
     }
 }

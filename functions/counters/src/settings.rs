@@ -1,10 +1,9 @@
 //! The `[counters]` section of the shared configuration.
 
 use hermes_core::config::ConfigError;
+use hermes_core::push::GOOGLE_JWKS_URL;
 use serde::Deserialize;
 use std::time::Duration;
-
-pub const GOOGLE_JWKS_URL: &str = "https://www.googleapis.com/oauth2/v3/certs";
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]

@@ -26,7 +26,8 @@ use futures_util::stream::{self, Stream};
 use futures_util::FutureExt;
 pub use hermes_core::config::StartupError;
 use hermes_core::config::{Config, ConfigError};
-use hermes_core::store::{CounterStore, StoreError};
+use hermes_core::error::report;
+use hermes_core::store::{ItemsReader, StoreError};
 use serde_json::json;
 use settings::Settings;
 use std::convert::Infallible;
@@ -67,7 +68,7 @@ struct PollState {
 /// The dashboard over a counter store; shared by `hermes-dashboard` and `hermes dev`.
 pub struct Dashboard {
     pub settings: Settings,
-    store: Arc<dyn CounterStore>,
+    store: Arc<dyn ItemsReader>,
     page: String,
     snapshots: watch::Sender<Snapshot>,
     poll: Mutex<PollState>,
@@ -76,7 +77,7 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
-    pub fn new(store: Arc<dyn CounterStore>, settings: Settings) -> Self {
+    pub fn new(store: Arc<dyn ItemsReader>, settings: Settings) -> Self {
         let page = render_page(&settings);
         Self {
             settings,
@@ -93,7 +94,7 @@ impl Dashboard {
         Settings::parse(&config.dashboard)
     }
 
-    pub fn store(&self) -> &Arc<dyn CounterStore> {
+    pub fn store(&self) -> &Arc<dyn ItemsReader> {
         &self.store
     }
 
@@ -174,7 +175,7 @@ impl Dashboard {
                     },
                     Err(e) => Snapshot {
                         items: cur.items.clone(),
-                        error: Some(e.to_string()),
+                        error: Some(report(e)),
                     },
                 };
                 if next.error.is_some() && next.error != cur.error {
@@ -357,20 +358,34 @@ async fn page(State(dashboard): State<Arc<Dashboard>>) -> Response {
     response
 }
 
-async fn items(State(dashboard): State<Arc<Dashboard>>) -> Response {
-    let no_store = [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))];
-    match dashboard.items().await {
-        Ok(doc) => (no_store, axum::Json(doc)).into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "dashboard cannot read the counters store");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                no_store,
-                axum::Json(json!({ "error": e.to_string() })),
-            )
-                .into_response()
-        }
+/// Why a dashboard request failed; its one status table.
+#[derive(Debug, thiserror::Error)]
+pub enum DashboardError {
+    #[error("cannot read the counters")]
+    Store(#[from] StoreError),
+}
+
+impl IntoResponse for DashboardError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            // The store may be back in a moment: the page retries.
+            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let error = report(&self);
+        tracing::warn!(error = %error, "dashboard cannot read the counters store");
+        (
+            status,
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            axum::Json(json!({ "error": error })),
+        )
+            .into_response()
     }
+}
+
+async fn items(State(dashboard): State<Arc<Dashboard>>) -> Result<Response, DashboardError> {
+    let doc = dashboard.items().await?;
+    let no_store = [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))];
+    Ok((no_store, axum::Json(doc)).into_response())
 }
 
 async fn items_stream(State(dashboard): State<Arc<Dashboard>>) -> Response {

@@ -121,7 +121,8 @@ async fn ingest(
     }
 }
 
-/// The checks of SPEC 3.1 in order: size, authorization, decoding, parsing, then the events.
+/// The checks in the order of the README ("The ingest function"): size,
+/// authorization, decoding, parsing, then the events.
 async fn handle(
     state: &Ingest,
     query: Option<&str>,

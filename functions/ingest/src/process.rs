@@ -3,8 +3,8 @@
 //! and account every tag execution back to its event.
 
 use hermes_core::config::Config;
-use hermes_core::hermes::{Message, MAX_BATCH_MESSAGES, MAX_REQUEST_BYTES};
-use hermes_core::pubsub::Publisher;
+use hermes_core::error::report;
+use hermes_core::pubsub::{Message, Publisher, TopicName, MAX_BATCH_MESSAGES, MAX_REQUEST_BYTES};
 use hermes_core::schema::SchemaError;
 use serde::Serialize;
 use serde_json::Value;
@@ -134,7 +134,7 @@ fn check_and_encode(
 
 /// One publish request: a topic, its messages, and the runs they belong to.
 struct Batch {
-    topic: String,
+    topic: TopicName,
     runs: Vec<usize>,
     messages: Vec<Message>,
     bytes: usize,
@@ -144,13 +144,13 @@ struct Batch {
 fn batches(config: &Config, runs: &mut [TagRun]) -> Vec<Batch> {
     // Request envelope `{"messages":[]}` plus commas: stay safely under the limit.
     const BUDGET: usize = MAX_REQUEST_BYTES - 1024;
-    let mut by_topic: BTreeMap<&str, Vec<Batch>> = BTreeMap::new();
+    let mut by_topic: BTreeMap<&TopicName, Vec<Batch>> = BTreeMap::new();
     for (r, run) in runs.iter_mut().enumerate() {
         let Run::Pending(slot) = &mut run.state else {
             continue;
         };
         let Some(message) = slot.take() else { continue };
-        let topic = config.destinations[run.dest].topic.as_str();
+        let topic = &config.destinations[run.dest].topic;
         let list = by_topic.entry(topic).or_default();
         let size = message.encoded_len() + 1;
         let fits = list
@@ -158,7 +158,7 @@ fn batches(config: &Config, runs: &mut [TagRun]) -> Vec<Batch> {
             .is_some_and(|b| b.messages.len() < MAX_BATCH_MESSAGES && b.bytes + size <= BUDGET);
         if !fits {
             list.push(Batch {
-                topic: topic.to_string(),
+                topic: topic.clone(),
                 runs: Vec::new(),
                 messages: Vec::new(),
                 bytes: 0,
@@ -184,7 +184,7 @@ async fn publish(config: &Config, publisher: &Arc<dyn Publisher>, runs: &mut [Ta
             let result = publisher.publish(&batch.topic, &batch.messages).await;
             let millis = start.elapsed().as_millis() as u64;
             if let Err(e) = &result {
-                tracing::warn!(topic = %batch.topic, messages = batch.messages.len(), error = %e, "publish failed");
+                tracing::warn!(topic = %batch.topic, messages = batch.messages.len(), error = %report(e), "publish failed");
             }
             (batch.runs, result, millis)
         });
@@ -201,7 +201,7 @@ async fn publish(config: &Config, publisher: &Arc<dyn Publisher>, runs: &mut [Ta
                 }
             }
             Err(e) => {
-                let error = e.to_string();
+                let error = report(&e);
                 for r in batch_runs {
                     runs[r].state = Run::Failed {
                         error: error.clone(),

@@ -1,4 +1,5 @@
-//! The response body of SPEC 3.5 and the status it implies.
+//! The response body of the Server-to-Server contract (README, "The ingest function")
+//! and the status it implies.
 
 use crate::error::IngestError;
 use crate::process::{FailedTag, Report};

@@ -1,11 +1,53 @@
-//! Firestore over REST: the [`crate::store::CounterStore`] backend for Google Cloud.
+//! Firestore over REST: the backend of the [`crate::store`] seams on Google Cloud.
 //!
-//! Only the REST surface of `firestore.v1.json` is used (no gRPC, no client
-//! library): `documents:commit` for the exactly-once counter updates,
-//! `documents:batchGet` for the catalog, `documents/items` (list) and a
-//! `shards` collection-group `runQuery` for the dashboard's totals.
+//! Only the REST surface of Google's `firestore.v1` API is used (no gRPC, no
+//! client library): `documents:commit` for the exactly-once counter updates
+//! (encoded in `commit`), `documents:batchGet` for the catalog, and
+//! `documents/items` (list) with a `shards` collection-group `runQuery` for the
+//! dashboard's totals (in `read`).
 
-mod client;
+mod commit;
+mod read;
+mod store;
 pub mod value;
 
-pub use client::{FirestoreStore, ENV_EMULATOR_HOST, PRODUCTION_BASE};
+pub use store::{FirestoreStore, ENV_EMULATOR_HOST, PRODUCTION_BASE};
+
+use crate::gcp::{CallError, ErrorClass};
+use crate::store::{DocumentId, StoreError};
+
+/// Why a Firestore call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FirestoreError {
+    #[error("Firestore {what}")]
+    Call {
+        what: &'static str,
+        #[source]
+        source: CallError,
+    },
+    #[error("Firestore {what}: unexpected answer")]
+    Decode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("Firestore {what}: unexpected answer {text}")]
+    Shape { what: &'static str, text: String },
+    #[error("Firestore URL for {0}")]
+    Url(String),
+    #[error("item {0:?}: revenue / profit is not a finite number")]
+    NotFinite(DocumentId),
+    #[error("encoding a request")]
+    Encode(#[source] serde_json::Error),
+}
+
+impl From<FirestoreError> for StoreError {
+    fn from(e: FirestoreError) -> Self {
+        match &e {
+            FirestoreError::Call { source, .. } if source.class() == ErrorClass::Transient => {
+                StoreError::transient(e)
+            }
+            _ => StoreError::permanent(e),
+        }
+    }
+}

@@ -1,32 +1,35 @@
-//! Publishing messages: the [`Publisher`] seam and its backends.
-//! `rest` is Google Cloud Pub/Sub over REST (or its emulator).
+//! Publishing messages: the [`Publisher`] seam and its Google backend, Pub/Sub
+//! over REST (`rest`). `hermes dev` adds an embedded queue of its own.
 
-pub mod queue;
+mod message;
 pub mod rest;
+mod topic;
 
-use crate::hermes::Message;
-use std::future::Future;
-use std::pin::Pin;
-use std::time::Duration;
+use crate::future::BoxFuture;
+use crate::gcp::CallError;
 
+pub use message::{
+    LimitExceeded, Message, MAX_ATTRIBUTES, MAX_ATTRIBUTE_KEY_BYTES, MAX_ATTRIBUTE_VALUE_BYTES,
+    MAX_BATCH_MESSAGES, MAX_REQUEST_BYTES,
+};
 pub use rest::PubSubRest;
+pub use topic::{TopicName, TopicNameError};
 
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed error of another publisher backend, source kept.
+pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
 
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum PublishError {
-    #[error("Pub/Sub answered HTTP {status}: {message}")]
-    Status { status: u16, message: String },
-    #[error("Pub/Sub could not be reached: {0}")]
-    Transport(String),
-    #[error("publish deadline of {}ms passed{}", .0.as_millis(), .1.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default())]
-    Deadline(Duration, Option<Box<PublishError>>),
-    #[error("{0}")]
-    Auth(#[from] crate::gcp::AuthError),
-    #[error("unexpected publish response: {0}")]
-    Response(String),
-    #[error("{0}")]
-    Queue(String),
+    #[error("Pub/Sub publish")]
+    Call(#[from] CallError),
+    #[error("unexpected publish response: {got} message ids for {expected} messages")]
+    IdCount { got: usize, expected: usize },
+    #[error("unexpected publish response")]
+    Decode(#[source] serde_json::Error),
+    #[error("no publish URL for {0}")]
+    Url(TopicName),
+    #[error("publisher")]
+    Backend(#[source] BackendError),
 }
 
 /// Publishes one batch (≤ 1,000 messages, ≤ 10 MB) to one topic; returns the
@@ -34,7 +37,7 @@ pub enum PublishError {
 pub trait Publisher: Send + Sync + 'static {
     fn publish<'a>(
         &'a self,
-        topic: &'a str,
+        topic: &'a TopicName,
         messages: &'a [Message],
     ) -> BoxFuture<'a, Result<Vec<String>, PublishError>>;
 }

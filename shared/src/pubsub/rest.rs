@@ -1,11 +1,11 @@
-//! Cloud Pub/Sub REST: `POST v1/{topic}:publish`, with retries and a deadline.
+//! Cloud Pub/Sub REST: `POST v1/{topic}:publish` over the shared transport.
 
-use super::{BoxFuture, PublishError, Publisher};
-use crate::gcp::{error_chain, http_client, ApiError, Auth, AuthError, Endpoint};
-use crate::hermes::Message;
-use crate::retry::{is_retryable_status, retry, Attempt, Backoff, GaveUp};
-use axum::body::Bytes;
+use super::{Message, PublishError, Publisher, TopicName};
+use crate::future::BoxFuture;
+use crate::gcp::{Auth, AuthError, Backoff, Deadline, Endpoint, Transport};
 use base64::Engine;
+use bytes::Bytes;
+use reqwest::Method;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::time::Duration;
@@ -15,26 +15,15 @@ pub const PRODUCTION_BASE: &str = "https://pubsub.googleapis.com";
 
 #[derive(Debug, Clone)]
 pub struct PubSubRest {
-    http: reqwest::Client,
-    endpoint: Endpoint,
-    /// `endpoint.base` parsed once: parsing the whole URL on every publish
-    /// (host, IDNA) was a measurable share of a request's CPU time.
-    base: Option<reqwest::Url>,
+    transport: Transport,
     deadline: Duration,
-    backoff: Backoff,
 }
 
 impl PubSubRest {
     pub fn new(endpoint: Endpoint, deadline: Duration) -> Self {
-        let base = reqwest::Url::parse(&endpoint.base)
-            .ok()
-            .filter(|u| !u.cannot_be_a_base() && u.query().is_none() && u.fragment().is_none());
         Self {
-            http: http_client(),
-            endpoint,
-            base,
+            transport: Transport::new(endpoint),
             deadline,
-            backoff: Backoff::default(),
         }
     }
 
@@ -45,12 +34,12 @@ impl PubSubRest {
     }
 
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = backoff;
+        self.transport = self.transport.with_backoff(backoff);
         self
     }
 
     pub fn base_url(&self) -> &str {
-        &self.endpoint.base
+        self.transport.base_url()
     }
 
     /// The publish request body, as sent:
@@ -83,96 +72,56 @@ impl PubSubRest {
         out
     }
 
-    async fn attempt(
+    async fn publish_batch(
         &self,
-        url: &reqwest::Url,
-        body: &Bytes,
-        count: usize,
-        left: Duration,
-    ) -> Attempt<Vec<String>, PublishError> {
-        let auth = match self.endpoint.auth.header().await {
-            Ok(h) => h,
-            Err(e) => return Attempt::Retry(e.into()),
-        };
-        let mut req = self
-            .http
-            .post(url.clone())
-            .timeout(left)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            // A reference-counted copy: a retry does not copy the body again.
-            .body(body.clone());
-        if let Some(h) = auth {
-            req = req.header(reqwest::header::AUTHORIZATION, h);
+        topic: &TopicName,
+        messages: &[Message],
+    ) -> Result<Vec<String>, PublishError> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
         }
-        let resp = match req.send().await {
-            Ok(r) => r,
-            Err(e) => return Attempt::Retry(PublishError::Transport(error_chain(&e))),
-        };
-        let status = resp.status().as_u16();
-        let bytes = match resp.bytes().await {
-            Ok(b) => b,
-            Err(e) => return Attempt::Retry(PublishError::Transport(error_chain(&e))),
-        };
-        if !(200..300).contains(&status) {
-            let err = PublishError::Status {
-                status,
-                message: ApiError::from_body(status, &bytes).to_string(),
-            };
-            return if is_retryable_status(status) {
-                Attempt::Retry(err)
-            } else {
-                Attempt::Fail(err)
-            };
-        }
+        // Topic ids may contain `%`, which must not read as an escape in the path.
+        let path = format!("/v1/{}:publish", topic.as_str().replace('%', "%25"));
+        let url = self
+            .transport
+            .url(&path)
+            .ok_or_else(|| PublishError::Url(topic.clone()))?;
+        let body = Bytes::from(Self::request_body(messages));
+        let answer = self
+            .transport
+            .call(
+                Method::POST,
+                &url,
+                Some(body),
+                Deadline::after(self.deadline),
+            )
+            .await?;
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct PublishResponse {
             #[serde(default)]
             message_ids: Vec<String>,
         }
-        match serde_json::from_slice::<PublishResponse>(&bytes) {
-            Ok(r) if r.message_ids.len() == count => Attempt::Done(r.message_ids),
-            Ok(r) => Attempt::Fail(PublishError::Response(format!(
-                "{} message ids for {count} messages",
-                r.message_ids.len()
-            ))),
-            Err(e) => Attempt::Fail(PublishError::Response(e.to_string())),
+        let ids = serde_json::from_slice::<PublishResponse>(&answer)
+            .map_err(PublishError::Decode)?
+            .message_ids;
+        if ids.len() != messages.len() {
+            return Err(PublishError::IdCount {
+                got: ids.len(),
+                expected: messages.len(),
+            });
         }
+        Ok(ids)
     }
 }
 
 impl Publisher for PubSubRest {
     fn publish<'a>(
         &'a self,
-        topic: &'a str,
+        topic: &'a TopicName,
         messages: &'a [Message],
     ) -> BoxFuture<'a, Result<Vec<String>, PublishError>> {
-        Box::pin(async move {
-            if messages.is_empty() {
-                return Ok(Vec::new());
-            }
-            // Topic ids may contain `%`, which must not read as an escape in the path.
-            let path = format!("/v1/{}:publish", topic.replace('%', "%25"));
-            let url = match &self.base {
-                Some(base) => {
-                    let mut url = base.clone();
-                    url.set_path(&format!("{}{path}", base.path().trim_end_matches('/')));
-                    url
-                }
-                None => reqwest::Url::parse(&format!("{}{path}", self.endpoint.base))
-                    .map_err(|e| PublishError::Transport(format!("publish URL: {e}")))?,
-            };
-            let body = Bytes::from(Self::request_body(messages));
-            let deadline = tokio::time::Instant::now() + self.deadline;
-            retry(deadline, self.backoff, |left| {
-                self.attempt(&url, &body, messages.len(), left)
-            })
-            .await
-            .map_err(|g| match g {
-                GaveUp::Error(e) => e,
-                GaveUp::Deadline(last) => PublishError::Deadline(self.deadline, last.map(Box::new)),
-            })
-        })
+        Box::pin(self.publish_batch(topic, messages))
     }
 }
 

@@ -10,7 +10,8 @@
 //! not check" (503, Pub/Sub retries), not "the token is bad" (401).
 
 use super::decode_base64_lenient;
-use crate::gcp::error_chain;
+use crate::auth::BearerError;
+use crate::error::report;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use std::collections::HashMap;
@@ -143,15 +144,6 @@ impl AuthFailure {
     /// True when the token could not be checked (retry later), not found invalid.
     pub fn is_unavailable(&self) -> bool {
         matches!(self, AuthFailure::JwksUnavailable(_))
-    }
-
-    /// 503 when we could not check, 401 otherwise.
-    pub fn http_status(&self) -> u16 {
-        if self.is_unavailable() {
-            503
-        } else {
-            401
-        }
     }
 
     /// A stable, short name for structured logs and metrics.
@@ -440,7 +432,7 @@ impl OidcVerifier {
             .timeout(FETCH_TIMEOUT)
             .send()
             .await
-            .map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
+            .map_err(|e| format!("GET {url}: {}", report(&e)))?;
         let status = resp.status();
         let max_age = resp
             .headers()
@@ -450,7 +442,7 @@ impl OidcVerifier {
         let body = resp
             .bytes()
             .await
-            .map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
+            .map_err(|e| format!("GET {url}: {}", report(&e)))?;
         if !status.is_success() {
             return Err(format!("GET {url}: HTTP {}", status.as_u16()));
         }
@@ -469,19 +461,15 @@ impl OidcVerifier {
     }
 }
 
-/// The token of `Bearer <token>` (scheme case-insensitive).
+/// The token of `Bearer <token>`, as [`crate::auth::bearer_token`] reads it.
 fn bearer_token(header: Option<&str>) -> Result<&str, AuthFailure> {
-    let header = header.map(str::trim).filter(|h| !h.is_empty());
-    let header = header.ok_or(AuthFailure::MissingHeader)?;
-    let (scheme, token) = header.split_once(' ').unwrap_or((header, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(AuthFailure::NotBearer);
-    }
-    let token = token.trim();
-    if token.is_empty() {
-        return Err(AuthFailure::Malformed("empty bearer token".into()));
-    }
-    Ok(token)
+    let token = crate::auth::bearer_token(header.map(str::as_bytes)).map_err(|e| match e {
+        BearerError::Missing => AuthFailure::MissingHeader,
+        BearerError::NotBearer => AuthFailure::NotBearer,
+        BearerError::Empty => AuthFailure::Malformed("empty bearer token".into()),
+    })?;
+    // The bytes came from a `&str` and were cut at ASCII bytes.
+    std::str::from_utf8(token).map_err(|_| AuthFailure::Malformed("not UTF-8".into()))
 }
 
 struct JwtHeader {

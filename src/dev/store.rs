@@ -1,111 +1,16 @@
-//! The embedded backends of `hermes dev`, in one SQLite file: [`SqliteStore`]
-//! (a [`CounterStore`] with the same exactly-once semantics as Firestore) and
-//! the tables of the durable queue (`crate::pubsub::queue`).
+//! [`SqliteStore`]: the counters of `hermes dev`, with the same exactly-once
+//! semantics as Firestore (the marker row and the item rows in one transaction).
 
-use crate::firestore::value::format_timestamp;
-use crate::pubsub::BoxFuture;
-use crate::store::{Applied, CatalogEntries, CounterCommit, CounterStore, ItemTotals, StoreError};
+use super::db::Db;
+use hermes_core::future::BoxFuture;
+use hermes_core::store::{
+    Applied, CatalogEntries, CounterCommit, CounterStore, DocumentId, ItemTotals, ItemsReader,
+    StoreError,
+};
+use hermes_core::time::format_timestamp;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use serde_json::{Map, Value};
-use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS queue (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    topic TEXT NOT NULL,
-    data BLOB NOT NULL,
-    attributes TEXT NOT NULL,
-    publish_time TEXT NOT NULL,
-    push INTEGER NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_ms INTEGER NOT NULL,
-    dead INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT
-);
-CREATE INDEX IF NOT EXISTS queue_due ON queue (push, dead, next_attempt_ms);
-CREATE TABLE IF NOT EXISTS items (
-    item_id TEXT PRIMARY KEY,
-    fields TEXT NOT NULL,
-    counter INTEGER NOT NULL,
-    revenue REAL NOT NULL,
-    profit REAL NOT NULL,
-    last_event_at TEXT
-);
-CREATE TABLE IF NOT EXISTS processed (
-    marker_id TEXT PRIMARY KEY,
-    expire_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS catalog (
-    item_id TEXT PRIMARY KEY,
-    fields TEXT NOT NULL
-);
-";
-
-/// One SQLite connection shared by the queue and the store (same file).
-#[derive(Clone)]
-pub struct Db(Arc<Mutex<Connection>>);
-
-#[derive(Debug, thiserror::Error)]
-#[error("SQLite database {path}: {reason}")]
-pub struct OpenError {
-    pub path: String,
-    pub reason: String,
-}
-
-impl Db {
-    /// Opens (creating it and its folder) the database file, durable against a crash:
-    /// WAL with full sync, so what was committed before a `kill -9` is there after.
-    pub fn open(path: &Path) -> Result<Self, OpenError> {
-        let err = |reason: String| OpenError {
-            path: path.display().to_string(),
-            reason,
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-        }
-        let conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
-        Self::init(conn).map_err(|e| err(e.to_string()))
-    }
-
-    /// A private in-memory database (tests).
-    pub fn memory() -> Result<Self, OpenError> {
-        let conn = Connection::open_in_memory().map_err(|e| OpenError {
-            path: ":memory:".into(),
-            reason: e.to_string(),
-        })?;
-        Self::init(conn).map_err(|e| OpenError {
-            path: ":memory:".into(),
-            reason: e.to_string(),
-        })
-    }
-
-    fn init(conn: Connection) -> rusqlite::Result<Self> {
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(SCHEMA)?;
-        Ok(Self(Arc::new(Mutex::new(conn))))
-    }
-
-    /// Runs `f` on the connection off the async runtime.
-    pub async fn call<T, F>(&self, f: F) -> Result<T, String>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
-    {
-        let db = self.0.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = db
-                .lock()
-                .map_err(|_| "database lock poisoned".to_string())?;
-            f(&mut conn).map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|e| e.to_string())?
-    }
-}
 
 /// The counters of `hermes dev`. Sharding does not apply: SQLite has no
 /// per-document write limit, so every item is one row.
@@ -122,7 +27,7 @@ impl SqliteStore {
     /// Adds or replaces a catalog entry (`hermes dev`'s stand-in for `catalog/{id}` documents).
     pub async fn put_catalog(
         &self,
-        item_id: &str,
+        item_id: &DocumentId,
         fields: Map<String, Value>,
     ) -> Result<(), StoreError> {
         let id = item_id.to_string();
@@ -137,7 +42,7 @@ impl SqliteStore {
             })
             .await
             .map(|_| ())
-            .map_err(StoreError::Transient)
+            .map_err(StoreError::transient)
     }
 }
 
@@ -149,7 +54,10 @@ fn apply_commit(
     let tx = conn.transaction()?;
     let marker = tx.execute(
         "INSERT INTO processed (marker_id, expire_at) VALUES (?1, ?2)",
-        params![commit.marker_id, format_timestamp(commit.expire_at)],
+        params![
+            commit.marker_id.as_str(),
+            format_timestamp(commit.expire_at)
+        ],
     );
     match marker {
         Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
@@ -163,7 +71,7 @@ fn apply_commit(
         let existing: Option<String> = tx
             .query_row(
                 "SELECT fields FROM items WHERE item_id = ?1",
-                params![item.item_id],
+                params![item.item_id.as_str()],
                 |r| r.get(0),
             )
             .optional()?;
@@ -181,7 +89,7 @@ fn apply_commit(
                profit = profit + excluded.profit,
                last_event_at = excluded.last_event_at",
             params![
-                item.item_id,
+                item.item_id.as_str(),
                 Value::Object(fields).to_string(),
                 item.counter,
                 item.revenue,
@@ -205,13 +113,13 @@ impl CounterStore for SqliteStore {
             self.db
                 .call(move |c| apply_commit(c, &commit, &now))
                 .await
-                .map_err(StoreError::Transient)
+                .map_err(StoreError::transient)
         })
     }
 
     fn catalog<'a>(
         &'a self,
-        item_ids: &'a [String],
+        item_ids: &'a [DocumentId],
     ) -> BoxFuture<'a, Result<CatalogEntries, StoreError>> {
         Box::pin(async move {
             let ids = item_ids.to_vec();
@@ -221,8 +129,9 @@ impl CounterStore for SqliteStore {
                         c.prepare_cached("SELECT fields FROM catalog WHERE item_id = ?1")?;
                     let mut found = CatalogEntries::new();
                     for id in ids {
-                        let text: Option<String> =
-                            stmt.query_row(params![id], |r| r.get(0)).optional()?;
+                        let text: Option<String> = stmt
+                            .query_row(params![id.as_str()], |r| r.get(0))
+                            .optional()?;
                         if let Some(fields) = text.and_then(|t| serde_json::from_str(&t).ok()) {
                             found.insert(id, fields);
                         }
@@ -230,10 +139,12 @@ impl CounterStore for SqliteStore {
                     Ok(found)
                 })
                 .await
-                .map_err(StoreError::Transient)
+                .map_err(StoreError::transient)
         })
     }
+}
 
+impl ItemsReader for SqliteStore {
     fn items(&self) -> BoxFuture<'_, Result<Vec<ItemTotals>, StoreError>> {
         Box::pin(async move {
             self.db
@@ -255,7 +166,7 @@ impl CounterStore for SqliteStore {
                     rows.collect()
                 })
                 .await
-                .map_err(StoreError::Transient)
+                .map_err(StoreError::transient)
         })
     }
 }
@@ -263,17 +174,17 @@ impl CounterStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::ItemUpdate;
+    use hermes_core::store::ItemUpdate;
     use std::time::Duration;
 
     fn commit(marker: &str, items: &[(&str, i64, f64)]) -> CounterCommit {
         CounterCommit {
-            marker_id: marker.into(),
+            marker_id: DocumentId::parse(marker).unwrap(),
             shard: None,
             items: items
                 .iter()
                 .map(|(id, c, r)| ItemUpdate {
-                    item_id: (*id).into(),
+                    item_id: DocumentId::parse(*id).unwrap(),
                     fields: [(
                         "item_name".to_string(),
                         Value::from(format!("name of {id}")),
@@ -295,16 +206,17 @@ mod tests {
         assert_eq!(
             store
                 .apply(&commit("m1", &[("a", 2, 10.0), ("b", 1, 5.0)]))
-                .await,
-            Ok(Applied::Applied)
+                .await
+                .unwrap(),
+            Applied::Applied
         );
         assert_eq!(
-            store.apply(&commit("m1", &[("a", 2, 10.0)])).await,
-            Ok(Applied::Duplicate)
+            store.apply(&commit("m1", &[("a", 2, 10.0)])).await.unwrap(),
+            Applied::Duplicate
         );
         assert_eq!(
-            store.apply(&commit("m2", &[("a", 1, 5.0)])).await,
-            Ok(Applied::Applied)
+            store.apply(&commit("m2", &[("a", 1, 5.0)])).await.unwrap(),
+            Applied::Applied
         );
         let items = store.items().await.unwrap();
         assert_eq!(items.len(), 2);
@@ -321,9 +233,13 @@ mod tests {
         let store = SqliteStore::new(Db::memory().unwrap());
         let fields: Map<String, Value> =
             serde_json::from_str(r#"{"cost": 10, "brand": "Acme"}"#).unwrap();
-        store.put_catalog("a", fields.clone()).await.unwrap();
-        let found = store.catalog(&["a".into(), "b".into()]).await.unwrap();
+        let (a, b) = (
+            DocumentId::parse("a").unwrap(),
+            DocumentId::parse("b").unwrap(),
+        );
+        store.put_catalog(&a, fields.clone()).await.unwrap();
+        let found = store.catalog(&[a.clone(), b]).await.unwrap();
         assert_eq!(found.len(), 1);
-        assert_eq!(found["a"], fields);
+        assert_eq!(found[&a], fields);
     }
 }

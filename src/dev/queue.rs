@@ -3,10 +3,10 @@
 //! acks, anything else retries with exponential backoff, the 5th failure
 //! dead-letters). A message is durable once `publish` returns.
 
-use super::{BoxFuture, PublishError, Publisher};
-use crate::firestore::value::format_timestamp;
-use crate::hermes::Message;
-use crate::sqlite::Db;
+use super::db::{Db, DbError};
+use hermes_core::future::BoxFuture;
+use hermes_core::pubsub::{Message, PublishError, Publisher, TopicName};
+use hermes_core::time::format_timestamp;
 use rusqlite::params;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -69,7 +69,7 @@ pub enum Nacked {
 pub struct SqliteQueue {
     db: Db,
     /// Topics whose messages are pushed; others are only stored.
-    push_topics: Arc<Vec<String>>,
+    push_topics: Arc<Vec<TopicName>>,
     notify: Arc<Notify>,
     retry_min: Duration,
     retry_max: Duration,
@@ -85,7 +85,12 @@ fn now_ms() -> i64 {
 impl SqliteQueue {
     /// `retry_min` / `retry_max` bound the exponential backoff between attempts
     /// (Pub/Sub's retry policy; 10 s and 600 s there by default).
-    pub fn new(db: Db, push_topics: Vec<String>, retry_min: Duration, retry_max: Duration) -> Self {
+    pub fn new(
+        db: Db,
+        push_topics: Vec<TopicName>,
+        retry_min: Duration,
+        retry_max: Duration,
+    ) -> Self {
         Self {
             db,
             push_topics: Arc::new(push_topics),
@@ -101,7 +106,7 @@ impl SqliteQueue {
     }
 
     /// Up to `limit` messages due for delivery now, oldest first.
-    pub async fn due(&self, limit: usize) -> Result<Vec<Queued>, String> {
+    pub async fn due(&self, limit: usize) -> Result<Vec<Queued>, DbError> {
         let now = now_ms();
         self.db
             .call(move |c| {
@@ -127,7 +132,7 @@ impl SqliteQueue {
     }
 
     /// How long until the next retry is due (`None`: nothing pending).
-    pub async fn next_due_in(&self) -> Result<Option<Duration>, String> {
+    pub async fn next_due_in(&self) -> Result<Option<Duration>, DbError> {
         let next: Option<i64> = self
             .db
             .call(|c| {
@@ -142,7 +147,7 @@ impl SqliteQueue {
     }
 
     /// Delivered: the message leaves the queue.
-    pub async fn ack(&self, seq: i64) -> Result<(), String> {
+    pub async fn ack(&self, seq: i64) -> Result<(), DbError> {
         self.db
             .call(move |c| c.execute("DELETE FROM queue WHERE seq = ?1", params![seq]))
             .await
@@ -150,7 +155,7 @@ impl SqliteQueue {
     }
 
     /// A failed attempt: retry later, or dead-letter after the 5th.
-    pub async fn nack(&self, message: &Queued, error: &str) -> Result<Nacked, String> {
+    pub async fn nack(&self, message: &Queued, error: &str) -> Result<Nacked, DbError> {
         let attempts = message.attempts + 1;
         let outcome = if attempts >= MAX_DELIVERY_ATTEMPTS {
             Nacked::DeadLettered
@@ -177,7 +182,7 @@ impl SqliteQueue {
         Ok(outcome)
     }
 
-    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, String> {
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, DbError> {
         self.db
             .call(|c| {
                 let mut stmt = c.prepare_cached(
@@ -203,7 +208,7 @@ impl SqliteQueue {
             .await
     }
 
-    pub async fn stats(&self) -> Result<QueueStats, String> {
+    pub async fn stats(&self) -> Result<QueueStats, DbError> {
         self.db
             .call(|c| {
                 c.query_row(
@@ -229,12 +234,12 @@ impl SqliteQueue {
 impl Publisher for SqliteQueue {
     fn publish<'a>(
         &'a self,
-        topic: &'a str,
+        topic: &'a TopicName,
         messages: &'a [Message],
     ) -> BoxFuture<'a, Result<Vec<String>, PublishError>> {
         Box::pin(async move {
+            let push = self.push_topics.contains(topic);
             let topic = topic.to_string();
-            let push = self.push_topics.contains(&topic);
             let publish_time = format_timestamp(SystemTime::now());
             let rows: Vec<(Vec<u8>, String)> = messages
                 .iter()
@@ -271,7 +276,7 @@ impl Publisher for SqliteQueue {
                     Ok(ids)
                 })
                 .await
-                .map_err(PublishError::Queue)?;
+                .map_err(|e| PublishError::Backend(e.into()))?;
             if push {
                 self.notify.notify_one();
             }
@@ -293,15 +298,19 @@ mod tests {
 
     #[tokio::test]
     async fn publish_deliver_retry_and_dead_letter() {
+        let topic = |id| TopicName::parse(id, Some("p")).unwrap();
         let q = SqliteQueue::new(
             Db::memory().unwrap(),
-            vec!["t".into()],
+            vec![topic("ttt")],
             Duration::ZERO,
             Duration::ZERO,
         );
-        let ids = q.publish("t", &[message("a"), message("b")]).await.unwrap();
+        let ids = q
+            .publish(&topic("ttt"), &[message("a"), message("b")])
+            .await
+            .unwrap();
         assert_eq!(ids, ["1", "2"]);
-        q.publish("other", &[message("c")]).await.unwrap();
+        q.publish(&topic("other"), &[message("c")]).await.unwrap();
         assert_eq!(
             q.stats().await.unwrap(),
             QueueStats {

@@ -1,12 +1,19 @@
-//! The counters' storage seam: [`CounterStore`], with a Firestore REST backend
-//! (`crate::firestore`) and, for `hermes dev`, an embedded one.
+//! The counters' storage seams, each a trait with a Firestore REST backend
+//! (`crate::firestore`) and, in `hermes dev`, an embedded SQLite one:
+//! - [`CounterStore`], what the counters function writes through: atomic,
+//!   exactly-once commits, and catalog reads;
+//! - [`ItemsReader`], what the dashboard reads: every item's totals.
 //!
 //! The contract every backend keeps: [`CounterStore::apply`] is atomic and
 //! happens at most once per `marker_id` — the marker document and every item
 //! update are committed together or not at all, and a second commit with the
 //! same marker changes nothing and reports [`Applied::Duplicate`].
 
-use crate::pubsub::BoxFuture;
+mod document_id;
+
+pub use document_id::{DocumentId, InvalidDocumentId};
+
+use crate::future::BoxFuture;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -26,7 +33,7 @@ pub const RESERVED_FIELDS: &[&str] = &["counter", "revenue", "profit", "last_eve
 /// One item's change within a commit. Increments are added to what is stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ItemUpdate {
-    pub item_id: String,
+    pub item_id: DocumentId,
     /// Descriptive fields set as given (item_name, item_category, price, cost, …).
     pub fields: Map<String, Value>,
     /// `counter += quantity`.
@@ -41,7 +48,7 @@ pub struct ItemUpdate {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CounterCommit {
     /// `hermes_processed/{marker_id}`: the message id, or `{id}-{part}` for split batches.
-    pub marker_id: String,
+    pub marker_id: DocumentId,
     /// With sharding, every write goes to `items/{id}/shards/{shard}`; `None`: to `items/{id}`.
     pub shard: Option<u32>,
     pub items: Vec<ItemUpdate>,
@@ -56,18 +63,35 @@ pub enum Applied {
     Duplicate,
 }
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// A backend's own error, source kept.
+pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Worth retrying later (429, 5xx, ABORTED, timeouts): Pub/Sub should redeliver.
-    #[error("transient storage error: {0}")]
-    Transient(String),
+    #[error("transient storage error")]
+    Transient(#[source] BackendError),
     /// Retrying the same request will not help (permissions, bad request).
-    #[error("storage error: {0}")]
-    Permanent(String),
+    #[error("storage error")]
+    Permanent(#[source] BackendError),
+}
+
+impl StoreError {
+    pub fn transient(e: impl Into<BackendError>) -> Self {
+        Self::Transient(e.into())
+    }
+
+    pub fn permanent(e: impl Into<BackendError>) -> Self {
+        Self::Permanent(e.into())
+    }
+
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient(_))
+    }
 }
 
 /// Catalog documents by item id.
-pub type CatalogEntries = HashMap<String, Map<String, Value>>;
+pub type CatalogEntries = HashMap<DocumentId, Map<String, Value>>;
 
 /// An item's totals as readers see them: shards summed, descriptive fields from
 /// the most recently updated shard.
@@ -82,6 +106,7 @@ pub struct ItemTotals {
     pub last_event_at: Option<String>,
 }
 
+/// What the counters function writes through.
 pub trait CounterStore: Send + Sync + 'static {
     /// Applies one commit atomically, at most once per marker.
     fn apply<'a>(&'a self, commit: &'a CounterCommit)
@@ -90,9 +115,12 @@ pub trait CounterStore: Send + Sync + 'static {
     /// Catalog documents (`catalog/{item_id}`) for these ids; unknown ids are absent.
     fn catalog<'a>(
         &'a self,
-        item_ids: &'a [String],
+        item_ids: &'a [DocumentId],
     ) -> BoxFuture<'a, Result<CatalogEntries, StoreError>>;
+}
 
+/// What the dashboard reads: it never writes, so it depends on no more than this.
+pub trait ItemsReader: Send + Sync + 'static {
     /// Every item's totals, shards summed.
     fn items(&self) -> BoxFuture<'_, Result<Vec<ItemTotals>, StoreError>>;
 }
@@ -121,33 +149,9 @@ pub fn merge_shards(item_id: &str, shards: impl IntoIterator<Item = ItemTotals>)
     total
 }
 
-/// Whether Firestore accepts `id` as a document id: not `.` / `..`, no `/`,
-/// not `__.*__`, at most 1,500 bytes, not empty.
-pub fn valid_document_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 1500
-        && id != "."
-        && id != ".."
-        && !id.contains('/')
-        && !(id.len() >= 4 && id.starts_with("__") && id.ends_with("__"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn document_ids() {
-        assert!(valid_document_id("123"));
-        assert!(valid_document_id("_x_"));
-        assert!(!valid_document_id(""));
-        assert!(!valid_document_id("."));
-        assert!(!valid_document_id(".."));
-        assert!(!valid_document_id("a/b"));
-        assert!(!valid_document_id("__x__"));
-        assert!(!valid_document_id("____"));
-        assert!(!valid_document_id(&"x".repeat(1501)));
-    }
 
     #[test]
     fn shards_sum_and_take_the_newest_fields() {

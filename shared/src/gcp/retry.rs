@@ -1,5 +1,5 @@
-//! Exponential backoff with full jitter inside an overall deadline, shared by
-//! the REST clients.
+//! Exponential backoff with full jitter inside an overall deadline: the retry
+//! loop of [`super::Transport`].
 
 use std::future::Future;
 use std::time::Duration;
@@ -23,7 +23,7 @@ impl Default for Backoff {
 }
 
 /// What one attempt came to.
-pub enum Attempt<T, E> {
+pub(crate) enum Attempt<T, E> {
     Done(T),
     /// Worth another try (429, 5xx, transport error).
     Retry(E),
@@ -32,7 +32,7 @@ pub enum Attempt<T, E> {
 
 /// Why [`retry`] gave up.
 #[derive(Debug)]
-pub enum GaveUp<E> {
+pub(crate) enum GaveUp<E> {
     /// A permanent error.
     Error(E),
     /// The deadline passed, or left no time for another attempt; with the last
@@ -42,7 +42,7 @@ pub enum GaveUp<E> {
 
 /// Runs `op` until it succeeds, fails permanently, or the deadline passes.
 /// Each attempt is given the time left as its own timeout.
-pub async fn retry<T, E, F, Fut>(
+pub(crate) async fn retry<T, E, F, Fut>(
     deadline: Instant,
     backoff: Backoff,
     mut op: F,
@@ -74,9 +74,4 @@ where
             }
         }
     }
-}
-
-/// HTTP statuses Google's APIs ask clients to retry.
-pub fn is_retryable_status(status: u16) -> bool {
-    matches!(status, 429 | 500 | 502 | 503 | 504)
 }

@@ -1,0 +1,78 @@
+//! [`DocumentId`]: a string Firestore accepts as a document id, checked once
+//! where it enters (Firestore docs, "Best practices: document IDs" and limits).
+
+use std::fmt;
+
+/// Not empty, at most 1,500 bytes, not `.` / `..`, no `/`, not `__.*__`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DocumentId(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} cannot be a Firestore document id")]
+pub struct InvalidDocumentId(pub String);
+
+impl DocumentId {
+    pub fn parse(id: impl Into<String>) -> Result<Self, InvalidDocumentId> {
+        let id = id.into();
+        let valid = !id.is_empty()
+            && id.len() <= 1500
+            && id != "."
+            && id != ".."
+            && !id.contains('/')
+            && !(id.len() >= 4 && id.starts_with("__") && id.ends_with("__"));
+        if valid {
+            Ok(Self(id))
+        } else {
+            // Long ids are cut in the error: it ends up in logs and responses.
+            Err(InvalidDocumentId(id.chars().take(80).collect()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<&str> for DocumentId {
+    type Error = InvalidDocumentId;
+    fn try_from(id: &str) -> Result<Self, Self::Error> {
+        Self::parse(id)
+    }
+}
+
+impl fmt::Display for DocumentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for DocumentId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for DocumentId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DocumentId;
+
+    #[test]
+    fn document_ids() {
+        let ok = |id: &str| DocumentId::parse(id).is_ok();
+        assert!(ok("123"));
+        assert!(ok("_x_"));
+        assert!(!ok(""));
+        assert!(!ok("."));
+        assert!(!ok(".."));
+        assert!(!ok("a/b"));
+        assert!(!ok("__x__"));
+        assert!(!ok("____"));
+        assert!(!ok(&"x".repeat(1501)));
+    }
+}

@@ -1,0 +1,121 @@
+//! The one SQLite file of `hermes dev`: the queue's and the store's tables,
+//! opened durable against a crash, used from async code off the runtime.
+
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS queue (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    data BLOB NOT NULL,
+    attributes TEXT NOT NULL,
+    publish_time TEXT NOT NULL,
+    push INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    dead INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS queue_due ON queue (push, dead, next_attempt_ms);
+CREATE TABLE IF NOT EXISTS items (
+    item_id TEXT PRIMARY KEY,
+    fields TEXT NOT NULL,
+    counter INTEGER NOT NULL,
+    revenue REAL NOT NULL,
+    profit REAL NOT NULL,
+    last_event_at TEXT
+);
+CREATE TABLE IF NOT EXISTS processed (
+    marker_id TEXT PRIMARY KEY,
+    expire_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS catalog (
+    item_id TEXT PRIMARY KEY,
+    fields TEXT NOT NULL
+);
+";
+
+/// One SQLite connection shared by the queue and the store (same file).
+#[derive(Clone)]
+pub struct Db(Arc<Mutex<Connection>>);
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create the folder of the SQLite database {}", .path.display())]
+    Folder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the SQLite database {}", .path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+/// Why a query did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("SQLite")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the database lock is poisoned (an earlier query panicked)")]
+    Poisoned,
+    #[error("the database task did not finish")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl Db {
+    /// Opens (creating it and its folder) the database file, durable against a crash:
+    /// WAL with full sync, so what was committed before a `kill -9` is there after.
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| OpenError::Folder {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        Connection::open(path)
+            .and_then(Self::init)
+            .map_err(|source| OpenError::Open {
+                path: path.to_path_buf(),
+                source,
+            })
+    }
+
+    /// A private in-memory database (tests).
+    #[cfg(test)]
+    pub fn memory() -> Result<Self, OpenError> {
+        Connection::open_in_memory()
+            .and_then(Self::init)
+            .map_err(|source| OpenError::Open {
+                path: ":memory:".into(),
+                source,
+            })
+    }
+
+    fn init(conn: Connection) -> rusqlite::Result<Self> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self(Arc::new(Mutex::new(conn))))
+    }
+
+    /// Runs `f` on the connection off the async runtime.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let db = self.0.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.lock().map_err(|_| DbError::Poisoned)?;
+            Ok(f(&mut conn)?)
+        })
+        .await?
+    }
+}

@@ -1,0 +1,198 @@
+//! `hermes dev`: the whole pipeline on one machine and one port — ingest at
+//! `POST /`, the durable embedded queue and its delivery loop into the
+//! counters logic, the SQLite counter store, and the dashboard at `/dashboard`.
+//! With `PUBSUB_EMULATOR_HOST` / `FIRESTORE_EMULATOR_HOST` set, those emulators
+//! replace the queue / the store.
+
+mod db;
+mod delivery;
+mod emulator;
+mod queue;
+mod routes;
+mod settings;
+mod store;
+
+use db::{Db, OpenError};
+use emulator::EmulatorError;
+use hermes_core::auth::Tokens;
+use hermes_core::config::{Config, ConfigError};
+use hermes_core::firestore::FirestoreStore;
+use hermes_core::gcp::{project_from_env, AuthError};
+use hermes_core::pubsub::{PubSubRest, Publisher};
+use hermes_core::store::{CounterStore, ItemsReader};
+use hermes_counters::Counters;
+use hermes_dashboard::Dashboard;
+use hermes_ingest::Ingest;
+use queue::SqliteQueue;
+use routes::DevState;
+use settings::DEFAULT_PROJECT;
+pub use settings::{DevSettings, Options, UsageError, SAMPLE_CONFIG};
+use std::sync::Arc;
+use store::SqliteStore;
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Emulator(#[from] EmulatorError),
+    #[error(transparent)]
+    Runtime(#[from] hermes_core::runtime::RuntimeError),
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+}
+
+/// Runs `hermes dev` until Ctrl-C / SIGTERM.
+pub async fn run(options: Options) -> Result<(), DevError> {
+    let text = hermes_core::config::source_from_env()?;
+    let using_sample = text.is_none();
+    let project = project_from_env().unwrap_or_else(|| DEFAULT_PROJECT.into());
+    let config = Config::parse(text.as_deref().unwrap_or(SAMPLE_CONFIG), Some(&project))?;
+    let mut dev = DevSettings::parse(&config, &project)?;
+    if let Some(db) = options.database {
+        dev.database = db;
+    }
+    let port = match options.port {
+        Some(p) => p,
+        None => hermes_core::runtime::port_from_env()?,
+    };
+    let mut counters_settings = Counters::settings_from(&config)?;
+    // In-process delivery needs no push token.
+    counters_settings.push_audience = None;
+    counters_settings.push_service_account = None;
+    let dashboard_settings = Dashboard::settings_from(&config)?;
+    let tokens = Tokens::from_env()?;
+
+    let pubsub_emulator = std::env::var("PUBSUB_EMULATOR_HOST")
+        .ok()
+        .filter(|h| !h.is_empty());
+    let firestore_emulator = std::env::var("FIRESTORE_EMULATOR_HOST")
+        .ok()
+        .filter(|h| !h.is_empty());
+    let db = if pubsub_emulator.is_none() || firestore_emulator.is_none() {
+        Some(Db::open(&dev.database)?)
+    } else {
+        None
+    };
+
+    let sqlite_store = match (&firestore_emulator, &db) {
+        (None, Some(db)) => Some(SqliteStore::new(db.clone())),
+        _ => None,
+    };
+    let (store, reader): (Arc<dyn CounterStore>, Arc<dyn ItemsReader>) = match &sqlite_store {
+        Some(s) => (Arc::new(s.clone()), Arc::new(s.clone())),
+        None => {
+            let firestore = FirestoreStore::from_env(
+                &project,
+                &counters_settings.database,
+                counters_settings.commit_deadline,
+            )
+            .await?;
+            (Arc::new(firestore.clone()), Arc::new(firestore))
+        }
+    };
+    let (publisher, queue): (Arc<dyn Publisher>, Option<SqliteQueue>) =
+        match (&pubsub_emulator, &db) {
+            (None, Some(db)) => {
+                let q = SqliteQueue::new(
+                    db.clone(),
+                    dev.push_topics.clone(),
+                    dev.retry_min,
+                    dev.retry_max,
+                );
+                (Arc::new(q.clone()), Some(q))
+            }
+            _ => {
+                let rest = PubSubRest::from_env(config.publish_deadline).await?;
+                emulator::prepare(&rest, &config, &dev.push_topics, port).await?;
+                (Arc::new(rest), None)
+            }
+        };
+
+    let counters = Arc::new(Counters::new(counters_settings, store));
+    let dashboard = Arc::new(Dashboard::new(reader, dashboard_settings));
+    let ingest = Arc::new(Ingest::new(config, tokens, publisher)?);
+    let state = Arc::new(DevState {
+        queue: queue.clone(),
+        catalog: sqlite_store,
+    });
+    let router = hermes_ingest::router(ingest)
+        .merge(hermes_dashboard::mount("/dashboard", dashboard.clone()))
+        .nest("/counters", hermes_counters::router(counters.clone()))
+        .merge(routes::router(state));
+    let router = hermes_core::runtime::with_request_log(router);
+
+    let host = options
+        .host
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    let listener = tokio::net::TcpListener::bind((host, port))
+        .await
+        .map_err(|source| hermes_core::runtime::RuntimeError::Bind {
+            addr: format!("{host}:{port}"),
+            source,
+        })?;
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
+    banner(
+        port,
+        &dev,
+        using_sample,
+        &pubsub_emulator,
+        &firestore_emulator,
+    );
+
+    // Open event streams never end by themselves: close them on the signal, so
+    // the graceful shutdown can finish.
+    let closing = dashboard.clone();
+    tokio::spawn(async move {
+        hermes_core::runtime::shutdown_signal().await;
+        closing.shutdown();
+    });
+    let (stop, stopped) = watch::channel(false);
+    let delivery = queue.map(|q| tokio::spawn(delivery::deliver(q, counters, stopped)));
+    let served = hermes_core::runtime::serve(listener, router).await;
+    let _ = stop.send(true);
+    if let Some(task) = delivery {
+        let _ = task.await;
+    }
+    served?;
+    Ok(())
+}
+
+fn banner(
+    port: u16,
+    dev: &DevSettings,
+    sample: bool,
+    pubsub: &Option<String>,
+    firestore: &Option<String>,
+) {
+    let base = format!("http://localhost:{port}");
+    println!("Hermes dev is running.");
+    println!();
+    println!("  ingest      POST {base}/");
+    println!("  dashboard   {base}/dashboard");
+    println!("  health      {base}/healthz");
+    println!("  queue       {base}/dev/queue   dead letters: {base}/dev/dead-letters");
+    match pubsub {
+        Some(h) => println!("  queue       Pub/Sub emulator at {h}"),
+        None => println!("  storage     {}", dev.database.display()),
+    }
+    if let Some(h) = firestore {
+        println!("  counters    Firestore emulator at {h}");
+    }
+    if sample {
+        println!("  config      built-in sample (set HERMES_CONFIG to use yours)");
+    }
+    println!();
+    println!("Send a purchase:");
+    println!();
+    println!(
+        "  curl -X POST {base}/ -H 'Content-Type: application/json' -d '[{{\"event_name\":\"purchase\",\"currency\":\"DKK\",\"items\":[{{\"item_id\":\"123\",\"item_name\":\"Blazer\",\"item_category\":\"Jackets\",\"price\":150,\"quantity\":1}},{{\"item_id\":\"456\",\"item_name\":\"T-Shirt\",\"item_category\":\"Shirts\",\"price\":30,\"quantity\":2}}]}}]'"
+    );
+    println!();
+    println!("Press Ctrl-C to stop.");
+}

@@ -1,0 +1,89 @@
+//! `hermes dev`'s own routes: `/dev/queue`, `/dev/dead-letters` and
+//! `PUT /dev/catalog/{item_id}`, with one error type and its status table.
+
+use super::db::DbError;
+use super::queue::SqliteQueue;
+use super::store::SqliteStore;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use hermes_core::error::report;
+use hermes_core::store::{DocumentId, InvalidDocumentId, StoreError};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+pub struct DevState {
+    /// Absent when a Pub/Sub emulator replaces the embedded queue.
+    pub queue: Option<SqliteQueue>,
+    /// The embedded store, for `PUT /dev/catalog/{item_id}` (absent with a Firestore emulator).
+    pub catalog: Option<SqliteStore>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    #[error("no embedded queue: a Pub/Sub emulator is in use")]
+    NoQueue,
+    #[error("the catalog lives in the Firestore emulator")]
+    NoCatalog,
+    #[error("send a JSON object of catalog fields")]
+    NotAnObject,
+    #[error("not a valid item id")]
+    ItemId(#[source] InvalidDocumentId),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl IntoResponse for RouteError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            Self::NoQueue | Self::NoCatalog => StatusCode::NOT_FOUND,
+            Self::NotAnObject | Self::ItemId(_) => StatusCode::BAD_REQUEST,
+            Self::Db(_) | Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let error = match self {
+            // The client's own input needs no cause chain.
+            Self::ItemId(_) => self.to_string(),
+            _ => report(&self),
+        };
+        (status, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+pub fn router(state: Arc<DevState>) -> Router {
+    Router::new()
+        .route("/dev/queue", get(queue_stats))
+        .route("/dev/dead-letters", get(dead_letters))
+        .route("/dev/catalog/{item_id}", put(put_catalog))
+        .with_state(state)
+}
+
+async fn queue_stats(State(state): State<Arc<DevState>>) -> Result<Response, RouteError> {
+    let queue = state.queue.as_ref().ok_or(RouteError::NoQueue)?;
+    Ok(Json(queue.stats().await?).into_response())
+}
+
+async fn dead_letters(State(state): State<Arc<DevState>>) -> Result<Response, RouteError> {
+    let queue = state.queue.as_ref().ok_or(RouteError::NoQueue)?;
+    let letters = queue.dead_letters().await?;
+    Ok(Json(json!({ "deadLetters": letters })).into_response())
+}
+
+/// `PUT /dev/catalog/{item_id}` with a JSON object (`{"cost": 12.5, "brand": "Acme"}`):
+/// the dev stand-in for a Firestore `catalog/{item_id}` document.
+async fn put_catalog(
+    State(state): State<Arc<DevState>>,
+    Path(item_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, RouteError> {
+    let store = state.catalog.as_ref().ok_or(RouteError::NoCatalog)?;
+    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&body) else {
+        return Err(RouteError::NotAnObject);
+    };
+    let item_id = DocumentId::parse(item_id).map_err(RouteError::ItemId)?;
+    store.put_catalog(&item_id, fields).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,136 @@
+//! What `hermes dev` runs with: the built-in sample configuration, the `[dev]`
+//! section of the shared configuration, and the command line.
+
+use hermes_core::config::{Config, ConfigError};
+use hermes_core::pubsub::TopicName;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Used when neither `HERMES_CONFIG` nor `HERMES_CONFIG_TOML` is set: every
+/// event carrying `items` is published whole and its items are counted.
+pub const SAMPLE_CONFIG: &str = r#"
+container_id = "hermes-dev"
+
+[[destinations]]
+name = "items-realtime"
+topic = "items-realtime"
+require = ["items"]
+[destinations.attributes]
+source = "hermes-dev"
+"#;
+
+pub const DEFAULT_PROJECT: &str = "hermes-dev";
+const DEFAULT_DATABASE: &str = "hermes-data/hermes.db";
+
+/// Why `hermes dev` cannot start: a usage error on the command line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// `[dev]`: settings of `hermes dev` only.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDev {
+    database: Option<String>,
+    push_topics: Option<Vec<String>>,
+    retry_min_ms: Option<u64>,
+    retry_max_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DevSettings {
+    /// The SQLite file holding the queue and the counters.
+    pub database: PathBuf,
+    /// Topics delivered to the counters.
+    pub push_topics: Vec<TopicName>,
+    pub retry_min: Duration,
+    pub retry_max: Duration,
+}
+
+impl DevSettings {
+    pub fn parse(config: &Config, project: &str) -> Result<Self, ConfigError> {
+        let raw: RawDev = hermes_core::config::parse_section("dev", &config.dev)?;
+        let push_topics = match raw.push_topics {
+            Some(list) => list
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    TopicName::parse(t, Some(project)).map_err(|e| {
+                        ConfigError::invalid(format!("dev.push_topics[{i}]"), e.to_string())
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            // The topics whose messages carry items; all topics if none says so.
+            None => {
+                let with_items: Vec<TopicName> = config
+                    .destinations
+                    .iter()
+                    .filter(|d| d.require.iter().any(|p| p.as_str() == "items"))
+                    .map(|d| d.topic.clone())
+                    .collect();
+                if with_items.is_empty() {
+                    config.topics().into_iter().cloned().collect()
+                } else {
+                    with_items
+                }
+            }
+        };
+        let retry_min = Duration::from_millis(raw.retry_min_ms.unwrap_or(1000));
+        let retry_max = Duration::from_millis(raw.retry_max_ms.unwrap_or(60_000));
+        if retry_max < retry_min {
+            return Err(ConfigError::invalid(
+                "dev.retry_max_ms",
+                "must be at least dev.retry_min_ms",
+            ));
+        }
+        Ok(Self {
+            database: PathBuf::from(raw.database.unwrap_or_else(|| DEFAULT_DATABASE.into())),
+            push_topics,
+            retry_min,
+            retry_max,
+        })
+    }
+}
+
+/// Command-line options of `hermes dev`.
+#[derive(Debug, Default)]
+pub struct Options {
+    pub port: Option<u16>,
+    /// Interface to listen on; loopback unless asked, since dev has no auth by default.
+    pub host: Option<std::net::IpAddr>,
+    pub database: Option<PathBuf>,
+}
+
+impl Options {
+    pub fn parse(args: &[String]) -> Result<Self, UsageError> {
+        let mut o = Options::default();
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let mut value = |name: &str| {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| UsageError(format!("{name} needs a value")))
+            };
+            match arg.as_str() {
+                "--port" => {
+                    let v = value("--port")?;
+                    o.port = Some(
+                        v.parse()
+                            .map_err(|_| UsageError(format!("--port {v}: not a port number")))?,
+                    );
+                }
+                "--db" => o.database = Some(PathBuf::from(value("--db")?)),
+                "--host" => {
+                    let v = value("--host")?;
+                    o.host = Some(
+                        v.parse()
+                            .map_err(|_| UsageError(format!("--host {v}: not an IP address")))?,
+                    );
+                }
+                other => return Err(UsageError(format!("unknown option {other}"))),
+            }
+        }
+        Ok(o)
+    }
+}
