@@ -91,12 +91,15 @@ fn command_line(program: &str, args: &[&str]) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Seconds since the Unix epoch, now.
+pub fn unix_secs() -> Option<u64> {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since_epoch.ok().map(|d| d.as_secs())
+}
+
 /// Today's UTC date, `YYYY-MM-DD`.
 fn today() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = unix_secs().unwrap_or(0);
     // Howard Hinnant's civil-from-days.
     let z = (secs / 86_400) as i64 + 719_468;
     let era = z.div_euclid(146_097);
@@ -186,6 +189,13 @@ pub struct MibPhase {
 impl MibPhase {
     pub fn ok(&self) -> bool {
         self.ids_ok && !self.statuses.is_empty() && self.statuses.iter().all(|&s| s == 200)
+    }
+
+    /// The address-space limit, as the terminal and the table say it.
+    pub fn limit_label(&self) -> String {
+        self.address_space_limit_mib
+            .map(|l| format!("{l} MiB"))
+            .unwrap_or_else(|| "none".into())
     }
 }
 
@@ -774,9 +784,7 @@ pub fn render(r: &Results) -> String {
     s.push_str("### A 1 MiB body\n\n");
     let phase = |p: &MibPhase| -> Vec<String> {
         vec![
-            p.address_space_limit_mib
-                .map(|l| format!("{l} MiB"))
-                .unwrap_or_else(|| "none".into()),
+            p.limit_label(),
             format!("{:?}", p.statuses),
             format!("{:.1} ms", p.first_latency_ms),
             mib(p.rss_idle_kib),

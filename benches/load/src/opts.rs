@@ -1,0 +1,137 @@
+//! The command line: its flags, their defaults (smaller with `--smoke`), and
+//! which parts `--only` leaves in.
+
+use std::path::{Path, PathBuf};
+
+pub const USAGE: &str = "\
+usage: hermes-bench [--smoke] [options]
+
+  --smoke              seconds-long run with tiny counts (CI): checks everything runs
+  --bin-dir DIR        where hermes-ingest, hermes-counters, bare-axum are
+                       (default: this executable's directory)
+  --node BIN           the Node.js executable (default: node)
+  --node-script FILE   default: benches/baseline-node/server.mjs
+  --criterion DIR      criterion's output to include (default: target/criterion;
+                       none with --smoke)
+  --out DIR            results.json, report.md, server logs (default: target/bench)
+  --doc FILE           also replace the generated section of FILE (docs/PERFORMANCE.md)
+  --connections N      concurrent connections (default 32; smoke 4)
+  --duration SECS      measured seconds per scenario (default 5; smoke 0.3)
+  --warmup SECS        warm-up seconds per scenario (default 1; smoke 0.1)
+  --starts N           cold starts per server (default 20; smoke 2)
+  --no-pin             do not pin the servers and the load generator to separate CPUs
+  --no-node            skip the Node.js baseline
+  --only LIST          run only these parts, comma-separated: load,push,cold,mib
+                       (for profiling; the report then has only those tables)
+  --events LIST        events per request for the load part (default 1,10,100)
+  --mib-limit MIB      address-space limit of the 1 MiB test (default 128; 0: none)
+  --report-from FILE   only render a results.json of an earlier run (to --out's
+                       report.md, and to --doc when given); runs nothing
+  --since EPOCH_SECS   when the whole benchmark started (scripts/bench passes it),
+                       for the total time in the report
+";
+
+/// The default of `--mib-limit`: the target is a 1 MiB body inside 128 MB.
+const MIB_LIMIT: u64 = 128;
+
+#[derive(Debug, Clone)]
+pub struct Opts {
+    pub smoke: bool,
+    pub bin_dir: PathBuf,
+    pub node: String,
+    pub node_script: PathBuf,
+    pub criterion: Option<PathBuf>,
+    pub out: PathBuf,
+    pub doc: Option<PathBuf>,
+    pub connections: usize,
+    pub duration: f64,
+    pub warmup: f64,
+    pub starts: usize,
+    pub pin: bool,
+    pub with_node: bool,
+    pub only: Option<Vec<String>>,
+    pub events: Vec<u64>,
+    pub mib_limit: u64,
+    pub since: Option<u64>,
+    pub report_from: Option<PathBuf>,
+}
+
+impl Opts {
+    /// The options of this process's arguments; `Err("")` for `--help`.
+    pub fn parse() -> Result<Self, String> {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        // Known first: the other defaults depend on it.
+        let smoke = args.iter().any(|a| a == "--smoke");
+        let exe_dir = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("."));
+        let mut o = Opts {
+            smoke,
+            bin_dir: exe_dir,
+            node: "node".into(),
+            node_script: "benches/baseline-node/server.mjs".into(),
+            criterion: (!smoke).then(|| "target/criterion".into()),
+            out: "target/bench".into(),
+            doc: None,
+            connections: if smoke { 4 } else { 32 },
+            duration: if smoke { 0.3 } else { 5.0 },
+            warmup: if smoke { 0.1 } else { 1.0 },
+            starts: if smoke { 2 } else { 20 },
+            pin: true,
+            with_node: true,
+            only: None,
+            events: vec![1, 10, 100],
+            mib_limit: MIB_LIMIT,
+            since: None,
+            report_from: None,
+        };
+        let mut it = args.into_iter();
+        while let Some(a) = it.next() {
+            let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+            match a.as_str() {
+                "--smoke" => {}
+                "--bin-dir" => o.bin_dir = value(&a)?.into(),
+                "--node" => o.node = value(&a)?,
+                "--node-script" => o.node_script = value(&a)?.into(),
+                "--criterion" => o.criterion = Some(value(&a)?.into()),
+                "--out" => o.out = value(&a)?.into(),
+                "--doc" => o.doc = Some(value(&a)?.into()),
+                "--connections" => o.connections = num(&a, &value(&a)?)?,
+                "--duration" => o.duration = num(&a, &value(&a)?)?,
+                "--warmup" => o.warmup = num(&a, &value(&a)?)?,
+                "--starts" => o.starts = num(&a, &value(&a)?)?,
+                "--no-pin" => o.pin = false,
+                "--no-node" => o.with_node = false,
+                "--report-from" => o.report_from = Some(value(&a)?.into()),
+                "--since" => o.since = Some(num(&a, &value(&a)?)?),
+                "--mib-limit" => o.mib_limit = num(&a, &value(&a)?)?,
+                "--only" => o.only = Some(value(&a)?.split(',').map(str::to_string).collect()),
+                "--events" => {
+                    o.events = value(&a)?
+                        .split(',')
+                        .map(|n| num(&a, n))
+                        .collect::<Result<_, _>>()?
+                }
+                "-h" | "--help" => return Err(String::new()),
+                other => return Err(format!("unknown argument {other}")),
+            }
+        }
+        if o.connections == 0 || o.starts == 0 || o.duration <= 0.0 || o.duration > 120.0 {
+            return Err("--connections and --starts must be ≥ 1, --duration in (0, 120]".into());
+        }
+        Ok(o)
+    }
+
+    /// Whether the part `name` (`load`, `push`, `cold`, `mib`) runs.
+    pub fn part(&self, name: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|p| p == name))
+    }
+}
+
+fn num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, String> {
+    v.parse()
+        .map_err(|_| format!("{name}: \"{v}\" is not a number"))
+}
