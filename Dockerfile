@@ -1,4 +1,4 @@
-# One image with the three Hermes functions (SPEC §1): hermes-ingest,
+# One image with the three Hermes functions: hermes-ingest,
 # hermes-counters and hermes-dashboard in /usr/local/bin. Terraform sets each
 # Cloud Run service's command; run one locally with e.g.
 #   docker run -p 8080:8080 -e HERMES_CONFIG_TOML="$(cat examples/hermes.toml)" IMAGE /usr/local/bin/hermes-ingest

@@ -99,18 +99,8 @@ pub fn unix_secs() -> Option<u64> {
 
 /// Today's UTC date, `YYYY-MM-DD`.
 fn today() -> String {
-    let secs = unix_secs().unwrap_or(0);
-    // Howard Hinnant's civil-from-days.
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    let now = hermes_core::time::format_timestamp(std::time::SystemTime::now());
+    now.get(..10).unwrap_or_default().to_string()
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

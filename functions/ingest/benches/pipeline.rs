@@ -15,8 +15,8 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use hermes_core::config::Config;
-use hermes_core::hermes::Message;
-use hermes_core::pubsub::{BoxFuture, PubSubRest, PublishError, Publisher};
+use hermes_core::future::BoxFuture;
+use hermes_core::pubsub::{Message, PubSubRest, PublishError, Publisher, TopicName};
 use hermes_core::schema::Schema;
 use hermes_ingest::{parse_events, process, response};
 use serde_json::{json, Value};
@@ -190,7 +190,7 @@ struct BodyOnly;
 impl Publisher for BodyOnly {
     fn publish<'a>(
         &'a self,
-        _topic: &'a str,
+        _topic: &'a TopicName,
         messages: &'a [Message],
     ) -> BoxFuture<'a, Result<Vec<String>, PublishError>> {
         Box::pin(async move {

@@ -10,7 +10,7 @@ pub mod response;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use error::IngestError;
@@ -113,10 +113,13 @@ async fn ingest(
             response::respond(status, &body, events)
         }
         Err(e) => {
-            let (status, body) = response::from_error(container_id, &e);
             // The message names the kind of problem, never tokens or event values.
-            tracing::warn!(status = status.as_u16(), error = %e, "request refused");
-            response::respond(status, &body, 0)
+            tracing::warn!(status = e.status().as_u16(), error = %e, "request refused");
+            response::Refused {
+                container_id,
+                error: &e,
+            }
+            .into_response()
         }
     }
 }

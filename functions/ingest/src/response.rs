@@ -93,6 +93,20 @@ pub fn from_error(container_id: &str, error: &IngestError) -> (StatusCode, Respo
     (status, body)
 }
 
+/// A request refused before its events were processed, as the client sees it:
+/// the status from [`IngestError::status`] and the template's body.
+pub struct Refused<'a> {
+    pub container_id: &'a str,
+    pub error: &'a IngestError,
+}
+
+impl IntoResponse for Refused<'_> {
+    fn into_response(self) -> Response {
+        let (status, body) = from_error(self.container_id, self.error);
+        respond(status, &body, 0)
+    }
+}
+
 /// Serialises a body as the HTTP response; `events` feeds the request log line.
 pub fn respond(status: StatusCode, body: &ResponseBody, events: usize) -> Response {
     let json = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
