@@ -4,12 +4,11 @@
 
 use axum::body::Body;
 use axum::http::Request;
-use base64::Engine;
-use hermes_core::firestore::FirestoreStore;
-use hermes_core::gcp::{Auth, Endpoint};
 use hermes_core::retry::Backoff;
 use hermes_counters::settings::Settings;
 use hermes_counters::{router, Counters};
+use hermes_testkit::samples::push_envelope;
+use hermes_testkit::stores::firestore_at;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,20 +38,12 @@ async fn firestore() -> MockServer {
 }
 
 fn app(server: &MockServer) -> axum::Router {
-    let store = FirestoreStore::new(
-        Endpoint {
-            base: server.uri(),
-            auth: Auth::Static("owner".into()),
-        },
-        "p",
-        "(default)",
-        Duration::from_millis(800),
-    )
-    .with_backoff(Backoff {
-        initial: Duration::from_millis(5),
-        max: Duration::from_millis(20),
-        multiplier: 2,
-    });
+    let store =
+        firestore_at(&server.uri(), "p", Duration::from_millis(800)).with_backoff(Backoff {
+            initial: Duration::from_millis(5),
+            max: Duration::from_millis(20),
+            multiplier: 2,
+        });
     router(Arc::new(Counters::new(
         Settings::default(),
         Arc::new(store),
@@ -60,9 +51,7 @@ fn app(server: &MockServer) -> axum::Router {
 }
 
 async fn push(app: &axum::Router, items: Value) -> (u16, Value) {
-    let data =
-        base64::engine::general_purpose::STANDARD.encode(json!({ "items": items }).to_string());
-    let body = json!({"message": {"data": data, "messageId": "m-1", "attributes": {}}, "subscription": "s"});
+    let body = push_envelope("m-1", &json!({ "items": items }), json!({}));
     let req = Request::post("/")
         .body(Body::from(body.to_string()))
         .unwrap();

@@ -4,53 +4,13 @@
 use super::*;
 use axum::body::Body;
 use axum::http::Request;
-use hermes_core::pubsub::BoxFuture;
-use hermes_core::store::{Applied, CatalogEntries, CounterCommit, ItemTotals};
+use hermes_core::store::ItemTotals;
+use hermes_testkit::sse::Events;
+use hermes_testkit::stores::{MemoryStore, PanickingStore};
 use http_body_util::BodyExt;
 use serde_json::Value;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use tower::ServiceExt;
-
-struct MemoryStore {
-    items: Mutex<Result<Vec<ItemTotals>, StoreError>>,
-    reads: AtomicUsize,
-}
-
-impl Default for MemoryStore {
-    fn default() -> Self {
-        Self {
-            items: Mutex::new(Ok(Vec::new())),
-            reads: AtomicUsize::new(0),
-        }
-    }
-}
-
-impl MemoryStore {
-    fn set(&self, items: Vec<ItemTotals>) {
-        *self.items.lock().unwrap() = Ok(items);
-    }
-    fn fail(&self, message: &str) {
-        *self.items.lock().unwrap() = Err(StoreError::Transient(message.into()));
-    }
-    fn reads(&self) -> usize {
-        self.reads.load(Ordering::SeqCst)
-    }
-}
-
-impl CounterStore for MemoryStore {
-    fn apply<'a>(&'a self, _: &'a CounterCommit) -> BoxFuture<'a, Result<Applied, StoreError>> {
-        Box::pin(async { Err(StoreError::Permanent("read-only".into())) })
-    }
-    fn catalog<'a>(&'a self, _: &'a [String]) -> BoxFuture<'a, Result<CatalogEntries, StoreError>> {
-        Box::pin(async { Ok(CatalogEntries::new()) })
-    }
-    fn items(&self) -> BoxFuture<'_, Result<Vec<ItemTotals>, StoreError>> {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        let items = self.items.lock().unwrap().clone();
-        Box::pin(async move { items })
-    }
-}
 
 fn item(id: &str, name: &str, counter: i64, price: f64) -> ItemTotals {
     ItemTotals {
@@ -86,55 +46,6 @@ async fn get(app: Router, uri: &str) -> Response {
 async fn text(response: Response) -> String {
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     String::from_utf8(bytes.to_vec()).unwrap()
-}
-
-/// Reads Server-Sent Events off a response body.
-struct Events {
-    body: Body,
-    buf: String,
-}
-
-impl Events {
-    fn new(response: Response) -> Self {
-        assert_eq!(response.status(), 200);
-        assert_eq!(
-            response.headers()[header::CONTENT_TYPE],
-            "text/event-stream"
-        );
-        Self {
-            body: response.into_body(),
-            buf: String::new(),
-        }
-    }
-
-    /// The next event (name, data), skipping comments; `None` at the end of the stream.
-    async fn next(&mut self, within: Duration) -> Option<(String, String)> {
-        let deadline = Instant::now() + within;
-        loop {
-            while let Some(end) = self.buf.find("\n\n") {
-                let block: String = self.buf.drain(..end + 2).collect();
-                let mut name = "message".to_string();
-                let mut data = Vec::new();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        name = v.trim().to_string();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push(v.strip_prefix(' ').unwrap_or(v).to_string());
-                    }
-                }
-                if !data.is_empty() {
-                    return Some((name, data.join("\n")));
-                }
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            let frame = tokio::time::timeout(left, self.body.frame())
-                .await
-                .expect("no event in time")?;
-            if let Ok(data) = frame.unwrap().into_data() {
-                self.buf.push_str(std::str::from_utf8(&data).unwrap());
-            }
-        }
-    }
 }
 
 #[tokio::test]
@@ -266,7 +177,7 @@ async fn the_stream_sends_on_connect_and_on_change_only() {
     let (store, dashboard) = setup(30);
     store.set(vec![item("a", "Alpha", 1, 10.0)]);
     let app = router(dashboard.clone());
-    let mut events = Events::new(get(app, "/api/items/stream").await);
+    let mut events = Events::from_response(get(app, "/api/items/stream").await);
     let (name, data) = events.next(Duration::from_secs(2)).await.unwrap();
     assert_eq!(name, "message");
     let doc: Value = serde_json::from_str(&data).unwrap();
@@ -296,7 +207,7 @@ async fn the_stream_sends_on_connect_and_on_change_only() {
 async fn store_errors_are_error_events_and_the_stream_goes_on() {
     let (store, dashboard) = setup(30);
     store.set(vec![item("a", "Alpha", 1, 10.0)]);
-    let mut events = Events::new(get(router(dashboard), "/api/items/stream").await);
+    let mut events = Events::from_response(get(router(dashboard), "/api/items/stream").await);
     assert_eq!(
         events.next(Duration::from_secs(2)).await.unwrap().0,
         "message"
@@ -320,7 +231,7 @@ async fn store_errors_are_error_events_and_the_stream_goes_on() {
 async fn a_store_failing_from_the_start_reports_an_error_event() {
     let (store, dashboard) = setup(30);
     store.fail("permission denied");
-    let mut events = Events::new(get(router(dashboard), "/api/items/stream").await);
+    let mut events = Events::from_response(get(router(dashboard), "/api/items/stream").await);
     let (name, data) = events.next(Duration::from_secs(2)).await.unwrap();
     assert_eq!(name, "error");
     assert!(data.contains("permission denied"));
@@ -337,7 +248,7 @@ async fn one_poller_for_many_clients_and_none_without() {
     let app = router(dashboard.clone());
     let mut clients = Vec::new();
     for _ in 0..8 {
-        let mut events = Events::new(get(app.clone(), "/api/items/stream").await);
+        let mut events = Events::from_response(get(app.clone(), "/api/items/stream").await);
         let (_, data) = events.next(Duration::from_secs(2)).await.unwrap();
         assert!(data.contains("Alpha"));
         clients.push(events);
@@ -372,42 +283,23 @@ async fn one_poller_for_many_clients_and_none_without() {
 
     // A client coming back restarts it and gets the current figures at once,
     // even though nothing changed since the last run.
-    let mut events = Events::new(get(app, "/api/items/stream").await);
+    let mut events = Events::from_response(get(app, "/api/items/stream").await);
     let (_, data) = events.next(Duration::from_secs(2)).await.unwrap();
     assert!(data.contains("\"counter\":5"));
     assert!(dashboard.polling());
 }
 
-/// A store whose reads panic: the poller dies, and the next client starts a new one.
-struct PanickingStore(AtomicUsize);
-
-impl CounterStore for PanickingStore {
-    fn apply<'a>(&'a self, _: &'a CounterCommit) -> BoxFuture<'a, Result<Applied, StoreError>> {
-        Box::pin(async { Err(StoreError::Permanent("read-only".into())) })
-    }
-    fn catalog<'a>(&'a self, _: &'a [String]) -> BoxFuture<'a, Result<CatalogEntries, StoreError>> {
-        Box::pin(async { Ok(CatalogEntries::new()) })
-    }
-    fn items(&self) -> BoxFuture<'_, Result<Vec<ItemTotals>, StoreError>> {
-        let n = self.0.fetch_add(1, Ordering::SeqCst);
-        Box::pin(async move {
-            if n == 0 {
-                panic!("store bug");
-            }
-            Ok(Vec::new())
-        })
-    }
-}
-
 #[tokio::test]
 async fn a_panicking_store_is_an_error_event_and_polling_goes_on() {
-    let store = Arc::new(PanickingStore(AtomicUsize::new(0)));
+    // Its reads panic: the poller dies, and the next client starts a new one.
+    let store = Arc::new(PanickingStore::default());
     let settings = Settings {
         poll_interval: Duration::from_millis(30),
         ..Settings::default()
     };
     let dashboard = Arc::new(Dashboard::new(store.clone(), settings));
-    let mut events = Events::new(get(router(dashboard.clone()), "/api/items/stream").await);
+    let mut events =
+        Events::from_response(get(router(dashboard.clone()), "/api/items/stream").await);
     let (name, data) = events.next(Duration::from_secs(2)).await.unwrap();
     assert_eq!(name, "error");
     assert!(data.contains("panicked"), "{data}");
@@ -420,7 +312,8 @@ async fn a_panicking_store_is_an_error_event_and_polling_goes_on() {
 #[tokio::test]
 async fn shutdown_ends_open_streams() {
     let (_, dashboard) = setup(50);
-    let mut events = Events::new(get(router(dashboard.clone()), "/api/items/stream").await);
+    let mut events =
+        Events::from_response(get(router(dashboard.clone()), "/api/items/stream").await);
     assert!(events.next(Duration::from_secs(2)).await.is_some());
     dashboard.shutdown();
     assert!(events.next(Duration::from_secs(2)).await.is_none());

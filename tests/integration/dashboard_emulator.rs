@@ -2,39 +2,18 @@
 //! proxy, or the one `FIRESTORE_EMULATOR_HOST` names): it shows what
 //! `hermes-counters` wrote there, shards summed, as JSON and as a live event stream.
 
-#[path = "support/emulator.rs"]
-mod emulator;
-mod support;
-
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-use emulator::Emulator;
+use hermes_testkit::emulator::{binary, unique_id, Emulator, Function};
+use hermes_testkit::samples::push_envelope;
+use hermes_testkit::sse::Events;
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::{binary, Function};
+use std::time::{Duration, Instant};
 
 /// Shared by both functions: each reads its own section and skips the other's.
 const CONFIG: &str = "[counters]\nshards = 4\n\n[dashboard]\npoll_interval_ms = 200\n";
 
-fn project(test: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{test}-{}-{}", std::process::id(), nanos % 1_000_000_000)
-}
-
 fn envelope(message_id: &str, items: Value) -> Value {
-    let data = json!({ "items": items });
-    json!({
-        "message": {
-            "data": STANDARD.encode(data.to_string()),
-            "messageId": message_id,
-            "attributes": {},
-        },
-        "subscription": "s",
-    })
+    push_envelope(message_id, &json!({ "items": items }), json!({}))
 }
 
 async fn push(counters: &Function, envelope: &Value) {
@@ -49,67 +28,6 @@ async fn push(counters: &Function, envelope: &Value) {
     assert_eq!(status, 200, "counters answered {status}: {body}");
 }
 
-/// Reads Server-Sent Events off a streaming response.
-struct Events {
-    resp: reqwest::Response,
-    buf: String,
-}
-
-impl Events {
-    async fn open(url: &str) -> Self {
-        let resp = reqwest::Client::new()
-            .get(url)
-            .header("accept", "text/event-stream")
-            .send()
-            .await
-            .expect("open the event stream");
-        assert_eq!(resp.status(), 200);
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        assert!(
-            content_type.starts_with("text/event-stream"),
-            "{content_type}"
-        );
-        Self {
-            resp,
-            buf: String::new(),
-        }
-    }
-
-    /// The next event with data: (event name, data).
-    async fn next(&mut self, within: Duration) -> (String, String) {
-        let deadline = Instant::now() + within;
-        loop {
-            while let Some(end) = self.buf.find("\n\n") {
-                let block: String = self.buf.drain(..end + 2).collect();
-                let mut name = "message".to_string();
-                let mut data = Vec::new();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        name = v.trim().to_string();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push(v.strip_prefix(' ').unwrap_or(v).to_string());
-                    }
-                }
-                if !data.is_empty() {
-                    return (name, data.join("\n"));
-                }
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            let chunk = tokio::time::timeout(left, self.resp.chunk())
-                .await
-                .unwrap_or_else(|_| panic!("no event within {within:?}; got {:?}", self.buf))
-                .expect("read the event stream")
-                .expect("the event stream ended");
-            self.buf.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
-}
-
 fn item<'a>(doc: &'a Value, id: &str) -> &'a Value {
     doc["items"]
         .as_array()
@@ -122,7 +40,7 @@ async fn the_dashboard_shows_the_counters_with_shards_summed() {
     let Some(emu) = Emulator::start_firestore().await else {
         return;
     };
-    let project = project("dashboard");
+    let project = unique_id("dashboard");
     let env = [
         ("GOOGLE_CLOUD_PROJECT", project.as_str()),
         ("FIRESTORE_EMULATOR_HOST", emu.firestore_host()),
@@ -188,7 +106,10 @@ async fn the_dashboard_shows_the_counters_with_shards_summed() {
 
     // The event stream: the same document on connect, and the next change.
     let mut events = Events::open(&format!("{api}/stream")).await;
-    let (name, data) = events.next(Duration::from_secs(5)).await;
+    let (name, data) = events
+        .next(Duration::from_secs(5))
+        .await
+        .expect("the event stream ended");
     assert_eq!(name, "message");
     let first: Value = serde_json::from_str(&data).expect("event data is JSON");
     assert_eq!(first, doc);
@@ -202,7 +123,10 @@ async fn the_dashboard_shows_the_counters_with_shards_summed() {
         ),
     )
     .await;
-    let (name, data) = events.next(Duration::from_secs(2)).await;
+    let (name, data) = events
+        .next(Duration::from_secs(2))
+        .await
+        .expect("the event stream ended");
     assert_eq!(name, "message");
     let next: Value = serde_json::from_str(&data).expect("event data is JSON");
     assert_eq!(item(&next, "123")["counter"], 17, "{next}");

@@ -2,11 +2,9 @@
 //! (biased towards the fields the schema and mapping look at) and arbitrary bytes,
 //! plain and gzip-declared.
 
-mod common;
-
+use crate::common::*;
 use axum::body::Body;
 use axum::http::Request;
-use common::*;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 

@@ -1,11 +1,13 @@
 //! `FirestoreStore` against exact REST failures served by wiremock: retries,
 //! backoff inside the deadline, and the error mapping that keeps counting
-//! exactly once (SPEC 4: decide by the error's `status`, not its HTTP code).
+//! exactly once (README, "The counters function": the decision is made on the
+//! error's `status`, not its HTTP code).
 
 use hermes_core::firestore::FirestoreStore;
-use hermes_core::gcp::{Auth, Endpoint};
 use hermes_core::retry::Backoff;
 use hermes_core::store::{Applied, CounterCommit, CounterStore, ItemUpdate, StoreError};
+use hermes_testkit::emulator::free_port;
+use hermes_testkit::stores::firestore_at;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant, SystemTime};
 use wiremock::matchers::{method, path};
@@ -17,16 +19,15 @@ fn commit_path() -> String {
     format!("{DB}/documents:commit")
 }
 
+/// Short backoff, so retries fit in a test's deadline.
+const BACKOFF: Backoff = Backoff {
+    initial: Duration::from_millis(5),
+    max: Duration::from_millis(40),
+    multiplier: 2,
+};
+
 fn store(server: &MockServer, deadline: Duration) -> FirestoreStore {
-    let endpoint = Endpoint {
-        base: server.uri(),
-        auth: Auth::Static("owner".into()),
-    };
-    FirestoreStore::new(endpoint, "p", "(default)", deadline).with_backoff(Backoff {
-        initial: Duration::from_millis(5),
-        max: Duration::from_millis(40),
-        multiplier: 2,
-    })
+    firestore_at(&server.uri(), "p", deadline).with_backoff(BACKOFF)
 }
 
 fn commit() -> CounterCommit {
@@ -89,15 +90,27 @@ async fn serve(server: &MockServer, first: ResponseTemplate, times: u64, then: R
         .await;
 }
 
+/// `apply(commit())` within `deadline` against a server that answers `first` `times`
+/// times, then `then`: what it returned, and how many commits the server saw.
+async fn apply_against(
+    deadline: Duration,
+    first: ResponseTemplate,
+    times: u64,
+    then: ResponseTemplate,
+) -> (Result<Applied, StoreError>, usize) {
+    let server = MockServer::start().await;
+    serve(&server, first, times, then).await;
+    let got = store(&server, deadline).apply(&commit()).await;
+    (got, commits_seen(&server).await)
+}
+
+const DEADLINE: Duration = Duration::from_secs(5);
+
 #[tokio::test]
 async fn unavailable_is_retried_then_applied() {
-    let server = MockServer::start().await;
-    serve(&server, error(503, "UNAVAILABLE"), 2, ok()).await;
-    let got = store(&server, Duration::from_secs(5))
-        .apply(&commit())
-        .await;
+    let (got, commits) = apply_against(DEADLINE, error(503, "UNAVAILABLE"), 2, ok()).await;
     assert_eq!(got, Ok(Applied::Applied));
-    assert_eq!(commits_seen(&server).await, 3);
+    assert_eq!(commits, 3);
 }
 
 #[tokio::test]
@@ -133,118 +146,78 @@ async fn other_retryable_answers_are_retried() {
         (504, "DEADLINE_EXCEEDED"),
         (502, ""),
     ] {
-        let server = MockServer::start().await;
         let first = if status.is_empty() {
             ResponseTemplate::new(code).set_body_string("<html>bad gateway</html>")
         } else {
             error(code, status)
         };
-        serve(&server, first, 1, ok()).await;
-        let got = store(&server, Duration::from_secs(5))
-            .apply(&commit())
-            .await;
+        let (got, commits) = apply_against(DEADLINE, first, 1, ok()).await;
         assert_eq!(got, Ok(Applied::Applied), "{code} {status}");
-        assert_eq!(commits_seen(&server).await, 2, "{code} {status}");
+        assert_eq!(commits, 2, "{code} {status}");
     }
 }
 
 #[tokio::test]
 async fn already_exists_is_a_duplicate() {
-    let server = MockServer::start().await;
-    serve(
-        &server,
-        error(409, "ALREADY_EXISTS"),
-        0,
-        error(409, "ALREADY_EXISTS"),
-    )
-    .await;
-    let got = store(&server, Duration::from_secs(5))
-        .apply(&commit())
-        .await;
+    let answer = error(409, "ALREADY_EXISTS");
+    let (got, commits) = apply_against(DEADLINE, answer.clone(), 0, answer).await;
     assert_eq!(got, Ok(Applied::Duplicate));
-    assert_eq!(commits_seen(&server).await, 1);
+    assert_eq!(commits, 1);
 }
 
 #[tokio::test]
 async fn failed_precondition_is_a_duplicate_at_400_and_412() {
     for code in [400, 412] {
-        let server = MockServer::start().await;
         let answer = error(code, "FAILED_PRECONDITION");
-        serve(&server, answer.clone(), 0, answer).await;
-        let got = store(&server, Duration::from_secs(5))
-            .apply(&commit())
-            .await;
+        let (got, commits) = apply_against(DEADLINE, answer.clone(), 0, answer).await;
         assert_eq!(got, Ok(Applied::Duplicate), "HTTP {code}");
-        assert_eq!(commits_seen(&server).await, 1, "HTTP {code}");
+        assert_eq!(commits, 1, "HTTP {code}");
     }
 }
 
 #[tokio::test]
 async fn the_list_form_of_error_bodies_is_understood() {
-    let server = MockServer::start().await;
     let answer = ResponseTemplate::new(409).set_body_json(json!([
         { "error": { "code": 409, "message": "exists", "status": "ALREADY_EXISTS" } }
     ]));
-    serve(&server, answer.clone(), 0, answer).await;
-    let got = store(&server, Duration::from_secs(5))
-        .apply(&commit())
-        .await;
+    let (got, _) = apply_against(DEADLINE, answer.clone(), 0, answer).await;
     assert_eq!(got, Ok(Applied::Duplicate));
 }
 
 #[tokio::test]
 async fn a_landed_commit_retried_after_a_503_is_a_duplicate() {
     // The first attempt may have been applied before the 503: the retry finds the marker.
-    let server = MockServer::start().await;
-    serve(
-        &server,
+    let (got, commits) = apply_against(
+        DEADLINE,
         error(503, "UNAVAILABLE"),
         1,
         error(409, "ALREADY_EXISTS"),
     )
     .await;
-    let got = store(&server, Duration::from_secs(5))
-        .apply(&commit())
-        .await;
     assert_eq!(got, Ok(Applied::Duplicate));
-    assert_eq!(commits_seen(&server).await, 2);
+    assert_eq!(commits, 2);
 }
 
 #[tokio::test]
 async fn aborted_409_is_retried_never_a_duplicate() {
-    let server = MockServer::start().await;
-    serve(&server, error(409, "ABORTED"), 2, ok()).await;
-    let got = store(&server, Duration::from_secs(5))
-        .apply(&commit())
-        .await;
+    let (got, commits) = apply_against(DEADLINE, error(409, "ABORTED"), 2, ok()).await;
     assert_eq!(got, Ok(Applied::Applied));
-    assert_eq!(commits_seen(&server).await, 3);
+    assert_eq!(commits, 3);
 
-    let server = MockServer::start().await;
-    serve(&server, error(409, "ABORTED"), 0, error(409, "ABORTED")).await;
-    let got = store(&server, Duration::from_millis(300))
-        .apply(&commit())
-        .await;
+    let aborted = error(409, "ABORTED");
+    let (got, commits) =
+        apply_against(Duration::from_millis(300), aborted.clone(), 0, aborted).await;
     match got {
         Err(StoreError::Transient(msg)) => assert!(msg.contains("ABORTED"), "{msg}"),
         other => panic!("persistent ABORTED must be Transient, got {other:?}"),
     }
-    assert!(commits_seen(&server).await >= 2);
+    assert!(commits >= 2);
 }
 
 #[tokio::test]
 async fn permission_denied_is_permanent_and_not_retried() {
-    let server = MockServer::start().await;
-    serve(
-        &server,
-        error(403, "PERMISSION_DENIED"),
-        0,
-        error(403, "PERMISSION_DENIED"),
-    )
-    .await;
-    let got = store(&server, Duration::from_secs(5))
-        .apply(&commit())
-        .await;
+    let answer = error(403, "PERMISSION_DENIED");
+    let (got, commits) = apply_against(DEADLINE, answer.clone(), 0, answer).await;
     match got {
         Err(StoreError::Permanent(msg)) => {
             assert!(
@@ -254,24 +227,15 @@ async fn permission_denied_is_permanent_and_not_retried() {
         }
         other => panic!("expected Permanent, got {other:?}"),
     }
-    assert_eq!(commits_seen(&server).await, 1);
+    assert_eq!(commits, 1);
 }
 
 #[tokio::test]
 async fn invalid_argument_is_permanent() {
-    let server = MockServer::start().await;
-    serve(
-        &server,
-        error(400, "INVALID_ARGUMENT"),
-        0,
-        error(400, "INVALID_ARGUMENT"),
-    )
-    .await;
-    let got = store(&server, Duration::from_secs(5))
-        .apply(&commit())
-        .await;
+    let answer = error(400, "INVALID_ARGUMENT");
+    let (got, commits) = apply_against(DEADLINE, answer.clone(), 0, answer).await;
     assert!(matches!(got, Err(StoreError::Permanent(_))), "{got:?}");
-    assert_eq!(commits_seen(&server).await, 1);
+    assert_eq!(commits, 1);
 }
 
 #[tokio::test]
@@ -288,20 +252,13 @@ async fn a_slow_answer_is_cut_at_the_deadline() {
 #[tokio::test]
 async fn an_unreachable_server_is_transient() {
     // A port that was free a moment ago: connection refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap();
-    let endpoint = Endpoint {
-        base: format!("http://127.0.0.1:{port}"),
-        auth: Auth::Static("owner".into()),
-    };
-    let store = FirestoreStore::new(endpoint, "p", "(default)", Duration::from_millis(300))
-        .with_backoff(Backoff {
-            initial: Duration::from_millis(5),
-            max: Duration::from_millis(40),
-            multiplier: 2,
-        });
+    let port = free_port();
+    let store = firestore_at(
+        &format!("http://127.0.0.1:{port}"),
+        "p",
+        Duration::from_millis(300),
+    )
+    .with_backoff(BACKOFF);
     let got = store.apply(&commit()).await;
     match got {
         Err(StoreError::Transient(msg)) => assert!(msg.contains("unreachable"), "{msg}"),

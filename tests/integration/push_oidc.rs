@@ -1,16 +1,15 @@
 //! Pub/Sub push: envelope parsing and OIDC token verification against a local
 //! JWKS server standing in for Google's cert endpoint.
 
-mod support;
-
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use hermes_core::push::{AuthFailure, OidcConfig, OidcVerifier, PushError, PushMessage};
+use hermes_testkit::emulator::free_port;
+use hermes_testkit::oidc::{bearer, google_claims, jwks, now, sign, with, TestKey};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use std::sync::LazyLock;
 use std::time::Duration;
-use support::oidc::{jwks, sign, TestKey};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -24,30 +23,8 @@ const SA: &str = "push-invoker@hermes-test.iam.gserviceaccount.com";
 static KEY_A: LazyLock<TestKey> = LazyLock::new(TestKey::generate);
 static KEY_B: LazyLock<TestKey> = LazyLock::new(TestKey::generate);
 
-fn now() -> u64 {
-    jsonwebtoken::get_current_timestamp()
-}
-
 fn claims() -> Value {
-    json!({
-        "iss": "https://accounts.google.com",
-        "aud": AUDIENCE,
-        "azp": "112233445566778899",
-        "sub": "112233445566778899",
-        "email": SA,
-        "email_verified": true,
-        "iat": now(),
-        "exp": now() + 3600,
-    })
-}
-
-fn with(mut claims: Value, key: &str, value: Value) -> Value {
-    claims[key] = value;
-    claims
-}
-
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
+    google_claims(AUDIENCE, SA)
 }
 
 async fn jwks_server(body: Value, expected_fetches: u64) -> MockServer {
@@ -434,10 +411,7 @@ async fn cache_control_max_age_is_honoured() {
 #[tokio::test]
 async fn jwks_server_down_means_could_not_check() {
     // A port nothing listens on.
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let verifier = OidcVerifier::new(OidcConfig {
         audience: AUDIENCE.into(),
         service_account_email: Some(SA.into()),

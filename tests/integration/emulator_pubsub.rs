@@ -1,60 +1,19 @@
 //! `hermes-ingest` against a real Pub/Sub emulator (cloudbox, or the one
 //! `PUBSUB_EMULATOR_HOST` names): what it publishes is pulled back from real
-//! subscriptions and checked byte for byte (SPEC 3.2, 3.4, 3.5, 8).
+//! subscriptions and checked byte for byte (README: "The ingest function", "The
+//! Hermes encoding").
 
-#[path = "support/emulator.rs"]
-mod emulator;
-mod support;
-
-use emulator::{Emulator, Received};
+use hermes_testkit::ci::skip;
+use hermes_testkit::emulator::{unique_id, Emulator, Function, Received, ENV_FIRESTORE};
+use hermes_testkit::samples::{two_destinations as config, PROJECT};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use support::Function;
+use std::time::Duration;
 
-const PROJECT: &str = "hermes-test";
 const PULL_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn topic(id: &str) -> String {
     format!("projects/{PROJECT}/topics/{id}")
-}
-
-/// A token unique to this test run: subscriptions and events carry it, so that a
-/// shared external emulator (Google's, kept running between runs) cannot confuse us.
-fn run_id(test: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{test}-{}-{nanos}", std::process::id())
-}
-
-/// The destinations of SPEC 2: `events` takes every event whole, `items-realtime`
-/// the Hermes mapping of purchases that carry items.
-fn config(events_topic: &str, items_topic: &str) -> String {
-    format!(
-        r#"
-container_id = "GTM-TEST"
-
-[[destinations]]
-name = "events"
-topic = "{events_topic}"
-
-[[destinations]]
-name = "items-realtime"
-id = "1"
-topic = "{items_topic}"
-events = ["purchase"]
-require = ["items"]
-[destinations.mapping]
-transaction_id = "transaction_id"
-value_num = "value"
-quantity_int = "items.0.quantity"
-items = "items"
-[destinations.attributes]
-source = "s2s"
-"#
-    )
 }
 
 /// A running `hermes-ingest` publishing to the emulator.
@@ -117,7 +76,7 @@ async fn ingest_publishes_hermes_messages_to_pubsub() {
     let Some(emu) = Emulator::start_pubsub().await else {
         return;
     };
-    let run = run_id("publish");
+    let run = unique_id("publish");
     let events_sub = topic_with_subscription(&emu, "events", &run).await;
     let items_sub = topic_with_subscription(&emu, "items-realtime", &run).await;
     // `events` as a bare id, completed with GOOGLE_CLOUD_PROJECT; the other in full.
@@ -261,13 +220,14 @@ async fn ingest_publishes_hermes_messages_to_pubsub() {
 }
 
 /// A topic that does not exist: the emulator answers NOT_FOUND, not retryable, so
-/// the tag fails at once and, with no tag succeeding, the answer is 500 (SPEC 3.5).
+/// the tag fails at once and, with no tag succeeding, the answer is 500 (README,
+/// "The ingest function": statuses).
 #[tokio::test(flavor = "multi_thread")]
 async fn publishing_to_a_missing_topic_fails_the_tag() {
     let Some(emu) = Emulator::start_pubsub().await else {
         return;
     };
-    let run = run_id("missing");
+    let run = unique_id("missing");
     let absent = format!("absent-{run}");
     let toml = format!(
         "[[destinations]]\nname = \"lost\"\ntopic = \"{}\"\n",
@@ -304,12 +264,12 @@ async fn harness_firestore_proxy_bridges_cloudbox() {
     let Some(emu) = Emulator::start().await else {
         return;
     };
-    if !emu.is_cloudbox() || std::env::var_os(emulator::ENV_FIRESTORE).is_some() {
-        eprintln!("SKIPPED: external Firestore emulator, the proxy is not in the way");
+    if !emu.is_cloudbox() || std::env::var_os(ENV_FIRESTORE).is_some() {
+        skip("an external Firestore emulator is set: the harness's proxy is not in the way");
         return;
     }
     let db = format!("projects/{PROJECT}/databases/(default)");
-    let run = run_id("proxy");
+    let run = unique_id("proxy");
     let marker = format!("{db}/documents/hermes_processed/{run}");
     let item = format!("{db}/documents/items/sku-{run}");
     // The marker write last: cloudbox alone would apply the increment, then fail.
@@ -341,7 +301,7 @@ async fn harness_firestore_proxy_bridges_cloudbox() {
         .await
         .is_none());
 
-    // cloudbox on its own: the deviations the proxy hides (SPEC's TESTING.md).
+    // cloudbox on its own: the deviations the proxy hides (scripts/cloudbox/firestore_proxy.py).
     let raw = format!(
         "http://{}/v1/{db}/documents:commit",
         emu.firestore_raw_host()

@@ -1,56 +1,19 @@
-//! Helpers for the in-process tests of the ingest router.
-#![allow(dead_code)]
+//! Helpers for the in-process tests of the ingest router. (Real Pub/Sub is
+//! exercised by the emulator tests; faults by wiremock.)
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::Router;
 use hermes_core::auth::{TokenSet, Tokens};
 use hermes_core::config::Config;
-use hermes_core::hermes::Message;
-use hermes_core::pubsub::{BoxFuture, PublishError, Publisher};
+use hermes_core::pubsub::Publisher;
 use hermes_ingest::{router, Ingest};
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tower::ServiceExt;
 
-pub const PROJECT: &str = "hermes-test";
-
-/// A `Publisher` that keeps what it was given, for asserting which tags ran.
-/// (Real Pub/Sub is exercised by the emulator tests; faults by wiremock.)
-#[derive(Default)]
-pub struct Recorder {
-    pub published: Mutex<Vec<(String, Message)>>,
-}
-
-impl Recorder {
-    pub fn count(&self) -> usize {
-        self.published.lock().map(|p| p.len()).unwrap_or(0)
-    }
-    pub fn messages(&self) -> Vec<(String, Message)> {
-        self.published.lock().map(|p| p.clone()).unwrap_or_default()
-    }
-}
-
-impl Publisher for Recorder {
-    fn publish<'a>(
-        &'a self,
-        topic: &'a str,
-        messages: &'a [Message],
-    ) -> BoxFuture<'a, Result<Vec<String>, PublishError>> {
-        Box::pin(async move {
-            let mut published = self
-                .published
-                .lock()
-                .map_err(|e| PublishError::Queue(e.to_string()))?;
-            let mut ids = Vec::new();
-            for m in messages {
-                published.push((topic.to_string(), m.clone()));
-                ids.push(format!("m{}", published.len()));
-            }
-            Ok(ids)
-        })
-    }
-}
+pub use hermes_testkit::publishers::Recorder;
+pub use hermes_testkit::samples::config;
 
 /// One destination taking every event, the sGTM test setup's "one tag".
 pub const ONE_DESTINATION: &str = r#"
@@ -60,10 +23,6 @@ name = "all-events"
 id = "7"
 topic = "events"
 "#;
-
-pub fn config(toml: &str) -> Config {
-    Config::parse(toml, Some(PROJECT)).expect("test config")
-}
 
 pub fn tokens(prod: Option<&str>, preview: Option<&str>) -> Tokens {
     Tokens {

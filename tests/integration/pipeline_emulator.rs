@@ -2,25 +2,17 @@
 //! whose push subscription delivers to `hermes-counters`, which counts in
 //! Firestore. A purchase with items sent to ingest ends as the right counters.
 
-#[path = "support/emulator.rs"]
-mod emulator;
-mod support;
-
-use emulator::Emulator;
+use hermes_testkit::emulator::{unique_id, Emulator, Function};
+use hermes_testkit::samples::items_realtime;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::Function;
+use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_purchase_sent_to_ingest_ends_as_counters() {
     let Some(emu) = Emulator::start().await else {
         return;
     };
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let project = format!("pipeline-{}-{}", std::process::id(), nanos % 1_000_000_000);
+    let project = unique_id("pipeline");
     let topic = format!("projects/{project}/topics/items-realtime");
 
     let counters = Function::start(
@@ -53,19 +45,7 @@ async fn a_purchase_sent_to_ingest_ends_as_counters() {
         resp.text().await.unwrap_or_default()
     );
 
-    let ingest_config = format!(
-        r#"
-[[destinations]]
-name = "items-realtime"
-topic = "{topic}"
-events = ["purchase"]
-require = ["items"]
-[destinations.mapping]
-transaction_id = "transaction_id"
-value_num = "value"
-items = "items"
-"#
-    );
+    let ingest_config = items_realtime(&topic);
     let ingest = Function::start(
         "hermes-ingest",
         &[

@@ -1,5 +1,6 @@
 //! Google-style OIDC tokens for tests: an RSA key the test makes, its JWKS, and
-//! RS256-signed tokens (standing in for Google's signer and cert endpoint).
+//! RS256-signed tokens (standing in for Google's signer and cert endpoint), with
+//! the claims Google puts in a Pub/Sub push token.
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
@@ -55,4 +56,35 @@ pub fn sign(key: &TestKey, kid: &str, claims: &Value) -> String {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(kid.to_string());
     jsonwebtoken::encode(&header, claims, &key.signing).expect("sign")
+}
+
+/// Now, in the seconds of `iat` / `exp`.
+pub fn now() -> u64 {
+    jsonwebtoken::get_current_timestamp()
+}
+
+/// The claims of a valid Google-signed push token for `audience`, as `email`,
+/// issued now and valid for an hour.
+pub fn google_claims(audience: &str, email: &str) -> Value {
+    json!({
+        "iss": "https://accounts.google.com",
+        "aud": audience,
+        "azp": "112233445566778899",
+        "sub": "112233445566778899",
+        "email": email,
+        "email_verified": true,
+        "iat": now(),
+        "exp": now() + 3600,
+    })
+}
+
+/// `claims` with `key` set to `value`.
+pub fn with(mut claims: Value, key: &str, value: Value) -> Value {
+    claims[key] = value;
+    claims
+}
+
+/// The `Authorization` header value carrying `token`.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
 }

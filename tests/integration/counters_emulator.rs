@@ -2,52 +2,16 @@
 //! path proxy, or the one `FIRESTORE_EMULATOR_HOST` names): exactly once per
 //! message, sums, catalog profit, shards, poison and preview messages, OIDC.
 
-#[path = "support/emulator.rs"]
-mod emulator;
-mod support;
-
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-use emulator::Emulator;
 use hermes_core::firestore::FirestoreStore;
-use hermes_core::gcp::{Auth, Endpoint};
 use hermes_core::store::CounterStore;
+use hermes_testkit::emulator::{unique_id, Emulator, Function};
+use hermes_testkit::oidc::{bearer, google_claims, jwks, now, sign, with, TestKey};
+use hermes_testkit::samples::push_envelope as envelope;
+use hermes_testkit::stores::firestore_at;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use support::oidc::{jwks, sign, TestKey};
-use support::Function;
+use std::time::Duration;
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-/// A project per test, so tests sharing one emulator never see each other's documents.
-fn project(test: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!(
-        "{test}-{}-{}-{}",
-        std::process::id(),
-        nanos % 1_000_000_000,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn envelope(message_id: &str, data: &Value, attributes: Value) -> Value {
-    json!({
-        "message": {
-            "data": STANDARD.encode(data.to_string()),
-            "attributes": attributes,
-            "messageId": message_id,
-            "message_id": message_id,
-            "publishTime": "2026-11-22T10:00:00.000Z",
-        },
-        "subscription": "projects/p/subscriptions/items-realtime-counters",
-        "deliveryAttempt": 1,
-    })
-}
 
 struct Counters {
     function: Function,
@@ -58,7 +22,8 @@ struct Counters {
 impl Counters {
     async fn start(test: &str, counters_section: &str) -> Option<Self> {
         let emu = Emulator::start_firestore().await?;
-        let project = project(test);
+        // A project per test, so tests sharing one emulator never see each other's documents.
+        let project = unique_id(test);
         let config = format!("[counters]\n{counters_section}\n");
         let function = Function::start(
             "hermes-counters",
@@ -106,14 +71,9 @@ impl Counters {
 
     /// The store as readers (the dashboard) use it, against the same emulator.
     fn store(&self) -> FirestoreStore {
-        let endpoint = Endpoint {
-            base: self.emu.firestore_base(),
-            auth: Auth::Static("owner".into()),
-        };
-        FirestoreStore::new(
-            endpoint,
+        firestore_at(
+            &self.emu.firestore_base(),
             &self.project,
-            "(default)",
             Duration::from_secs(10),
         )
     }
@@ -366,19 +326,11 @@ async fn oidc_push_authentication() {
     let Some(c) = Counters::start("oidc", &section).await else {
         return;
     };
-    let now = jsonwebtoken::get_current_timestamp();
-    let claims = json!({
-        "iss": "https://accounts.google.com", "aud": AUDIENCE, "email": PUSH_SA,
-        "email_verified": true, "sub": "1", "iat": now, "exp": now + 3600,
-    });
-    let with = |k: &str, v: Value| {
-        let mut c = claims.clone();
-        c[k] = v;
-        c
-    };
+    let claims = google_claims(AUDIENCE, PUSH_SA);
+    let with = |k: &str, v: Value| with(claims.clone(), k, v);
     let data = json!({"items": [{ "item_id": "auth-item" }]});
     let message = envelope("auth-1", &data, json!({})).to_string();
-    let bearer = |t: String| format!("Bearer {t}");
+    let bearer = |t: String| bearer(&t);
 
     let rejected = [
         ("missing", None),
@@ -392,7 +344,7 @@ async fn oidc_push_authentication() {
         ),
         (
             "expired",
-            Some(bearer(sign(&key, "k1", &with("exp", json!(now - 3600))))),
+            Some(bearer(sign(&key, "k1", &with("exp", json!(now() - 3600))))),
         ),
         ("wrong signer", Some(bearer(sign(&stranger, "k1", &claims)))),
         (

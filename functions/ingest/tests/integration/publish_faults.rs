@@ -1,17 +1,16 @@
 //! Pub/Sub faults injected with wiremock: retries, permanent errors, partial
 //! failure across destinations, the deadline, and the 1,000-message split.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use hermes_core::gcp::{Auth, Endpoint};
 use hermes_core::pubsub::PubSubRest;
 use hermes_core::retry::Backoff;
+use hermes_testkit::publishers::PublishIds;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TWO_TOPICS: &str = r#"
 [[destinations]]
@@ -28,14 +27,8 @@ const EVENTS_PATH: &str = "/v1/projects/hermes-test/topics/events:publish";
 const PURCHASES_PATH: &str = "/v1/projects/hermes-test/topics/purchases:publish";
 
 /// Answers a publish with one id per message in the request, as Pub/Sub does.
-struct Ids;
-impl Respond for Ids {
-    fn respond(&self, req: &Request) -> ResponseTemplate {
-        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-        let n = body["messages"].as_array().map_or(0, Vec::len);
-        let ids: Vec<String> = (0..n).map(|i| format!("id-{i}")).collect();
-        ResponseTemplate::new(200).set_body_json(json!({ "messageIds": ids }))
-    }
+fn ids() -> PublishIds {
+    PublishIds::new("id-", 0)
 }
 
 fn google_error(code: u16, status: &str, message: &str) -> ResponseTemplate {
@@ -68,7 +61,7 @@ async fn transient_503_is_retried_then_succeeds() {
         .await;
     Mock::given(method("POST"))
         .and(path(EVENTS_PATH))
-        .respond_with(Ids)
+        .respond_with(ids())
         .expect(1)
         .mount(&server)
         .await;
@@ -94,7 +87,7 @@ async fn rate_limit_429_is_retried() {
         .mount(&server)
         .await;
     Mock::given(path(EVENTS_PATH))
-        .respond_with(Ids)
+        .respond_with(ids())
         .mount(&server)
         .await;
     let app = app_against(&server, ONE_DESTINATION_EVENTS, Duration::from_secs(5));
@@ -147,7 +140,7 @@ async fn permission_denied_is_not_retried_and_all_failing_is_500() {
 async fn one_of_two_destinations_failing_is_206() {
     let server = MockServer::start().await;
     Mock::given(path(EVENTS_PATH))
-        .respond_with(Ids)
+        .respond_with(ids())
         .mount(&server)
         .await;
     Mock::given(path(PURCHASES_PATH))
@@ -223,7 +216,7 @@ async fn retries_stop_at_the_deadline() {
 async fn publish_is_split_at_1000_messages_and_ids_map_back() {
     let server = MockServer::start().await;
     Mock::given(path(EVENTS_PATH))
-        .respond_with(Ids)
+        .respond_with(ids())
         .mount(&server)
         .await;
     let app = app_against(&server, ONE_DESTINATION_EVENTS, Duration::from_secs(5));
@@ -256,7 +249,7 @@ async fn publish_is_split_at_1000_messages_and_ids_map_back() {
 async fn publish_is_split_at_10_mb() {
     let server = MockServer::start().await;
     Mock::given(path(EVENTS_PATH))
-        .respond_with(Ids)
+        .respond_with(ids())
         .mount(&server)
         .await;
     let toml = format!("max_body_bytes = 20000000\n{ONE_DESTINATION_EVENTS}");

@@ -1,43 +1,28 @@
 //! `hermes_core::firestore::FirestoreStore` against a real Firestore emulator:
 //! cloudbox behind the test harness's proxy (real `documents:commit` path,
 //! atomic `exists` preconditions), or the emulator `FIRESTORE_EMULATOR_HOST`
-//! names. Exactly-once commits, sums, shards and catalog reads (SPEC 4, 5).
+//! names. Exactly-once commits, sums, shards and catalog reads (README, "The
+//! counters function").
 //!
 //! Each test uses its own project id, so an external emulator kept running
 //! between runs cannot mix their documents.
 
-#[path = "support/emulator.rs"]
-mod emulator;
-mod support;
-
-use emulator::Emulator;
 use hermes_core::firestore::FirestoreStore;
-use hermes_core::gcp::{Auth, Endpoint};
 use hermes_core::store::{Applied, CounterCommit, CounterStore, ItemTotals, ItemUpdate};
+use hermes_testkit::emulator::{unique_id, Emulator};
+use hermes_testkit::stores::firestore_at;
 use serde_json::{json, Map, Value};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
-/// A project id unique to this test run (lowercase, digits and hyphens).
+/// A project id unique to this test run.
 fn project(test: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!(
-        "hermes-{test}-{}-{}",
-        std::process::id(),
-        nanos % 1_000_000_000
-    )
+    unique_id(&format!("hermes-{test}"))
 }
 
 fn store(emu: &Emulator, project: &str) -> FirestoreStore {
-    let endpoint = Endpoint {
-        base: emu.firestore_base(),
-        auth: Auth::Static("owner".into()),
-    };
-    FirestoreStore::new(endpoint, project, "(default)", DEADLINE)
+    firestore_at(&emu.firestore_base(), project, DEADLINE)
 }
 
 fn item(id: &str, name: &str, quantity: i64, price: f64, cost: Option<f64>) -> ItemUpdate {

@@ -2,14 +2,12 @@
 //! and store — a kill -9 in the middle of a stream loses nothing answered and
 //! counts nothing twice; poison messages end dead-lettered after 5 attempts.
 
-mod support;
-
+use hermes_testkit::emulator::{free_port, Emulator, Function};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{free_port, Function};
 
 const CONFIG: &str = r#"
 [[destinations]]
@@ -238,12 +236,9 @@ async fn poison_is_dead_lettered_after_5_attempts_and_visible() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[path = "support/emulator.rs"]
-mod emulator;
-
 #[tokio::test(flavor = "multi_thread")]
 async fn with_emulators_set_it_uses_them_instead() {
-    let Some(emu) = emulator::Emulator::start().await else {
+    let Some(emu) = Emulator::start().await else {
         return;
     };
     let dir = data_dir("emulators");

@@ -2,10 +2,8 @@
 //! example, triggers, attributes, Pub/Sub limits, and conversion failures
 //! reported in `failedTags`.
 
-mod common;
-
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use serde_json::{json, Value};
 
 const TRANSACTION: &str = r#"

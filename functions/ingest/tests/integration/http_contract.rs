@@ -1,10 +1,9 @@
-//! The HTTP side of SPEC 3.1: methods, gzip, size limits, encodings, check order.
+//! The HTTP side of ingest (README, "The ingest function"): methods, gzip, size
+//! limits, encodings, check order.
 
-mod common;
-
+use crate::common::*;
 use axum::body::Body;
 use axum::http::Request;
-use common::*;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::json;

@@ -2,11 +2,10 @@
 //! section), replayed against the ingest router, plus the examples of its README.
 //! "runContainer was called N times" becomes "N messages were published" (one
 //! destination takes every event), "claimRequest" becomes "answered".
-//! Where SPEC.md deliberately differs from the template, the test says so.
+//! Where Hermes (README, "The ingest function") deliberately differs from the
+//! template, the test says so.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 fn valid_event_all_fields() -> Value {
@@ -216,7 +215,8 @@ async fn auth_matrix_with_both_token_sets() {
 #[tokio::test]
 async fn preview_requests_need_a_preview_token_when_production_is_protected() {
     // The template lets every preview request through when no preview token is
-    // set; standalone anyone can send that header, so we do not (SPEC 3.2).
+    // set; standalone anyone can send that header, so we do not (README, "The
+    // ingest function": authorization).
     let (app, rec) = app(ONE_DESTINATION, tokens(Some("prod-token"), None));
     let a = send(&app, &valid_body(), &[("x-gtm-server-preview", "abc")]).await;
     assert_eq!(a.status, 401);
@@ -240,7 +240,7 @@ async fn parse_1_missing_body_is_400() {
 
 #[tokio::test]
 async fn parse_2_invalid_json_is_400_with_position() {
-    // The template's tests answer 422 here; its README and SPEC say 400.
+    // The template's tests answer 422 here; its README and ours say 400.
     let (app, rec) = app(ONE_DESTINATION, tokens(None, None));
     let a = send(&app, INVALID_JSON, &[]).await;
     assert_eq!(a.status, 400);

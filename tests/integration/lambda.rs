@@ -6,8 +6,6 @@
 //! "1".."n", so the two runs produce byte-identical bodies. The thing under test is the Lambda
 //! adapter (`hermes_core::runtime::run` through `lambda_http`), not Pub/Sub.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
@@ -16,10 +14,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use flate2::write::GzEncoder;
+use hermes_testkit::emulator::{binary, free_port, repo_root, tool, wait_http, Proc};
+use hermes_testkit::publishers::PublishIds;
 use serde_json::{json, Value};
-use support::{binary, free_port, repo_root, tool, wait_http, Proc};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockServer};
 
 const TOPIC_PATH: &str = "/v1/projects/hermes-test/topics/events:publish";
 const TOKEN: &str = "lambda-test-token";
@@ -35,18 +34,6 @@ fn config_toml() -> String {
          name = \"events\"\n\
          topic = \"projects/hermes-test/topics/events\"\n"
     )
-}
-
-/// Answers a publish with `{"messageIds": ["1", …, "n"]}`, n = the number of messages sent.
-struct DeterministicIds;
-
-impl Respond for DeterministicIds {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-        let n = body["messages"].as_array().map_or(0, Vec::len);
-        let ids: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
-        ResponseTemplate::new(200).set_body_json(json!({ "messageIds": ids }))
-    }
 }
 
 /// Forwards a child's output line by line to the test's stderr (shown on failure or with
@@ -341,7 +328,8 @@ async fn lambda_function_url_answers_like_http() {
     let pubsub = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(TOPIC_PATH))
-        .respond_with(DeterministicIds)
+        // `{"messageIds": ["1", …, "n"]}`, n = the number of messages sent.
+        .respond_with(PublishIds::new("", 1))
         .mount(&pubsub)
         .await;
     let pubsub_host = pubsub.address().to_string();

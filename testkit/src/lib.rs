@@ -1,0 +1,22 @@
+//! The Hermes test kit: what the workspace's tests share, one idea per module.
+//! A dev-dependency only; see the README's "Tests" section for what the tests cover.
+//!
+//! - [`emulator`]: the peers the end-to-end tests run — the Pub/Sub and Firestore
+//!   emulator, the tools `scripts/install-test-tools` installs, the workspace's own
+//!   binaries on free ports, the repository root.
+//! - [`discovery`]: requests checked against Google's API discovery documents.
+//! - [`sse`]: a Server-Sent Events reader.
+//! - [`publishers`]: a recording `Publisher` and a fake Pub/Sub publish answer.
+//! - [`stores`]: in-memory `CounterStore`s, and a `FirestoreStore` aimed at a test server.
+//! - [`oidc`]: RSA test keys, their JWKS, and Google-style signed tokens.
+//! - [`samples`]: the shared test configuration, events and push envelopes.
+//! - [`ci`]: CI detection and [`ci::skip`], which makes a test that cannot run visible.
+
+pub mod ci;
+pub mod discovery;
+pub mod emulator;
+pub mod oidc;
+pub mod publishers;
+pub mod samples;
+pub mod sse;
+pub mod stores;

@@ -1,0 +1,70 @@
+//! Stand-ins for Pub/Sub: a `Publisher` that records what it is given, for
+//! asserting which tags ran in-process, and the answer of a fake Pub/Sub publish
+//! endpoint for wiremock. (Real Pub/Sub is exercised by the emulator tests.)
+
+use hermes_core::hermes::Message;
+use hermes_core::pubsub::{BoxFuture, PublishError, Publisher};
+use serde_json::{json, Value};
+use std::sync::Mutex;
+use wiremock::{Request, Respond, ResponseTemplate};
+
+/// A `Publisher` that keeps what it was given; message ids are `m1`, `m2`, … in
+/// publish order.
+#[derive(Default)]
+pub struct Recorder {
+    pub published: Mutex<Vec<(String, Message)>>,
+}
+
+impl Recorder {
+    pub fn count(&self) -> usize {
+        self.published.lock().map(|p| p.len()).unwrap_or(0)
+    }
+    pub fn messages(&self) -> Vec<(String, Message)> {
+        self.published.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+}
+
+impl Publisher for Recorder {
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        messages: &'a [Message],
+    ) -> BoxFuture<'a, Result<Vec<String>, PublishError>> {
+        Box::pin(async move {
+            let mut published = self
+                .published
+                .lock()
+                .map_err(|e| PublishError::Queue(e.to_string()))?;
+            let mut ids = Vec::new();
+            for m in messages {
+                published.push((topic.to_string(), m.clone()));
+                ids.push(format!("m{}", published.len()));
+            }
+            Ok(ids)
+        })
+    }
+}
+
+/// Answers a `topics.publish` as Pub/Sub does, one id per message in the request:
+/// `{prefix}{first}`, `{prefix}{first + 1}`, …, so a test knows the ids in advance.
+pub struct PublishIds {
+    pub prefix: &'static str,
+    pub first: usize,
+}
+
+impl PublishIds {
+    pub fn new(prefix: &'static str, first: usize) -> Self {
+        Self { prefix, first }
+    }
+}
+
+impl Respond for PublishIds {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let n = body["messages"].as_array().map_or(0, Vec::len);
+        let ids: Vec<String> = (self.first..self.first + n)
+            .map(|i| format!("{}{i}", self.prefix))
+            .collect();
+        ResponseTemplate::new(200).set_body_json(json!({ "messageIds": ids }))
+    }
+}
