@@ -2,8 +2,8 @@
 //! asserting which tags ran in-process, and the answer of a fake Pub/Sub publish
 //! endpoint for wiremock. (Real Pub/Sub is exercised by the emulator tests.)
 
-use hermes_core::hermes::Message;
-use hermes_core::pubsub::{BoxFuture, PublishError, Publisher};
+use hermes_core::future::BoxFuture;
+use hermes_core::pubsub::{Message, PublishError, Publisher, TopicName};
 use serde_json::{json, Value};
 use std::sync::Mutex;
 use wiremock::{Request, Respond, ResponseTemplate};
@@ -27,14 +27,14 @@ impl Recorder {
 impl Publisher for Recorder {
     fn publish<'a>(
         &'a self,
-        topic: &'a str,
+        topic: &'a TopicName,
         messages: &'a [Message],
     ) -> BoxFuture<'a, Result<Vec<String>, PublishError>> {
         Box::pin(async move {
             let mut published = self
                 .published
                 .lock()
-                .map_err(|e| PublishError::Queue(e.to_string()))?;
+                .map_err(|e| PublishError::Backend(e.to_string().into()))?;
             let mut ids = Vec::new();
             for m in messages {
                 published.push((topic.to_string(), m.clone()));

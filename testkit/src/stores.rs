@@ -1,19 +1,18 @@
-//! Counter stores for tests: in-memory ones whose reads a test sets, fails or makes
-//! panic, and the real `FirestoreStore` aimed at an emulator or a wiremock server.
+//! Stores for tests: in-memory item readers whose reads a test sets, fails or
+//! makes panic, and the real `FirestoreStore` aimed at an emulator or a wiremock server.
 
 use hermes_core::firestore::FirestoreStore;
+use hermes_core::future::BoxFuture;
 use hermes_core::gcp::{Auth, Endpoint};
-use hermes_core::pubsub::BoxFuture;
-use hermes_core::store::{
-    Applied, CatalogEntries, CounterCommit, CounterStore, ItemTotals, StoreError,
-};
+use hermes_core::store::{ItemTotals, ItemsReader, StoreError};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// A read-only store whose `items()` answer the test sets (or fails), counting reads.
+/// An items reader whose answer the test sets (or fails), counting reads.
 pub struct MemoryStore {
-    items: Mutex<Result<Vec<ItemTotals>, StoreError>>,
+    /// The items, or the message of the transient error to answer.
+    items: Mutex<Result<Vec<ItemTotals>, String>>,
     reads: AtomicUsize,
 }
 
@@ -31,34 +30,18 @@ impl MemoryStore {
         *self.items.lock().unwrap() = Ok(items);
     }
     pub fn fail(&self, message: &str) {
-        *self.items.lock().unwrap() = Err(StoreError::Transient(message.into()));
+        *self.items.lock().unwrap() = Err(message.to_string());
     }
     pub fn reads(&self) -> usize {
         self.reads.load(Ordering::SeqCst)
     }
 }
 
-/// The answer of a read-only store to `apply`.
-fn read_only<'a>() -> BoxFuture<'a, Result<Applied, StoreError>> {
-    Box::pin(async { Err(StoreError::Permanent("read-only".into())) })
-}
-
-/// The answer of a store without a catalog to `catalog`.
-fn no_catalog<'a>() -> BoxFuture<'a, Result<CatalogEntries, StoreError>> {
-    Box::pin(async { Ok(CatalogEntries::new()) })
-}
-
-impl CounterStore for MemoryStore {
-    fn apply<'a>(&'a self, _: &'a CounterCommit) -> BoxFuture<'a, Result<Applied, StoreError>> {
-        read_only()
-    }
-    fn catalog<'a>(&'a self, _: &'a [String]) -> BoxFuture<'a, Result<CatalogEntries, StoreError>> {
-        no_catalog()
-    }
+impl ItemsReader for MemoryStore {
     fn items(&self) -> BoxFuture<'_, Result<Vec<ItemTotals>, StoreError>> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         let items = self.items.lock().unwrap().clone();
-        Box::pin(async move { items })
+        Box::pin(async move { items.map_err(StoreError::transient) })
     }
 }
 
@@ -66,13 +49,7 @@ impl CounterStore for MemoryStore {
 #[derive(Default)]
 pub struct PanickingStore(pub AtomicUsize);
 
-impl CounterStore for PanickingStore {
-    fn apply<'a>(&'a self, _: &'a CounterCommit) -> BoxFuture<'a, Result<Applied, StoreError>> {
-        read_only()
-    }
-    fn catalog<'a>(&'a self, _: &'a [String]) -> BoxFuture<'a, Result<CatalogEntries, StoreError>> {
-        no_catalog()
-    }
+impl ItemsReader for PanickingStore {
     fn items(&self) -> BoxFuture<'_, Result<Vec<ItemTotals>, StoreError>> {
         let n = self.0.fetch_add(1, Ordering::SeqCst);
         Box::pin(async move {

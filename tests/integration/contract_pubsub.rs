@@ -11,8 +11,7 @@
 
 use base64::Engine;
 use hermes_core::gcp::{Auth, Endpoint};
-use hermes_core::hermes::Message;
-use hermes_core::pubsub::{PubSubRest, Publisher};
+use hermes_core::pubsub::{Message, PubSubRest, Publisher, TopicName};
 use hermes_testkit::discovery::{match_template, pattern_matches, Direction, Discovery};
 use hermes_testkit::emulator::{binary, free_port, wait_http, Proc};
 use hermes_testkit::publishers::PublishIds;
@@ -166,8 +165,9 @@ async fn publish_requests_match_the_discovery_document() {
         ),
     ];
     for (topic, messages) in &cases {
+        let name = TopicName::parse(topic, None).expect("a valid topic name");
         let ids = pubsub
-            .publish(topic, messages)
+            .publish(&name, messages)
             .await
             .unwrap_or_else(|e| panic!("publish to {topic}: {e}"));
         let expected: Vec<String> = (0..messages.len()).map(|i| format!("m-{i}")).collect();

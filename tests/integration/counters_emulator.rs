@@ -3,7 +3,7 @@
 //! message, sums, catalog profit, shards, poison and preview messages, OIDC.
 
 use hermes_core::firestore::FirestoreStore;
-use hermes_core::store::CounterStore;
+use hermes_core::store::ItemsReader;
 use hermes_testkit::emulator::{unique_id, Emulator, Function};
 use hermes_testkit::oidc::{bearer, google_claims, jwks, now, sign, with, TestKey};
 use hermes_testkit::samples::push_envelope as envelope;

@@ -1,15 +1,18 @@
-//! The `hermes` package's integration tests: the real binaries, end to end, against
-//! their peers (the emulator, the Lambda runtime emulator, a browser, wiremock).
-//! One test binary, one module per area, to keep linking cheap; the helpers they
-//! share are in `hermes-testkit`.
+//! The workspace's integration tests but hermes-core's own: the functions in
+//! process (ingest's contract, counters' store faults) and the real binaries end
+//! to end against their peers (the emulator, the Lambda runtime emulator, a
+//! browser, wiremock). One test binary, one module per area, to keep linking
+//! cheap; the helpers they share are in `hermes-testkit`.
 
 mod browser;
 mod contract_pubsub;
 mod counters_emulator;
+mod counters_faults;
 mod dashboard_emulator;
 mod dev;
 mod emulator_pubsub;
 mod firestore_emulator;
+mod ingest;
 mod lambda;
 mod pipeline_emulator;
 mod push_oidc;

@@ -3,9 +3,12 @@
 //! exactly once (README, "The counters function": the decision is made on the
 //! error's `status`, not its HTTP code).
 
+use hermes_core::error::report;
 use hermes_core::firestore::FirestoreStore;
-use hermes_core::retry::Backoff;
-use hermes_core::store::{Applied, CounterCommit, CounterStore, ItemUpdate, StoreError};
+use hermes_core::gcp::Backoff;
+use hermes_core::store::{
+    Applied, CounterCommit, CounterStore, DocumentId, ItemUpdate, ItemsReader, StoreError,
+};
 use hermes_testkit::emulator::free_port;
 use hermes_testkit::stores::firestore_at;
 use serde_json::{json, Value};
@@ -32,10 +35,10 @@ fn store(server: &MockServer, deadline: Duration) -> FirestoreStore {
 
 fn commit() -> CounterCommit {
     CounterCommit {
-        marker_id: "msg-1".into(),
+        marker_id: DocumentId::parse("msg-1").unwrap(),
         shard: None,
         items: vec![ItemUpdate {
-            item_id: "sku-1".into(),
+            item_id: DocumentId::parse("sku-1").unwrap(),
             fields: [("item_name".to_string(), json!("Shoe"))]
                 .into_iter()
                 .collect(),
@@ -109,7 +112,7 @@ const DEADLINE: Duration = Duration::from_secs(5);
 #[tokio::test]
 async fn unavailable_is_retried_then_applied() {
     let (got, commits) = apply_against(DEADLINE, error(503, "UNAVAILABLE"), 2, ok()).await;
-    assert_eq!(got, Ok(Applied::Applied));
+    assert_eq!(got.unwrap(), Applied::Applied);
     assert_eq!(commits, 3);
 }
 
@@ -128,7 +131,10 @@ async fn unavailable_forever_is_transient_within_the_deadline() {
     let got = store(&server, deadline).apply(&commit()).await;
     let took = started.elapsed();
     match got {
-        Err(StoreError::Transient(msg)) => assert!(msg.contains("UNAVAILABLE"), "{msg}"),
+        Err(e @ StoreError::Transient(_)) => {
+            let msg = report(&e);
+            assert!(msg.contains("UNAVAILABLE"), "{msg}")
+        }
         other => panic!("expected Transient, got {other:?}"),
     }
     assert!(
@@ -152,7 +158,7 @@ async fn other_retryable_answers_are_retried() {
             error(code, status)
         };
         let (got, commits) = apply_against(DEADLINE, first, 1, ok()).await;
-        assert_eq!(got, Ok(Applied::Applied), "{code} {status}");
+        assert_eq!(got.unwrap(), Applied::Applied, "{code} {status}");
         assert_eq!(commits, 2, "{code} {status}");
     }
 }
@@ -161,7 +167,7 @@ async fn other_retryable_answers_are_retried() {
 async fn already_exists_is_a_duplicate() {
     let answer = error(409, "ALREADY_EXISTS");
     let (got, commits) = apply_against(DEADLINE, answer.clone(), 0, answer).await;
-    assert_eq!(got, Ok(Applied::Duplicate));
+    assert_eq!(got.unwrap(), Applied::Duplicate);
     assert_eq!(commits, 1);
 }
 
@@ -170,7 +176,7 @@ async fn failed_precondition_is_a_duplicate_at_400_and_412() {
     for code in [400, 412] {
         let answer = error(code, "FAILED_PRECONDITION");
         let (got, commits) = apply_against(DEADLINE, answer.clone(), 0, answer).await;
-        assert_eq!(got, Ok(Applied::Duplicate), "HTTP {code}");
+        assert_eq!(got.unwrap(), Applied::Duplicate, "HTTP {code}");
         assert_eq!(commits, 1, "HTTP {code}");
     }
 }
@@ -181,7 +187,7 @@ async fn the_list_form_of_error_bodies_is_understood() {
         { "error": { "code": 409, "message": "exists", "status": "ALREADY_EXISTS" } }
     ]));
     let (got, _) = apply_against(DEADLINE, answer.clone(), 0, answer).await;
-    assert_eq!(got, Ok(Applied::Duplicate));
+    assert_eq!(got.unwrap(), Applied::Duplicate);
 }
 
 #[tokio::test]
@@ -194,21 +200,24 @@ async fn a_landed_commit_retried_after_a_503_is_a_duplicate() {
         error(409, "ALREADY_EXISTS"),
     )
     .await;
-    assert_eq!(got, Ok(Applied::Duplicate));
+    assert_eq!(got.unwrap(), Applied::Duplicate);
     assert_eq!(commits, 2);
 }
 
 #[tokio::test]
 async fn aborted_409_is_retried_never_a_duplicate() {
     let (got, commits) = apply_against(DEADLINE, error(409, "ABORTED"), 2, ok()).await;
-    assert_eq!(got, Ok(Applied::Applied));
+    assert_eq!(got.unwrap(), Applied::Applied);
     assert_eq!(commits, 3);
 
     let aborted = error(409, "ABORTED");
     let (got, commits) =
         apply_against(Duration::from_millis(300), aborted.clone(), 0, aborted).await;
     match got {
-        Err(StoreError::Transient(msg)) => assert!(msg.contains("ABORTED"), "{msg}"),
+        Err(e @ StoreError::Transient(_)) => {
+            let msg = report(&e);
+            assert!(msg.contains("ABORTED"), "{msg}")
+        }
         other => panic!("persistent ABORTED must be Transient, got {other:?}"),
     }
     assert!(commits >= 2);
@@ -219,7 +228,8 @@ async fn permission_denied_is_permanent_and_not_retried() {
     let answer = error(403, "PERMISSION_DENIED");
     let (got, commits) = apply_against(DEADLINE, answer.clone(), 0, answer).await;
     match got {
-        Err(StoreError::Permanent(msg)) => {
+        Err(e @ StoreError::Permanent(_)) => {
+            let msg = report(&e);
             assert!(
                 msg.contains("PERMISSION_DENIED") && msg.contains("403"),
                 "{msg}"
@@ -261,7 +271,10 @@ async fn an_unreachable_server_is_transient() {
     .with_backoff(BACKOFF);
     let got = store.apply(&commit()).await;
     match got {
-        Err(StoreError::Transient(msg)) => assert!(msg.contains("unreachable"), "{msg}"),
+        Err(e @ StoreError::Transient(_)) => {
+            let msg = report(&e);
+            assert!(msg.contains("unreachable"), "{msg}")
+        }
         other => panic!("expected Transient, got {other:?}"),
     }
 }
@@ -303,7 +316,10 @@ async fn reads_retry_unavailable_and_fail_on_failed_precondition() {
         .mount(&server)
         .await;
     let store = store(&server, Duration::from_secs(5));
-    let got = store.catalog(&["sku-1".to_string()]).await.unwrap();
+    let got = store
+        .catalog(&[DocumentId::parse("sku-1").unwrap()])
+        .await
+        .unwrap();
     assert_eq!(Value::Object(got["sku-1"].clone()), json!({ "cost": 6.0 }));
 
     // A query that needs an index answers FAILED_PRECONDITION: not a duplicate, not retried.

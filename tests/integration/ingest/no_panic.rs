@@ -2,7 +2,7 @@
 //! (biased towards the fields the schema and mapping look at) and arbitrary bytes,
 //! plain and gzip-declared.
 
-use crate::common::*;
+use super::common::*;
 use axum::body::Body;
 use axum::http::Request;
 use proptest::prelude::*;

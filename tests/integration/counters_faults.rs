@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::http::Request;
-use hermes_core::retry::Backoff;
+use hermes_core::gcp::Backoff;
 use hermes_counters::settings::Settings;
 use hermes_counters::{router, Counters};
 use hermes_testkit::samples::push_envelope;

@@ -2,7 +2,7 @@
 //! example, triggers, attributes, Pub/Sub limits, and conversion failures
 //! reported in `failedTags`.
 
-use crate::common::*;
+use super::common::*;
 use base64::Engine;
 use serde_json::{json, Value};
 
@@ -217,7 +217,7 @@ async fn validate_only_runs_everything_but_the_publish() {
 
 #[test]
 fn data_is_base64_on_the_wire() {
-    let message = hermes_core::hermes::Message {
+    let message = hermes_core::pubsub::Message {
         data: br#"{"a":1}"#.to_vec(),
         attributes: vec![("event_name".into(), "purchase".into())],
     };

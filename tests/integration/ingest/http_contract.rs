@@ -1,7 +1,7 @@
 //! The HTTP side of ingest (README, "The ingest function"): methods, gzip, size
 //! limits, encodings, check order.
 
-use crate::common::*;
+use super::common::*;
 use axum::body::Body;
 use axum::http::Request;
 use flate2::write::GzEncoder;

@@ -1,10 +1,10 @@
 //! Pub/Sub faults injected with wiremock: retries, permanent errors, partial
 //! failure across destinations, the deadline, and the 1,000-message split.
 
-use crate::common::*;
+use super::common::*;
+use hermes_core::gcp::Backoff;
 use hermes_core::gcp::{Auth, Endpoint};
 use hermes_core::pubsub::PubSubRest;
-use hermes_core::retry::Backoff;
 use hermes_testkit::publishers::PublishIds;
 use serde_json::{json, Value};
 use std::sync::Arc;

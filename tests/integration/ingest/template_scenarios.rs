@@ -5,7 +5,7 @@
 //! Where Hermes (README, "The ingest function") deliberately differs from the
 //! template, the test says so.
 
-use crate::common::*;
+use super::common::*;
 use serde_json::{json, Value};
 
 fn valid_event_all_fields() -> Value {
