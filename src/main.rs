@@ -87,7 +87,7 @@ async fn validate(path: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let report = process::process(&config, None, &events, false).await;
+    let report = process::process(&config, None, &events, process::RequestContext::default()).await;
     let (status, body) = response::from_report(&config.container_id, report);
     for e in &body.errors {
         let code = serde_json::to_string(&e.code).unwrap_or_default();

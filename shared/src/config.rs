@@ -7,7 +7,7 @@
 
 use crate::gcp::project_from_env;
 use crate::hermes::{
-    Conversion, Destination, FieldPath, MappingRow, ATTR_EVENT_NAME, ATTR_PREVIEW,
+    Conversion, Destination, FieldPath, MappingRow, ATTR_EVENT_ID, ATTR_EVENT_NAME, ATTR_PREVIEW,
 };
 use crate::pubsub::{Message, TopicName};
 use crate::schema::{fields_from_json, parse_required, FieldType, Rule, Schema};
@@ -18,6 +18,7 @@ pub const ENV_CONFIG_PATH: &str = "HERMES_CONFIG";
 pub const ENV_CONFIG_TOML: &str = "HERMES_CONFIG_TOML";
 
 pub const DEFAULT_CONTAINER_ID: &str = "hermes";
+pub const DEFAULT_IDEMPOTENCY_FIELD: &str = "event_id";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1_048_576;
 pub const DEFAULT_PUBLISH_DEADLINE_MS: u64 = 10_000;
 
@@ -78,6 +79,7 @@ pub enum StartupError {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     container_id: Option<String>,
+    idempotency_field: Option<String>,
     max_body_bytes: Option<u64>,
     reject_unauthorized: Option<bool>,
     publish_deadline_ms: Option<u64>,
@@ -121,6 +123,8 @@ struct RawDestination {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub container_id: String,
+    /// Where an event carries its own identity (`event_id` unless configured).
+    pub idempotency_field: FieldPath,
     pub max_body_bytes: usize,
     pub reject_unauthorized: bool,
     pub publish_deadline: Duration,
@@ -136,6 +140,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             container_id: DEFAULT_CONTAINER_ID.into(),
+            idempotency_field: FieldPath::field(DEFAULT_IDEMPOTENCY_FIELD),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             reject_unauthorized: true,
             publish_deadline: Duration::from_millis(DEFAULT_PUBLISH_DEADLINE_MS),
@@ -184,6 +189,14 @@ impl Config {
                 return Err(ConfigError::invalid("container_id", "must not be empty"));
             }
             config.container_id = id;
+        }
+        if let Some(field) = raw.idempotency_field {
+            config.idempotency_field = FieldPath::parse(&field).ok_or_else(|| {
+                ConfigError::invalid(
+                    "idempotency_field",
+                    format!("\"{field}\" is not a dotted path"),
+                )
+            })?;
         }
         if let Some(max) = raw.max_body_bytes {
             config.max_body_bytes =
@@ -362,7 +375,7 @@ fn parse_destination(
     let mut attributes = Vec::new();
     for (k, v) in raw.attributes.unwrap_or_default() {
         let attr_key = format!("{}.{k}", key("attributes"));
-        if k == ATTR_EVENT_NAME || k == ATTR_PREVIEW {
+        if k == ATTR_EVENT_NAME || k == ATTR_PREVIEW || k == ATTR_EVENT_ID {
             return Err(ConfigError::invalid(
                 attr_key,
                 "this attribute name is set by Hermes",
@@ -387,6 +400,7 @@ fn parse_destination(
             .cloned()
             .chain([
                 (ATTR_EVENT_NAME.into(), String::new()),
+                (ATTR_EVENT_ID.into(), String::new()),
                 (ATTR_PREVIEW.into(), "true".into()),
             ])
             .collect(),

@@ -9,6 +9,9 @@ use serde_json::{Map, Number, Value};
 pub const ATTR_EVENT_NAME: &str = "event_name";
 /// Attribute carried by messages published for preview requests.
 pub const ATTR_PREVIEW: &str = "hermes_preview";
+/// Attribute every message carries: the event's identity, fixed before the
+/// first publish attempt so every retry resends it (README, "Delivery guarantees").
+pub const ATTR_EVENT_ID: &str = "hermes_event_id";
 
 /// A dotted path (`items.0.quantity`); numeric segments index arrays.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +29,14 @@ impl FieldPath {
             text: text.to_string(),
             segments: text.split('.').map(str::to_string).collect(),
         })
+    }
+
+    /// A one-segment path: a top-level field.
+    pub fn field(name: &str) -> Self {
+        Self {
+            text: name.to_string(),
+            segments: vec![name.to_string()],
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -197,8 +208,13 @@ impl Destination {
         self.require.iter().all(|p| p.lookup(event).is_some())
     }
 
-    /// Builds the message for one event.
-    pub fn encode(&self, event: &Value, preview: bool) -> Result<Message, EncodeError> {
+    /// Builds the message for one event whose identity is `event_id`.
+    pub fn encode(
+        &self,
+        event: &Value,
+        event_id: &str,
+        preview: bool,
+    ) -> Result<Message, EncodeError> {
         let data = match &self.mapping {
             None => serde_json::to_vec(event),
             Some(rows) => {
@@ -223,10 +239,11 @@ impl Destination {
         // Serialising a `Value` cannot fail: its keys are always strings.
         .map_err(|e| LimitExceeded(e.to_string()))?;
 
-        let mut attributes = Vec::with_capacity(self.attributes.len() + 2);
+        let mut attributes = Vec::with_capacity(self.attributes.len() + 3);
         if let Some(name) = event.get("event_name").and_then(Value::as_str) {
             attributes.push((ATTR_EVENT_NAME.to_string(), name.to_string()));
         }
+        attributes.push((ATTR_EVENT_ID.to_string(), event_id.to_string()));
         attributes.extend(self.attributes.iter().cloned());
         if preview {
             attributes.push((ATTR_PREVIEW.to_string(), "true".to_string()));

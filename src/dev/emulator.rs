@@ -2,7 +2,6 @@
 //! are created, and the counted ones get a push subscription to `/counters`.
 
 use axum::http::StatusCode;
-use hermes_core::config::Config;
 use hermes_core::pubsub::{PubSubRest, TopicName};
 use serde_json::json;
 
@@ -14,15 +13,18 @@ pub enum EmulatorError {
     Refused { name: String, status: StatusCode },
 }
 
-/// With a Pub/Sub emulator: make sure the topics exist and the counted ones push to us.
+/// With a Pub/Sub emulator: make sure the topics exist and the counted ones
+/// push to `endpoint` (a subscription already there gets the new endpoint: its
+/// secret changes with every start).
 pub async fn prepare(
     rest: &PubSubRest,
-    config: &Config,
+    topics: &[TopicName],
     push_topics: &[TopicName],
-    port: u16,
+    endpoint: &str,
 ) -> Result<(), EmulatorError> {
     let http = reqwest::Client::new();
     let base = rest.base_url();
+    // PUT creates; 409 means it exists, which is what we wanted.
     let create = |name: String, body: serde_json::Value| {
         let http = http.clone();
         async move {
@@ -32,15 +34,14 @@ pub async fn prepare(
                 .send()
                 .await?
                 .status();
-            // An existing resource (409) is what we wanted.
             if status.is_success() || status == StatusCode::CONFLICT {
-                Ok(())
+                Ok(status)
             } else {
                 Err(EmulatorError::Refused { name, status })
             }
         }
     };
-    for topic in config.topics() {
+    for topic in topics {
         create(topic.to_string(), json!({})).await?;
     }
     for topic in push_topics {
@@ -49,12 +50,19 @@ pub async fn prepare(
             topic.project(),
             topic.id()
         );
-        let body = json!({
-            "name": name,
-            "topic": topic.as_str(),
-            "pushConfig": { "pushEndpoint": format!("http://127.0.0.1:{port}/counters") },
-        });
-        create(name, body).await?;
+        let push_config = json!({ "pushEndpoint": endpoint });
+        let body = json!({ "name": name, "topic": topic.as_str(), "pushConfig": push_config });
+        if create(name.clone(), body).await? == StatusCode::CONFLICT {
+            let status = http
+                .post(format!("{base}/v1/{name}:modifyPushConfig"))
+                .json(&json!({ "pushConfig": push_config }))
+                .send()
+                .await?
+                .status();
+            if !status.is_success() {
+                return Err(EmulatorError::Refused { name, status });
+            }
+        }
     }
     Ok(())
 }

@@ -28,6 +28,7 @@ use routes::DevState;
 use settings::DEFAULT_PROJECT;
 pub use settings::{DevSettings, Options, UsageError, SAMPLE_CONFIG};
 use std::sync::Arc;
+use std::time::Duration;
 use store::SqliteStore;
 use tokio::sync::watch;
 
@@ -109,22 +110,35 @@ pub async fn run(options: Options) -> Result<(), DevError> {
             }
             _ => {
                 let rest = PubSubRest::from_env(config.publish_deadline).await?;
-                emulator::prepare(&rest, &config, &dev.push_topics, port).await?;
                 (Arc::new(rest), None)
             }
         };
+    // Only an emulator's push subscription reaches the counters over HTTP, at a
+    // path holding a secret that only that subscription knows: nothing else can
+    // push (and so acknowledge or plant) a message.
+    let push_secret = queue
+        .is_none()
+        .then(|| uuid::Uuid::new_v4().simple().to_string());
 
     let counters = Arc::new(Counters::new(counters_settings, store));
     let dashboard = Arc::new(Dashboard::new(reader, dashboard_settings));
-    let ingest = Arc::new(Ingest::new(config, tokens, publisher)?);
+    let topics: Vec<_> = config.topics().into_iter().cloned().collect();
+    let ingest = Arc::new(Ingest::new(config, tokens.clone(), publisher)?);
+    let publishing = ingest.publishing.clone();
     let state = Arc::new(DevState {
         queue: queue.clone(),
         catalog: sqlite_store,
+        tokens,
     });
-    let router = hermes_ingest::router(ingest)
+    let mut router = hermes_ingest::router(ingest)
         .merge(hermes_dashboard::mount("/dashboard", dashboard.clone()))
-        .nest("/counters", hermes_counters::router(counters.clone()))
         .merge(routes::router(state));
+    if let Some(secret) = &push_secret {
+        router = router.nest(
+            &format!("/counters/{secret}"),
+            hermes_counters::router(counters.clone()),
+        );
+    }
     let router = hermes_core::runtime::with_request_log(router);
 
     let host = options
@@ -137,6 +151,11 @@ pub async fn run(options: Options) -> Result<(), DevError> {
             source,
         })?;
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
+    if let Some(secret) = &push_secret {
+        let rest = PubSubRest::from_env(Duration::from_secs(10)).await?;
+        let endpoint = format!("http://127.0.0.1:{port}/counters/{secret}");
+        emulator::prepare(&rest, &topics, &dev.push_topics, &endpoint).await?;
+    }
     banner(
         port,
         &dev,
@@ -155,6 +174,9 @@ pub async fn run(options: Options) -> Result<(), DevError> {
     let (stop, stopped) = watch::channel(false);
     let delivery = queue.map(|q| tokio::spawn(delivery::deliver(q, counters, stopped)));
     let served = hermes_core::runtime::serve(listener, router).await;
+    if !publishing.drain(Duration::from_secs(8)).await {
+        tracing::warn!("stopping with publishes still running");
+    }
     let _ = stop.send(true);
     if let Some(task) = delivery {
         let _ = task.await;

@@ -4,11 +4,13 @@
 use super::db::DbError;
 use super::queue::SqliteQueue;
 use super::store::SqliteStore;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
+use hermes_core::auth::Tokens;
 use hermes_core::error::report;
 use hermes_core::store::{DocumentId, InvalidDocumentId, StoreError};
 use serde_json::{json, Value};
@@ -19,10 +21,14 @@ pub struct DevState {
     pub queue: Option<SqliteQueue>,
     /// The embedded store, for `PUT /dev/catalog/{item_id}` (absent with a Firestore emulator).
     pub catalog: Option<SqliteStore>,
+    /// With a production token configured, every `/dev/*` route requires it.
+    pub tokens: Tokens,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RouteError {
+    #[error("send the production bearer token")]
+    Unauthorized,
     #[error("no embedded queue: a Pub/Sub emulator is in use")]
     NoQueue,
     #[error("the catalog lives in the Firestore emulator")]
@@ -40,6 +46,7 @@ pub enum RouteError {
 impl IntoResponse for RouteError {
     fn into_response(self) -> Response {
         let status = match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NoQueue | Self::NoCatalog => StatusCode::NOT_FOUND,
             Self::NotAnObject | Self::ItemId(_) => StatusCode::BAD_REQUEST,
             Self::Db(_) | Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -58,7 +65,27 @@ pub fn router(state: Arc<DevState>) -> Router {
         .route("/dev/queue", get(queue_stats))
         .route("/dev/dead-letters", get(dead_letters))
         .route("/dev/catalog/{item_id}", put(put_catalog))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            production_token,
+        ))
         .with_state(state)
+}
+
+/// The production token, when one is configured (as ingest checks it).
+async fn production_token(
+    State(state): State<Arc<DevState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    if !state.tokens.authorize(authorization, false) {
+        return RouteError::Unauthorized.into_response();
+    }
+    next.run(request).await
 }
 
 async fn queue_stats(State(state): State<Arc<DevState>>) -> Result<Response, RouteError> {

@@ -278,6 +278,21 @@ async fn with_emulators_set_it_uses_them_instead() {
         1,
         "the dashboard reads the emulator too"
     );
+    // The push endpoint is not where anyone could guess it: only the subscription knows.
+    let planted = reqwest::Client::new()
+        .post(format!("{}/counters", dev.base))
+        .body(
+            hermes_testkit::samples::push_envelope(
+                "1",
+                &json!({"items": [{"item_id": "via-emulators"}]}),
+                json!({}),
+            )
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(planted.status(), 404);
     // No embedded queue in this mode, and no SQLite file was needed.
     assert_eq!(
         reqwest::get(format!("{}/dev/queue", dev.base))
@@ -287,5 +302,103 @@ async fn with_emulators_set_it_uses_them_instead() {
         404
     );
     assert!(!dir.join("hermes.db").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// With a production token configured, nothing reachable from outside can make
+/// a published event vanish or count twice: there is no push endpoint to plant
+/// or acknowledge messages through, and every `/dev/*` route wants the token.
+#[tokio::test(flavor = "multi_thread")]
+async fn pushes_from_outside_cannot_make_a_published_event_vanish() {
+    const TOKEN: &str = "dev-secret";
+    let dir = data_dir("outside");
+    let db = dir.join("hermes.db").to_string_lossy().into_owned();
+    let dev = Function::start_on(
+        "hermes",
+        &["dev", "--db", &db],
+        free_port(),
+        &[
+            ("HERMES_CONFIG_TOML", CONFIG),
+            ("HERMES_BEARER_TOKEN", TOKEN),
+        ],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let bearer = format!("Bearer {TOKEN}");
+    // Planted pushes, as an attacker would send them, before and after a real purchase.
+    let plant = |id: &str| {
+        let envelope = hermes_testkit::samples::push_envelope(
+            id,
+            &json!({"items": [{"item_id": "guarded", "quantity": 100}]}),
+            json!({}),
+        );
+        let http = http.clone();
+        let base = dev.base.clone();
+        async move {
+            for path in ["/counters", "/counters/", "/counters/x"] {
+                let r = http
+                    .post(format!("{base}{path}"))
+                    .header("content-type", "application/json")
+                    .body(envelope.to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 404, "{path}");
+            }
+        }
+    };
+    plant("1").await;
+    plant("2").await;
+    let r = http
+        .post(format!("{}/", dev.base))
+        .header("authorization", &bearer)
+        .body(purchase("guarded"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    plant("3").await;
+
+    for (method, path) in [
+        ("GET", "/dev/queue"),
+        ("GET", "/dev/dead-letters"),
+        ("PUT", "/dev/catalog/guarded"),
+    ] {
+        let req = |auth: Option<&str>| {
+            let mut r = http.request(method.parse().unwrap(), format!("{}{path}", dev.base));
+            if let Some(a) = auth {
+                r = r.header("authorization", a);
+            }
+            r.body(r#"{"cost": 1}"#).send()
+        };
+        assert_eq!(req(None).await.unwrap().status(), 401, "{method} {path}");
+        assert_eq!(
+            req(Some("Bearer wrong")).await.unwrap().status(),
+            401,
+            "{method} {path}"
+        );
+        let ok = req(Some(&bearer)).await.unwrap().status();
+        assert!(ok.is_success(), "{method} {path}: {ok}");
+    }
+
+    // The purchase is counted once, and nothing planted counted.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stats: Value = http
+            .get(format!("{}/dev/queue", dev.base))
+            .header("authorization", &bearer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if stats["pending"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "queue not drained: {stats}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(counter(&dev.base, "guarded").await, 1);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -52,6 +52,17 @@ fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The attributes but `hermes_event_id`, and that identity (a fresh UUID here:
+/// the events carry no `event_id` and the requests no `Idempotency-Key`).
+fn split_identity(m: &Received) -> (BTreeMap<String, String>, String) {
+    let mut attributes = m.attributes.clone();
+    let id = attributes
+        .remove("hermes_event_id")
+        .expect("every message carries hermes_event_id");
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "not a UUID: {id}");
+    (attributes, id)
+}
+
 /// `data` is the compact UTF-8 JSON of `expected` (same value, no whitespace).
 fn assert_data(m: &Received, expected: &Value) {
     let text = m.text();
@@ -134,10 +145,13 @@ async fn ingest_publishes_hermes_messages_to_pubsub() {
     // `events`: the whole event, `event_name` as the only attribute.
     let m = &got_events[message_id(ids, 0, "events")];
     assert_data(m, &purchase);
-    assert_eq!(m.attributes, attrs(&[("event_name", "purchase")]));
+    let (attributes, purchase_id) = split_identity(m);
+    assert_eq!(attributes, attrs(&[("event_name", "purchase")]));
     let m = &got_events[message_id(ids, 1, "events")];
     assert_data(m, &page_view);
-    assert_eq!(m.attributes, attrs(&[("event_name", "page_view")]));
+    let (attributes, page_view_id) = split_identity(m);
+    assert_eq!(attributes, attrs(&[("event_name", "page_view")]));
+    assert_ne!(purchase_id, page_view_id, "one identity per event");
 
     // `items-realtime`: the Hermes mapping, suffixes stripped and values converted.
     let m = &got_items[0];
@@ -156,9 +170,14 @@ async fn ingest_publishes_hermes_messages_to_pubsub() {
         "{}",
         m.text()
     );
+    let (attributes, id) = split_identity(m);
     assert_eq!(
-        m.attributes,
+        attributes,
         attrs(&[("event_name", "purchase"), ("source", "s2s")])
+    );
+    assert_eq!(
+        id, purchase_id,
+        "the same event carries one identity to every destination"
     );
 
     // ---- preview request (no tokens configured: prod_ok, so it passes) ------------------
@@ -176,7 +195,7 @@ async fn ingest_publishes_hermes_messages_to_pubsub() {
     assert_eq!((got_events.len(), got_items.len()), (1, 1));
     assert_eq!(got_events[0].message_id, message_id(ids, 0, "events"));
     assert_eq!(
-        got_events[0].attributes,
+        split_identity(&got_events[0]).0,
         attrs(&[("event_name", "purchase"), ("hermes_preview", "true")])
     );
     assert_data(&got_events[0], &purchase);
@@ -185,7 +204,7 @@ async fn ingest_publishes_hermes_messages_to_pubsub() {
         message_id(ids, 0, "items-realtime")
     );
     assert_eq!(
-        got_items[0].attributes,
+        split_identity(&got_items[0]).0,
         attrs(&[
             ("event_name", "purchase"),
             ("hermes_preview", "true"),

@@ -26,7 +26,7 @@ async fn main() -> ExitCode {
     let counters = match start().await {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("hermes-counters: {e}");
+            eprintln!("hermes-counters: {}", hermes_core::error::Report(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -36,7 +36,7 @@ async fn main() -> ExitCode {
     match hermes_core::runtime::run(router(Arc::new(counters))).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hermes-counters: {e}");
+            eprintln!("hermes-counters: {}", hermes_core::error::Report(&e));
             ExitCode::FAILURE
         }
     }

@@ -28,7 +28,7 @@ async fn main() -> ExitCode {
     let dashboard = match start().await {
         Ok(d) => Arc::new(d),
         Err(e) => {
-            eprintln!("hermes-dashboard: {e}");
+            eprintln!("hermes-dashboard: {}", hermes_core::error::Report(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -42,7 +42,7 @@ async fn main() -> ExitCode {
     match hermes_core::runtime::run(router(dashboard)).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hermes-dashboard: {e}");
+            eprintln!("hermes-dashboard: {}", hermes_core::error::Report(&e));
             ExitCode::FAILURE
         }
     }

@@ -153,7 +153,10 @@ fn bench_encode(c: &mut Criterion) {
     group.bench_function("whole_event", |b| {
         b.iter(|| {
             for event in &events {
-                black_box(dest.encode(black_box(event), false).expect("encodes"));
+                black_box(
+                    dest.encode(black_box(event), "bench-event", false)
+                        .expect("encodes"),
+                );
             }
         })
     });
@@ -168,14 +171,20 @@ fn bench_encode(c: &mut Criterion) {
     assert!(mapped.triggers(&purchase));
     group.throughput(Throughput::Elements(1));
     group.bench_function("mapping_items_realtime", |b| {
-        b.iter(|| black_box(mapped.encode(black_box(&purchase), false).expect("encodes")))
+        b.iter(|| {
+            black_box(
+                mapped
+                    .encode(black_box(&purchase), "bench-event", false)
+                    .expect("encodes"),
+            )
+        })
     });
 
     let messages: Vec<Message> = events
         .iter()
         .cycle()
         .take(100)
-        .map(|e| dest.encode(e, false).expect("encodes"))
+        .map(|e| dest.encode(e, "bench-event", false).expect("encodes"))
         .collect();
     group.throughput(Throughput::Elements(messages.len() as u64));
     group.bench_function("publish_body_100", |b| {
@@ -202,7 +211,7 @@ impl Publisher for BodyOnly {
 
 fn bench_request_path(c: &mut Criterion) {
     let config = Config::parse(CONFIG, Some("bench")).expect("config");
-    let publisher: Arc<dyn Publisher> = Arc::new(BodyOnly);
+    let publishing = process::Publishing::new(Arc::new(BodyOnly));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -214,7 +223,13 @@ fn bench_request_path(c: &mut Criterion) {
             b.iter(|| {
                 rt.block_on(async {
                     let events = parse_events(black_box(body)).expect("array");
-                    let report = process::process(&config, Some(&publisher), &events, false).await;
+                    let report = process::process(
+                        &config,
+                        Some(&publishing),
+                        &events,
+                        process::RequestContext::default(),
+                    )
+                    .await;
                     debug_assert_eq!(report.tags_failed, 0);
                     let (status, body) = response::from_report("hermes", report);
                     black_box(response::respond(status, &body, events.len()))

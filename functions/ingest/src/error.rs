@@ -11,6 +11,8 @@ pub enum IngestError {
     Unauthorized,
     #[error("Body: Content-Encoding \"{0}\" is not supported. Send gzip or identity.")]
     UnsupportedEncoding(String),
+    #[error("Idempotency-Key: The header must be 1 to 1000 visible ASCII characters.")]
+    BadIdempotencyKey,
     #[error("Body: The request body could not be read: {0}")]
     BodyRead(String),
     #[error("Body: The request body is not valid gzip: {0}")]
@@ -29,9 +31,11 @@ impl IngestError {
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::BodyRead(_) | Self::BadGzip(_) | Self::EmptyBody | Self::InvalidJson(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::BadIdempotencyKey
+            | Self::BodyRead(_)
+            | Self::BadGzip(_)
+            | Self::EmptyBody
+            | Self::InvalidJson(_) => StatusCode::BAD_REQUEST,
             Self::NotArray(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }

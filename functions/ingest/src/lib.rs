@@ -19,17 +19,22 @@ pub use hermes_core::config::StartupError;
 use hermes_core::config::{Config, ConfigError};
 use hermes_core::pubsub::{PubSubRest, Publisher};
 use hermes_core::schema::json_type;
+pub use process::Publishing;
+use process::{RequestContext, MAX_IDEMPOTENCY_KEY_BYTES};
 use serde_json::Value;
 use std::sync::Arc;
 
 /// The header that marks a preview request.
 pub const PREVIEW_HEADER: &str = "x-gtm-server-preview";
+/// A client's key for one request, so that resending it publishes the same
+/// event identities (README, "Delivery guarantees").
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 
 /// Everything a request needs, built once at start-up.
 pub struct Ingest {
     pub config: Config,
     pub tokens: Tokens,
-    pub publisher: Arc<dyn Publisher>,
+    pub publishing: Publishing,
 }
 
 impl Ingest {
@@ -43,7 +48,7 @@ impl Ingest {
         Ok(Self {
             config,
             tokens,
-            publisher,
+            publishing: Publishing::new(publisher),
         })
     }
 
@@ -125,7 +130,7 @@ async fn ingest(
 }
 
 /// The checks in the order of the README ("The ingest function"): size,
-/// authorization, decoding, parsing, then the events.
+/// authorization, the idempotency key, decoding, parsing, then the events.
 async fn handle(
     state: &Ingest,
     query: Option<&str>,
@@ -139,12 +144,35 @@ async fn handle(
     if !state.tokens.authorize(authorization, preview) {
         return Err(IngestError::Unauthorized);
     }
+    let idempotency_key = idempotency_key(headers)?;
     let encoding = body::content_encoding(headers)?;
     let bytes = body::read(body, encoding, max).await?;
     let events = parse_events(&bytes)?;
-    let publisher = (!validate_only(query)).then_some(&state.publisher);
-    let report = process::process(&state.config, publisher, &events, preview).await;
+    let publishing = (!validate_only(query)).then_some(&state.publishing);
+    let request = RequestContext {
+        preview,
+        idempotency_key,
+    };
+    let report = process::process(&state.config, publishing, &events, request).await;
     Ok((events.len(), report))
+}
+
+/// The `Idempotency-Key` header: visible ASCII, at most
+/// [`MAX_IDEMPOTENCY_KEY_BYTES`], else 400.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, IngestError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY_HEADER) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or(IngestError::BadIdempotencyKey)?;
+    if key.len() > MAX_IDEMPOTENCY_KEY_BYTES {
+        return Err(IngestError::BadIdempotencyKey);
+    }
+    Ok(Some(key))
 }
 
 /// Parses the body into the array of events: 400 for empty or invalid JSON, 422 for a non-array.

@@ -4,13 +4,76 @@
 
 use hermes_core::config::Config;
 use hermes_core::error::report;
+use hermes_core::pubsub::PublishError;
 use hermes_core::pubsub::{Message, Publisher, TopicName, MAX_BATCH_MESSAGES, MAX_REQUEST_BYTES};
 use hermes_core::schema::SchemaError;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tokio_util::task::TaskTracker;
+
+/// The longest `Idempotency-Key` taken: with `:<index>` it must fit one
+/// attribute value (1,024 bytes).
+pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 1000;
+
+/// What a request says about itself besides its events.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestContext<'a> {
+    /// Sent with the preview header: messages carry `hermes_preview`.
+    pub preview: bool,
+    /// The `Idempotency-Key` header, at most [`MAX_IDEMPOTENCY_KEY_BYTES`].
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// The identity of event `index` (its `hermes_event_id`): the event's own id
+/// field when it is a non-empty string; else `<Idempotency-Key>:<index>`; else
+/// a new random UUID. Fixed here, before any publish attempt, so every retry —
+/// ours or the client's — carries the same value.
+pub fn event_identity(config: &Config, event: &Value, index: usize, key: Option<&str>) -> String {
+    match config.idempotency_field.lookup(event) {
+        Some(Value::String(id)) if !id.is_empty() => id.clone(),
+        _ => match key {
+            Some(key) => format!("{key}:{index}"),
+            None => uuid::Uuid::new_v4().to_string(),
+        },
+    }
+}
+
+/// Where messages go, and the publishes still running. A publish runs in a task
+/// the request does not own: a client that hangs up drops its request, never a
+/// publish under way.
+#[derive(Clone)]
+pub struct Publishing {
+    publisher: Arc<dyn Publisher>,
+    running: TaskTracker,
+}
+
+impl Publishing {
+    pub fn new(publisher: Arc<dyn Publisher>) -> Self {
+        Self {
+            publisher,
+            running: TaskTracker::new(),
+        }
+    }
+
+    pub fn publisher(&self) -> &Arc<dyn Publisher> {
+        &self.publisher
+    }
+
+    /// Waits, at most `timeout`, for the publishes still running (at shutdown);
+    /// `false` when some were still running then.
+    pub async fn drain(&self, timeout: Duration) -> bool {
+        self.running.close();
+        let done = tokio::time::timeout(timeout, self.running.wait())
+            .await
+            .is_ok();
+        self.running.reopen();
+        done
+    }
+}
 
 /// `tagInfo` of the response: one tag execution.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -77,22 +140,22 @@ struct TagRun {
     state: Run,
 }
 
-/// Checks, encodes and publishes the events of one request. Without a
-/// publisher (`validate_only`) everything but the publish call runs.
+/// Checks, encodes and publishes the events of one request. Without
+/// publishing (`validate_only`) everything but the publish call runs.
 pub async fn process(
     config: &Config,
-    publisher: Option<&Arc<dyn Publisher>>,
+    publishing: Option<&Publishing>,
     events: &[Value],
-    preview: bool,
+    request: RequestContext<'_>,
 ) -> Report {
     let mut report = Report {
         event_count: events.len(),
         message_ids: vec![BTreeMap::new(); events.len()],
         ..Report::default()
     };
-    let mut runs = check_and_encode(config, events, preview, &mut report);
-    if let Some(publisher) = publisher {
-        publish(config, publisher, &mut runs).await;
+    let mut runs = check_and_encode(config, events, request, &mut report);
+    if let Some(publishing) = publishing {
+        publish(config, publishing, &mut runs).await;
     }
     account(config, runs, &mut report);
     report
@@ -102,7 +165,7 @@ pub async fn process(
 fn check_and_encode(
     config: &Config,
     events: &[Value],
-    preview: bool,
+    request: RequestContext<'_>,
     report: &mut Report,
 ) -> Vec<TagRun> {
     let mut runs = Vec::new();
@@ -111,11 +174,15 @@ fn check_and_encode(
             report.invalid_schema_events.push(i);
             continue;
         }
+        // One identity per event: every destination's message carries the same.
+        let mut identity = None;
         for (d, dest) in config.destinations.iter().enumerate() {
             if !dest.triggers(event) {
                 continue;
             }
-            let state = match dest.encode(event, preview) {
+            let id = identity
+                .get_or_insert_with(|| event_identity(config, event, i, request.idempotency_key));
+            let state = match dest.encode(event, id, request.preview) {
                 Ok(message) => Run::Pending(Some(message)),
                 Err(e) => Run::Failed {
                     error: e.to_string(),
@@ -173,27 +240,41 @@ fn batches(config: &Config, runs: &mut [TagRun]) -> Vec<Batch> {
     by_topic.into_values().flatten().collect()
 }
 
-/// Publishes every batch concurrently. Each batch runs in its own task, so a
-/// client that hangs up does not cancel a publish already under way.
-async fn publish(config: &Config, publisher: &Arc<dyn Publisher>, runs: &mut [TagRun]) {
-    let mut tasks = tokio::task::JoinSet::new();
-    for batch in batches(config, runs) {
-        let publisher = Arc::clone(publisher);
-        tasks.spawn(async move {
-            let start = Instant::now();
-            let result = publisher.publish(&batch.topic, &batch.messages).await;
-            let millis = start.elapsed().as_millis() as u64;
-            if let Err(e) = &result {
-                tracing::warn!(topic = %batch.topic, messages = batch.messages.len(), error = %report(e), "publish failed");
-            }
-            (batch.runs, result, millis)
-        });
+/// What became of one batch: its runs, the ids or the error, the time taken.
+type Outcome = (Vec<usize>, Result<Vec<String>, PublishError>, u64);
+
+/// Publishes every batch concurrently, in a task the request does not own, and
+/// waits for the outcome; should the request be dropped (the client hung up),
+/// the publishes go on and their outcome is logged.
+async fn publish(config: &Config, publishing: &Publishing, runs: &mut [TagRun]) {
+    let batches = batches(config, runs);
+    if batches.is_empty() {
+        return;
     }
-    while let Some(joined) = tasks.join_next().await {
-        let Ok((batch_runs, result, millis)) = joined else {
-            // A panicking publisher leaves its runs pending; they are reported as failed below.
-            continue;
-        };
+    let (tx, rx) = oneshot::channel();
+    let publisher = Arc::clone(&publishing.publisher);
+    publishing.running.spawn(async move {
+        let outcomes = publish_batches(publisher, batches).await;
+        if let Err(outcomes) = tx.send(outcomes) {
+            let published: usize = outcomes
+                .iter()
+                .filter_map(|(_, r, _)| r.as_ref().ok().map(Vec::len))
+                .sum();
+            let failed: usize = outcomes
+                .iter()
+                .filter(|(_, r, _)| r.is_err())
+                .map(|(runs, _, _)| runs.len())
+                .sum();
+            tracing::info!(
+                published,
+                failed,
+                "publish finished after the client hung up"
+            );
+        }
+    });
+    // A publish task that panicked leaves its runs pending; they are reported as failed.
+    let Ok(outcomes) = rx.await else { return };
+    for (batch_runs, result, millis) in outcomes {
         match result {
             Ok(ids) => {
                 for (r, id) in batch_runs.into_iter().zip(ids) {
@@ -211,6 +292,30 @@ async fn publish(config: &Config, publisher: &Arc<dyn Publisher>, runs: &mut [Ta
             }
         }
     }
+}
+
+/// Each batch in its own task, so one slow topic does not hold up another.
+async fn publish_batches(publisher: Arc<dyn Publisher>, batches: Vec<Batch>) -> Vec<Outcome> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for batch in batches {
+        let publisher = Arc::clone(&publisher);
+        tasks.spawn(async move {
+            let start = Instant::now();
+            let result = publisher.publish(&batch.topic, &batch.messages).await;
+            let millis = start.elapsed().as_millis() as u64;
+            if let Err(e) = &result {
+                tracing::warn!(topic = %batch.topic, messages = batch.messages.len(), error = %report(e), "publish failed");
+            }
+            (batch.runs, result, millis)
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok(outcome) = joined {
+            outcomes.push(outcome);
+        }
+    }
+    outcomes
 }
 
 /// Turns tag executions into the response's per-event lists.

@@ -3,6 +3,7 @@
 //! that it never panics.
 
 mod common;
+mod event_identity;
 mod hermes_encoding;
 mod http_contract;
 mod no_panic;

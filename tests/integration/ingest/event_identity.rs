@@ -1,0 +1,216 @@
+//! Event identity (`hermes_event_id`, README "Delivery guarantees"): fixed per
+//! event before the first attempt, from the event's id field, else the
+//! request's `Idempotency-Key`, else a new UUID; and publishes that outlive a
+//! client who hangs up.
+
+use super::common::*;
+use hermes_core::config::Config;
+use hermes_core::gcp::{Auth, Backoff, Endpoint};
+use hermes_core::pubsub::{Message, PubSubRest};
+use hermes_testkit::emulator::free_port;
+use hermes_testkit::publishers::PublishIds;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TWO_DESTINATIONS: &str = r#"
+[[destinations]]
+name = "events"
+topic = "events"
+[[destinations]]
+name = "copy"
+topic = "copies"
+"#;
+
+fn identity(m: &Message) -> &str {
+    m.attribute("hermes_event_id")
+        .expect("every message carries hermes_event_id")
+}
+
+/// Identities of the recorded messages, per destination topic.
+fn identities(rec: &Recorder, topic: &str) -> Vec<String> {
+    rec.messages()
+        .iter()
+        .filter(|(t, _)| t.ends_with(topic))
+        .map(|(_, m)| identity(m).to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_event_id_field_is_the_identity_and_both_destinations_carry_it() {
+    let (app, rec) = app(TWO_DESTINATIONS, tokens(None, None));
+    let events = json!([
+        { "event_name": "purchase", "event_id": "order-17" },
+        { "event_name": "page_view", "event_id": "" },
+        { "event_name": "page_view", "event_id": 42 },
+    ]);
+    let a = send_json(&app, &events).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let events_ids = identities(&rec, "/events");
+    assert_eq!(
+        events_ids,
+        identities(&rec, "/copies"),
+        "one identity per event"
+    );
+    assert_eq!(events_ids[0], "order-17");
+    // An empty or non-string id is no identity: a fresh UUID each.
+    for id in &events_ids[1..] {
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    }
+    assert_ne!(events_ids[1], events_ids[2]);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_gives_key_and_index_and_a_resend_the_same_ids() {
+    let (app, rec) = app(TWO_DESTINATIONS, tokens(None, None));
+    let body = json!([
+        { "event_name": "a" },
+        { "event_name": "b", "event_id": "own-id" },
+    ])
+    .to_string();
+    for _ in 0..2 {
+        let a = send(&app, &body, &[("Idempotency-Key", "req-9f")]).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    assert_eq!(
+        identities(&rec, "/events"),
+        ["req-9f:0", "own-id", "req-9f:0", "own-id"]
+    );
+}
+
+#[tokio::test]
+async fn without_either_every_send_is_a_new_event() {
+    let (app, rec) = app(ONE_DESTINATION, tokens(None, None));
+    let body = json!([{ "event_name": "a" }]).to_string();
+    send(&app, &body, &[]).await;
+    send(&app, &body, &[]).await;
+    let ids = identities(&rec, "/events");
+    assert_eq!(ids.len(), 2);
+    assert_ne!(
+        ids[0], ids[1],
+        "at least once: a resend without a key is another event"
+    );
+}
+
+#[tokio::test]
+async fn the_identity_field_is_configurable() {
+    let toml = format!("idempotency_field = \"meta.id\"\n{ONE_DESTINATION}");
+    let (app, rec) = app(&toml, tokens(None, None));
+    let a = send_json(
+        &app,
+        &json!([{ "event_name": "a", "event_id": "ignored", "meta": { "id": "m-1" } }]),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(identities(&rec, "/events"), ["m-1"]);
+    let err = Config::parse("idempotency_field = \"a..b\"", Some("p-1")).unwrap_err();
+    assert!(err.to_string().contains("idempotency_field"), "{err}");
+    let err = Config::parse(
+        "[[destinations]]\nname = \"a\"\ntopic = \"abc\"\n[destinations.attributes]\nhermes_event_id = \"x\"",
+        Some("p-1"),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("hermes_event_id"), "{err}");
+}
+
+#[tokio::test]
+async fn a_bad_idempotency_key_is_400_before_anything_is_published() {
+    let (app, rec) = app(ONE_DESTINATION, tokens(None, None));
+    let body = json!([{ "event_name": "a" }]).to_string();
+    let long = "k".repeat(1001);
+    for key in [long.as_str(), "has space", " "] {
+        let a = send(&app, &body, &[("Idempotency-Key", key)]).await;
+        assert_eq!(a.status, 400, "{key:?}: {}", a.body);
+        assert!(a.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("Idempotency-Key"));
+    }
+    let a = send(&app, &body, &[("Idempotency-Key", &"k".repeat(1000))]).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(rec.count(), 1);
+}
+
+/// A client that gives up (fire and forget, 1 s timeout) while Pub/Sub is
+/// failing: the publish goes on and lands once Pub/Sub recovers.
+#[tokio::test]
+async fn a_client_hang_up_never_aborts_the_publish() {
+    let pubsub = MockServer::start().await;
+    let publish = "/v1/projects/hermes-test/topics/events:publish";
+    // Failing for about 1.5 s (the client gives up after 1 s), then up.
+    Mock::given(method("POST"))
+        .and(path(publish))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .set_delay(Duration::from_millis(300))
+                .set_body_json(json!({ "error": { "code": 503, "status": "UNAVAILABLE" } })),
+        )
+        .up_to_n_times(5)
+        .mount(&pubsub)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(publish))
+        .respond_with(PublishIds::new("id-", 0))
+        .mount(&pubsub)
+        .await;
+    let publisher = PubSubRest::new(
+        Endpoint {
+            base: pubsub.uri(),
+            auth: Auth::None,
+        },
+        Duration::from_secs(10),
+    )
+    .with_backoff(Backoff {
+        initial: Duration::from_millis(10),
+        max: Duration::from_millis(20),
+        multiplier: 2,
+    });
+    let app = app_with(
+        config(ONE_DESTINATION),
+        tokens(None, None),
+        Arc::new(publisher),
+    );
+    // A real server and a real TCP hang-up: the connection closes under the handler.
+    let port = free_port();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .expect("client");
+    let sent = client
+        .post(format!("http://127.0.0.1:{port}/"))
+        .header("content-type", "application/json")
+        .body(json!([{ "event_name": "purchase", "event_id": "e-1" }]).to_string())
+        .send()
+        .await;
+    assert!(sent.is_err(), "the client should have given up: {sent:?}");
+
+    // The publish goes on without its client, and lands exactly once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let calls = pubsub.received_requests().await.unwrap_or_default();
+        if calls.len() >= 6 {
+            assert_eq!(calls.len(), 6, "5 failures, then one accepted publish");
+            let body: serde_json::Value = serde_json::from_slice(&calls[5].body).expect("json");
+            assert_eq!(body["messages"][0]["attributes"]["hermes_event_id"], "e-1");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the publish stopped with the client: {} calls",
+            calls.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        pubsub.received_requests().await.unwrap_or_default().len(),
+        6,
+        "published once, not again"
+    );
+}
