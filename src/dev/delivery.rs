@@ -3,11 +3,25 @@
 
 use super::queue::{Nacked, SqliteQueue};
 use hermes_core::error::report;
+use hermes_core::pubsub::TopicName;
 use hermes_core::push::PushMessage;
 use hermes_counters::Counters;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// The subscription the in-process delivery stands for: a full subscription
+/// name, stable across restarts, so the counters' markers (keyed by it) still
+/// match after one. The same name `hermes dev` gives the push subscription it
+/// creates on a Pub/Sub emulator (`emulator.rs`), so both ways of delivering
+/// share their markers.
+pub fn subscription_of(topic: &TopicName) -> String {
+    format!(
+        "projects/{}/subscriptions/{}-hermes-dev-counters",
+        topic.project(),
+        topic.id()
+    )
+}
 
 /// Pushes due messages to the counters logic with Pub/Sub's rules: success
 /// acks; any error retries with backoff; the 5th failure dead-letters.
@@ -29,12 +43,24 @@ pub async fn deliver(queue: SqliteQueue, counters: Arc<Counters>, mut stop: watc
             if *stop.borrow() {
                 return;
             }
+            let topic = match TopicName::parse(&message.topic, None) {
+                Ok(t) => t,
+                Err(e) => {
+                    // Only `publish` fills the queue, with a TopicName: a row
+                    // from elsewhere is never deliverable, so it dead-letters.
+                    let failed = queue.nack(&message, &report(&e)).await;
+                    if let Err(e) = failed {
+                        tracing::error!(error = %report(&e), "queue update failed");
+                    }
+                    continue;
+                }
+            };
             let push = PushMessage {
                 message_id: message.message_id(),
                 data: message.data.clone(),
                 attributes: message.attributes.clone(),
                 publish_time: Some(message.publish_time.clone()),
-                subscription: format!("{}-counters", message.topic),
+                subscription: subscription_of(&topic),
                 delivery_attempt: Some(message.attempts + 1),
             };
             let result = match counters.count(&push).await {
@@ -67,5 +93,19 @@ pub async fn deliver(queue: SqliteQueue, counters: Arc<Counters>, mut stop: watc
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_subscription_is_a_stable_full_name() {
+        let topic = TopicName::parse("projects/p/topics/items-realtime", None).unwrap();
+        assert_eq!(
+            subscription_of(&topic),
+            "projects/p/subscriptions/items-realtime-hermes-dev-counters"
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! [`SqliteStore`]: the counters of `hermes dev`, with the same exactly-once
 //! semantics as Firestore (the marker row and the item rows in one transaction).
+//! The marker id is the one the counters logic derives for Firestore, from the
+//! subscription, the event and the part (README, "The counters function").
 
 use super::db::Db;
 use hermes_core::future::BoxFuture;
@@ -8,7 +10,7 @@ use hermes_core::store::{
     StoreError,
 };
 use hermes_core::time::format_timestamp;
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{Map, Value};
 use std::time::SystemTime;
 
@@ -52,20 +54,20 @@ fn apply_commit(
     now: &str,
 ) -> rusqlite::Result<Applied> {
     let tx = conn.transaction()?;
-    let marker = tx.execute(
-        "INSERT INTO processed (marker_id, expire_at) VALUES (?1, ?2)",
+    // Only a row with this marker id makes the insert a no-op: that is the
+    // proof of a duplicate. Any other failure (another constraint, I/O) is an
+    // error, never a silent acknowledgement.
+    let inserted = tx.execute(
+        "INSERT INTO processed (marker_id, expire_at) VALUES (?1, ?2)
+         ON CONFLICT (marker_id) DO NOTHING",
         params![
             commit.marker_id.as_str(),
             format_timestamp(commit.expire_at)
         ],
-    );
-    match marker {
-        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
-            // Dropping the transaction rolls back: a duplicate changes nothing.
-            return Ok(Applied::Duplicate);
-        }
-        Err(e) => return Err(e),
-        Ok(_) => {}
+    )?;
+    if inserted == 0 {
+        // Dropping the transaction rolls back: a duplicate changes nothing.
+        return Ok(Applied::Duplicate);
     }
     for item in &commit.items {
         let existing: Option<String> = tx
@@ -174,12 +176,23 @@ impl ItemsReader for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hermes_core::store::ItemUpdate;
+    use hermes_core::push::PushMessage;
+    use hermes_core::store::{EventIdentity, ItemUpdate, MarkerOrigin, ATTR_EVENT_ID};
+    use hermes_counters::marker::marker_id;
+    use hermes_counters::settings::Settings;
+    use hermes_counters::{Counters, Outcome};
+    use std::sync::Arc;
     use std::time::Duration;
 
-    fn commit(marker: &str, items: &[(&str, i64, f64)]) -> CounterCommit {
+    fn commit(event: &str, items: &[(&str, i64, f64)]) -> CounterCommit {
+        let origin = MarkerOrigin {
+            subscription: "projects/p/subscriptions/s".into(),
+            event: EventIdentity::EventId(event.into()),
+            part: 0,
+        };
         CounterCommit {
-            marker_id: DocumentId::parse(marker).unwrap(),
+            marker_id: marker_id(&origin),
+            marker: origin,
             shard: None,
             items: items
                 .iter()
@@ -226,6 +239,36 @@ mod tests {
         );
         assert_eq!(items[0].fields["item_name"], "name of a");
         assert!(items[0].last_event_at.is_some());
+    }
+
+    fn push(message_id: &str, event_id: &str, subscription: &str) -> PushMessage {
+        PushMessage {
+            message_id: message_id.into(),
+            data: br#"{"items": [{"item_id": "a", "quantity": 2}]}"#.to_vec(),
+            attributes: [(ATTR_EVENT_ID.to_string(), event_id.to_string())].into(),
+            publish_time: None,
+            subscription: subscription.into(),
+            delivery_attempt: Some(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_counters_logic_counts_once_per_event_and_subscription() {
+        let store = SqliteStore::new(Db::memory().unwrap());
+        let counters = Counters::new(Settings::default(), Arc::new(store.clone()));
+        let (s, t) = ("projects/p/subscriptions/s", "projects/p/subscriptions/t");
+        let applied = Outcome::Applied { items: 1, parts: 1 };
+        // A re-publish of the event (another message id) is a duplicate.
+        assert_eq!(counters.count(&push("1", "e-1", s)).await.unwrap(), applied);
+        assert_eq!(
+            counters.count(&push("2", "e-1", s)).await.unwrap(),
+            Outcome::Duplicate
+        );
+        // Another subscription is another consumer: it counts the event too.
+        assert_eq!(counters.count(&push("1", "e-1", t)).await.unwrap(), applied);
+        assert_eq!(counters.count(&push("3", "e-2", s)).await.unwrap(), applied);
+        let items = store.items().await.unwrap();
+        assert_eq!(items[0].counter, 6);
     }
 
     #[tokio::test]

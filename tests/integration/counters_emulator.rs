@@ -1,15 +1,20 @@
 //! `hermes-counters` against a real Firestore emulator (cloudbox behind the
 //! path proxy, or the one `FIRESTORE_EMULATOR_HOST` names): exactly once per
-//! message, sums, catalog profit, shards, poison and preview messages, OIDC.
+//! event and subscription (re-publishes, two consumers, split batches), sums,
+//! catalog profit, shards, poison and preview messages, OIDC.
 
 use hermes_core::firestore::FirestoreStore;
-use hermes_core::store::ItemsReader;
+use hermes_core::store::{
+    Applied, CounterCommit, CounterStore, DocumentId, EventIdentity, ItemUpdate, ItemsReader,
+    MarkerOrigin,
+};
+use hermes_counters::marker::marker_id;
 use hermes_testkit::emulator::{unique_id, Emulator, Function};
 use hermes_testkit::oidc::{bearer, google_claims, jwks, now, sign, with, TestKey};
 use hermes_testkit::samples::push_envelope as envelope;
 use hermes_testkit::stores::firestore_at;
-use serde_json::{json, Value};
-use std::time::Duration;
+use serde_json::{json, Map, Value};
+use std::time::{Duration, SystemTime};
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -79,6 +84,26 @@ impl Counters {
     }
 }
 
+/// The subscription of `push_envelope`.
+const SUBSCRIPTION: &str = "projects/p/subscriptions/items-realtime-counters";
+
+/// `hermes_processed/{id}` of `event`'s part `part`, as pushed through `subscription`.
+fn marker_path(subscription: &str, event: EventIdentity, part: u64) -> String {
+    let id = marker_id(&MarkerOrigin {
+        subscription: subscription.into(),
+        event,
+        part,
+    });
+    format!("hermes_processed/{id}")
+}
+
+/// A push envelope carrying the event id `event_id`, through `subscription`.
+fn event_envelope(message_id: &str, event_id: &str, subscription: &str, data: &Value) -> Value {
+    let mut e = envelope(message_id, data, json!({ "hermes_event_id": event_id }));
+    e["subscription"] = json!(subscription);
+    e
+}
+
 /// A numeric field of a Firestore document (integerValue or doubleValue).
 fn number(doc: &Value, field: &str) -> f64 {
     let v = &doc["fields"][field];
@@ -122,7 +147,14 @@ async fn the_same_message_twice_counts_once() {
         doc["fields"]["last_event_at"]["timestampValue"].is_string(),
         "{doc}"
     );
-    let marker = c.doc("hermes_processed/m-1").await.expect("marker");
+    let marker = c
+        .doc(&marker_path(
+            SUBSCRIPTION,
+            EventIdentity::MessageId("m-1".into()),
+            0,
+        ))
+        .await
+        .expect("marker");
     assert!(
         marker["fields"]["expireAt"]["timestampValue"].is_string(),
         "{marker}"
@@ -138,6 +170,128 @@ async fn the_same_message_twice_counts_once() {
     let doc = c.doc("items/123").await.expect("item document");
     assert_eq!(number(&doc, "counter"), 3.0);
     assert_eq!(number(&doc, "revenue"), 450.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_event_under_two_message_ids_counts_once() {
+    let Some(c) = Counters::start("republish", "").await else {
+        return;
+    };
+    // Ingest retried a publish that Pub/Sub had accepted, or the client resent
+    // the event: another message id, the same `hermes_event_id`.
+    let data = json!({"items": [{"item_id": "rp", "price": 5, "quantity": 3}]});
+    let (s1, b1) = c
+        .push(&event_envelope("1001", "evt-1", SUBSCRIPTION, &data))
+        .await;
+    let (s2, b2) = c
+        .push(&event_envelope("1002", "evt-1", SUBSCRIPTION, &data))
+        .await;
+    assert_eq!((s1, b1["status"].as_str()), (200, Some("applied")), "{b1}");
+    assert_eq!(
+        (s2, b2["status"].as_str()),
+        (200, Some("duplicate")),
+        "{b2}"
+    );
+    let doc = c.doc("items/rp").await.expect("item document");
+    assert_eq!(number(&doc, "counter"), 3.0);
+    assert_eq!(number(&doc, "revenue"), 15.0);
+    let marker = c
+        .doc(&marker_path(
+            SUBSCRIPTION,
+            EventIdentity::EventId("evt-1".into()),
+            0,
+        ))
+        .await
+        .expect("the event's marker");
+    assert_eq!(string(&marker, "eventId"), "evt-1");
+    assert_eq!(string(&marker, "subscription"), SUBSCRIPTION);
+    // The message ids themselves mark nothing.
+    for id in ["1001", "1002"] {
+        let by_message = marker_path(SUBSCRIPTION, EventIdentity::MessageId(id.into()), 0);
+        assert!(c.doc(&by_message).await.is_none(), "{id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_message_under_two_subscriptions_counts_twice() {
+    let Some(c) = Counters::start("consumers", "").await else {
+        return;
+    };
+    // Two subscriptions are two consumers: each counts the message once.
+    let data = json!({"items": [{"item_id": "two", "quantity": 2}]});
+    let other = "projects/p/subscriptions/items-realtime-audit";
+    for subscription in [SUBSCRIPTION, other, SUBSCRIPTION, other] {
+        let mut message = envelope("7", &data, json!({}));
+        message["subscription"] = json!(subscription);
+        let (status, body) = c.push(&message).await;
+        assert_eq!(status, 200, "{subscription}: {body}");
+    }
+    let doc = c.doc("items/two").await.expect("item document");
+    assert_eq!(number(&doc, "counter"), 4.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_split_batch_counts_each_part_once_on_redelivery() {
+    let Some(c) = Counters::start("split", "").await else {
+        return;
+    };
+    // 1,000 distinct items: parts of 499, 499 and 2 items.
+    let data = json!({ "items": (0..1000).map(|i| json!({"item_id": format!("i{i}")})).collect::<Vec<_>>() });
+    // An earlier delivery landed part 1 only (its other commits failed): the
+    // same commit the function makes for that part, with its marker.
+    let origin = MarkerOrigin {
+        subscription: SUBSCRIPTION.into(),
+        event: EventIdentity::EventId("big".into()),
+        part: 1,
+    };
+    let part_1 = CounterCommit {
+        marker_id: marker_id(&origin),
+        marker: origin,
+        shard: None,
+        items: (499..998)
+            .map(|i| ItemUpdate {
+                item_id: DocumentId::parse(format!("i{i}")).unwrap(),
+                fields: Map::new(),
+                counter: 1,
+                revenue: 0.0,
+                profit: None,
+            })
+            .collect(),
+        expire_at: SystemTime::now() + Duration::from_secs(86_400),
+    };
+    let store = c.store();
+    assert_eq!(store.apply(&part_1).await.unwrap(), Applied::Applied);
+
+    // The redelivery counts parts 0 and 2; a re-publish of the event counts nothing.
+    let (status, body) = c
+        .push(&event_envelope("m-a", "big", SUBSCRIPTION, &data))
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("applied")),
+        "{body}"
+    );
+    let (status, body) = c
+        .push(&event_envelope("m-b", "big", SUBSCRIPTION, &data))
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("duplicate")),
+        "{body}"
+    );
+    let items = store.items().await.expect("items");
+    assert_eq!(items.len(), 1000);
+    let wrong: Vec<_> = items
+        .iter()
+        .filter(|i| i.counter != 1)
+        .map(|i| (&i.item_id, i.counter))
+        .collect();
+    assert!(wrong.is_empty(), "counted other than once: {wrong:?}");
+    for part in 0..3 {
+        let marker = marker_path(SUBSCRIPTION, EventIdentity::EventId("big".into()), part);
+        let doc = c.doc(&marker).await.expect("a marker per part");
+        assert_eq!(number(&doc, "part"), part as f64);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -278,7 +432,9 @@ async fn poison_messages_are_400_with_one_log_line_each() {
             errors.iter().any(|e| e["message_id"] == id),
             "no log for {id}"
         );
-        assert!(c.doc(&format!("hermes_processed/{id}")).await.is_none());
+        let subscription = if id == "p-1" { "s" } else { SUBSCRIPTION };
+        let marker = marker_path(subscription, EventIdentity::MessageId(id.into()), 0);
+        assert!(c.doc(&marker).await.is_none());
     }
 }
 

@@ -9,8 +9,10 @@
 
 use hermes_core::firestore::FirestoreStore;
 use hermes_core::store::{
-    Applied, CounterCommit, CounterStore, DocumentId, ItemTotals, ItemUpdate, ItemsReader,
+    Applied, CounterCommit, CounterStore, DocumentId, EventIdentity, ItemTotals, ItemUpdate,
+    ItemsReader, MarkerOrigin,
 };
+use hermes_counters::marker::marker_id;
 use hermes_testkit::emulator::{unique_id, Emulator};
 use hermes_testkit::stores::firestore_at;
 use serde_json::{json, Map, Value};
@@ -44,9 +46,18 @@ fn item(id: &str, name: &str, quantity: i64, price: f64, cost: Option<f64>) -> I
     }
 }
 
-fn commit(marker: &str, shard: Option<u32>, items: Vec<ItemUpdate>) -> CounterCommit {
+const SUBSCRIPTION: &str = "projects/p/subscriptions/items-realtime-counters";
+
+/// The commit of event `event` (its `hermes_event_id`), marked as the counters function marks it.
+fn commit(event: &str, shard: Option<u32>, items: Vec<ItemUpdate>) -> CounterCommit {
+    let origin = MarkerOrigin {
+        subscription: SUBSCRIPTION.into(),
+        event: EventIdentity::EventId(event.into()),
+        part: 0,
+    };
     CounterCommit {
-        marker_id: DocumentId::parse(marker).unwrap(),
+        marker_id: marker_id(&origin),
+        marker: origin,
         shard,
         items,
         expire_at: SystemTime::now() + Duration::from_secs(10 * 86_400),
@@ -103,9 +114,27 @@ async fn the_same_commit_twice_counts_once() {
         "{last}"
     );
 
-    // The marker carries the TTL field.
-    let marker = format!("projects/{project}/databases/(default)/documents/hermes_processed/msg-1");
+    // The marker carries the TTL field and, readable, what it stands for.
+    let marker = format!(
+        "projects/{project}/databases/(default)/documents/hermes_processed/{}",
+        c.marker_id
+    );
     let doc = emu.firestore_get(&marker).await.expect("marker document");
+    let field = |name: &str| doc["fields"][name].clone();
+    assert_eq!(
+        field("subscription"),
+        json!({ "stringValue": SUBSCRIPTION })
+    );
+    assert_eq!(field("eventId"), json!({ "stringValue": "msg-1" }));
+    assert_eq!(
+        field("eventIdFrom"),
+        json!({ "stringValue": "hermes_event_id" })
+    );
+    assert_eq!(field("part"), json!({ "integerValue": "0" }));
+    // What a refused commit reads to tell a duplicate: this marker is there, another is not.
+    assert!(store.marker_exists(&c.marker_id).await.unwrap());
+    let absent = commit("msg-2", None, Vec::new()).marker_id;
+    assert!(!store.marker_exists(&absent).await.unwrap());
     assert!(
         doc["fields"]["expireAt"]["timestampValue"].is_string(),
         "{doc}"

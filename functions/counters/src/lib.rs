@@ -1,9 +1,10 @@
 //! `hermes-counters`: the Pub/Sub push target. Each pushed message's items
 //! become counters (`counter`, `revenue`, `profit`) in the store, exactly once
-//! per message id, enriched from the product catalog.
+//! per event and subscription (see [`marker`]), enriched from the product catalog.
 
 pub mod catalog;
 pub mod items;
+pub mod marker;
 pub mod settings;
 
 use axum::body::Bytes;
@@ -124,7 +125,7 @@ impl Counters {
         &self.store
     }
 
-    /// Counts one message, exactly once per message id.
+    /// Counts one message, exactly once per event and subscription.
     pub async fn count(&self, message: &PushMessage) -> Result<Outcome, CountersError> {
         let preview = message
             .attributes
@@ -144,19 +145,18 @@ impl Counters {
         let shard =
             (self.settings.shards > 1).then(|| shard_of(&message.message_id, self.settings.shards));
         let expire_at = SystemTime::now() + self.settings.marker_ttl;
+        // `aggregate` keeps the order of first appearance, so a redelivery
+        // splits into the same parts.
         let parts: Vec<_> = updates.chunks(MAX_ITEMS_PER_COMMIT).collect();
-        let split = parts.len() > 1;
         let mut applied = 0;
         for (i, part) in parts.iter().enumerate() {
-            // A split message gets one marker per part, so each part is
-            // counted exactly once even if another part failed.
-            let marker = if split {
-                format!("{}-{i}", message.message_id)
-            } else {
-                message.message_id.clone()
-            };
+            // Each part has its own marker (the part number is always hashed,
+            // 0 for an unsplit message), so each part counts exactly once even
+            // if another part failed.
+            let origin = marker::origin(message, i as u64);
             let commit = CounterCommit {
-                marker_id: DocumentId::parse(marker).map_err(StoreError::permanent)?,
+                marker_id: marker::marker_id(&origin),
+                marker: origin,
                 shard,
                 items: part.to_vec(),
                 expire_at,

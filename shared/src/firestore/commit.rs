@@ -17,18 +17,24 @@ pub(super) fn document_name(database: &str, path: &str) -> String {
 }
 
 /// The marker write first (some emulators apply writes in order and stop at
-/// the failed precondition), then one write per distinct item.
+/// the failed precondition), then one write per distinct item. The marker is
+/// the commit's only write with a precondition.
 pub(super) fn commit_body(database: &str, commit: &CounterCommit) -> Result<Value, FirestoreError> {
     let marker = document_name(
         database,
         &format!("{PROCESSED_COLLECTION}/{}", commit.marker_id),
     );
+    let origin = &commit.marker;
     let mut writes = vec![json!({
         "update": {
             "name": marker,
             "fields": {
                 "expireAt": timestamp_value(commit.expire_at),
                 "processedAt": timestamp_value(SystemTime::now()),
+                "subscription": { "stringValue": origin.subscription },
+                "eventId": { "stringValue": origin.event.as_str() },
+                "eventIdFrom": { "stringValue": origin.event.source() },
+                "part": { "integerValue": origin.part.to_string() },
             },
         },
         "currentDocument": { "exists": false },
@@ -111,13 +117,21 @@ fn merge_updates(items: &[ItemUpdate]) -> Vec<ItemUpdate> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::DocumentId;
+    use crate::store::{DocumentId, EventIdentity, MarkerOrigin};
     use std::time::UNIX_EPOCH;
 
     const DB: &str = "projects/p/databases/(default)";
 
     fn id(s: &str) -> DocumentId {
         DocumentId::parse(s).unwrap()
+    }
+
+    fn origin(part: u64) -> MarkerOrigin {
+        MarkerOrigin {
+            subscription: "projects/p/subscriptions/s".into(),
+            event: EventIdentity::EventId("ev/1".into()),
+            part,
+        }
     }
 
     fn update(item: &str, counter: i64, profit: Option<f64>) -> ItemUpdate {
@@ -140,6 +154,7 @@ mod tests {
     fn commit_body_marker_first_then_one_write_per_item() {
         let commit = CounterCommit {
             marker_id: id("m1"),
+            marker: origin(2),
             shard: None,
             items: vec![
                 update("a", 1, None),
@@ -160,6 +175,17 @@ mod tests {
             writes[0]["update"]["fields"]["expireAt"],
             json!({ "timestampValue": "1970-01-01T00:00:00.000000Z" })
         );
+        let marker = &writes[0]["update"]["fields"];
+        assert_eq!(
+            marker["subscription"],
+            json!({ "stringValue": "projects/p/subscriptions/s" })
+        );
+        assert_eq!(marker["eventId"], json!({ "stringValue": "ev/1" }));
+        assert_eq!(
+            marker["eventIdFrom"],
+            json!({ "stringValue": "hermes_event_id" })
+        );
+        assert_eq!(marker["part"], json!({ "integerValue": "2" }));
         let a = &writes[1];
         assert_eq!(
             a["update"]["name"],
@@ -196,6 +222,7 @@ mod tests {
     fn sharded_writes_go_to_the_shard_and_bad_input_is_refused() {
         let mut commit = CounterCommit {
             marker_id: id("m1"),
+            marker: origin(0),
             shard: Some(3),
             items: vec![update("a", 1, None)],
             expire_at: UNIX_EPOCH,

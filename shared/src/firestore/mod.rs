@@ -2,7 +2,8 @@
 //!
 //! Only the REST surface of Google's `firestore.v1` API is used (no gRPC, no
 //! client library): `documents:commit` for the exactly-once counter updates
-//! (encoded in `commit`), `documents:batchGet` for the catalog, and
+//! (encoded in `commit`), a document `GET` of a marker when a refused commit
+//! must be told apart from a duplicate, `documents:batchGet` for the catalog, and
 //! `documents/items` (list) with a `shards` collection-group `runQuery` for the
 //! dashboard's totals (in `read`).
 
@@ -13,7 +14,7 @@ pub mod value;
 
 pub use store::{FirestoreStore, ENV_EMULATOR_HOST, PRODUCTION_BASE};
 
-use crate::gcp::{CallError, ErrorClass};
+use crate::gcp::{AttemptError, CallError, ErrorClass};
 use crate::store::{DocumentId, StoreError};
 
 /// Why a Firestore call failed.
@@ -39,6 +40,15 @@ pub enum FirestoreError {
     NotFinite(DocumentId),
     #[error("encoding a request")]
     Encode(#[source] serde_json::Error),
+    /// A conflict that was not the marker: the commit was refused for another reason.
+    #[error(
+        "Firestore refused the commit of marker {marker}, which does not exist: not a duplicate"
+    )]
+    NotADuplicate {
+        marker: DocumentId,
+        #[source]
+        source: AttemptError,
+    },
 }
 
 impl From<FirestoreError> for StoreError {

@@ -1,14 +1,15 @@
-//! The reads: catalog documents by `batchGet`, and every item's totals by
-//! listing `items` and a `shards` collection-group `runQuery`, both paged.
+//! The reads: catalog documents by `batchGet`, a marker by its name, and every
+//! item's totals by listing `items` and a `shards` collection-group `runQuery`,
+//! both paged.
 
 use super::commit::document_name;
 use super::store::FirestoreStore;
 use super::value::{double_of, from_fields, from_value, int_of};
 use super::FirestoreError;
-use crate::gcp::Deadline;
+use crate::gcp::{CallError, Deadline};
 use crate::store::{
     merge_shards, CatalogEntries, DocumentId, ItemTotals, CATALOG_COLLECTION, ITEMS_COLLECTION,
-    SHARDS_COLLECTION,
+    PROCESSED_COLLECTION, SHARDS_COLLECTION,
 };
 use crate::time::normalize_timestamp;
 use reqwest::Method;
@@ -54,6 +55,31 @@ impl FirestoreStore {
             }
         }
         Ok(out)
+    }
+
+    /// `GET` of `hermes_processed/{marker_id}`: found, or NOT_FOUND.
+    pub(super) async fn read_marker(
+        &self,
+        marker_id: &DocumentId,
+        deadline: Deadline,
+    ) -> Result<bool, FirestoreError> {
+        let url = self.url(&format!("/documents/{PROCESSED_COLLECTION}/{marker_id}"))?;
+        match self
+            .call("marker read", Method::GET, &url, None, deadline)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(FirestoreError::Call {
+                source: CallError::Rejected(e),
+                ..
+            }) if e
+                .api()
+                .is_some_and(|(http, api)| http == 404 || api.status == "NOT_FOUND") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub(super) async fn read_items(&self) -> Result<Vec<ItemTotals>, FirestoreError> {

@@ -118,24 +118,51 @@ impl FirestoreStore {
             .map_err(|source| FirestoreError::Call { what, source })
     }
 
+    /// Whether the marker `hermes_processed/{marker_id}` exists: what tells a
+    /// refused commit that was a duplicate from one that was not.
+    pub async fn marker_exists(&self, marker_id: &DocumentId) -> Result<bool, StoreError> {
+        Ok(self
+            .read_marker(marker_id, Deadline::after(self.deadline))
+            .await?)
+    }
+
     async fn commit(&self, commit: &CounterCommit) -> Result<Applied, FirestoreError> {
         let body = encode(&commit_body(&self.database, commit)?)?;
         let url = self.url("/documents:commit")?;
         let deadline = Deadline::after(self.deadline);
-        match self
+        let refusal = match self
             .call("commit", Method::POST, &url, Some(body), deadline)
             .await
         {
-            Ok(_) => Ok(Applied::Applied),
+            Ok(_) => return Ok(Applied::Applied),
             Err(FirestoreError::Call {
                 source: CallError::Rejected(e),
                 ..
-            }) if e.class() == ErrorClass::Conflict => {
-                tracing::debug!(marker = %commit.marker_id, error = %e, "marker exists: duplicate");
-                Ok(Applied::Duplicate)
-            }
-            Err(e) => Err(e),
+            }) if e.class() == ErrorClass::Conflict => e,
+            Err(e) => return Err(e),
+        };
+        let marker = &commit.marker_id;
+        // The marker's `exists: false` is the commit's only precondition, and
+        // ALREADY_EXISTS is what that one answers: the proof of a duplicate.
+        if refusal
+            .api()
+            .is_some_and(|(_, api)| api.status == "ALREADY_EXISTS")
+        {
+            tracing::debug!(%marker, error = %refusal, "marker exists: duplicate");
+            return Ok(Applied::Duplicate);
         }
+        // FAILED_PRECONDITION may be the marker (some emulators answer so) or
+        // anything else about the database: only the marker itself tells. An
+        // acknowledged non-duplicate would lose its counts without a trace.
+        if self.read_marker(marker, deadline).await? {
+            tracing::debug!(%marker, error = %refusal, "refused, and the marker exists: duplicate");
+            return Ok(Applied::Duplicate);
+        }
+        tracing::error!(%marker, error = %refusal, "commit refused and the marker does not exist: not counted");
+        Err(FirestoreError::NotADuplicate {
+            marker: marker.clone(),
+            source: refusal,
+        })
     }
 }
 

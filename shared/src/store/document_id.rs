@@ -28,6 +28,18 @@ impl DocumentId {
         }
     }
 
+    /// A 32-byte digest (SHA-256) in lowercase hex: 64 hex digits are always a
+    /// valid id, so whatever was hashed, the id needs no check.
+    pub fn from_digest(digest: &[u8; 32]) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut id = String::with_capacity(64);
+        for b in digest {
+            id.push(char::from(HEX[usize::from(b >> 4)]));
+            id.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+        Self(id)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -74,5 +86,17 @@ mod tests {
         assert!(!ok("__x__"));
         assert!(!ok("____"));
         assert!(!ok(&"x".repeat(1501)));
+    }
+
+    #[test]
+    fn digests_are_lowercase_hex_ids() {
+        let mut digest = [0u8; 32];
+        digest[0] = 0xab;
+        digest[31] = 0x0f;
+        let id = DocumentId::from_digest(&digest);
+        assert_eq!(id.as_str().len(), 64);
+        assert!(id.as_str().starts_with("ab00"));
+        assert!(id.as_str().ends_with("000f"));
+        assert_eq!(DocumentId::parse(id.as_str()), Ok(id));
     }
 }

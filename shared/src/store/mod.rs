@@ -7,7 +7,8 @@
 //! The contract every backend keeps: [`CounterStore::apply`] is atomic and
 //! happens at most once per `marker_id` — the marker document and every item
 //! update are committed together or not at all, and a second commit with the
-//! same marker changes nothing and reports [`Applied::Duplicate`].
+//! same marker changes nothing and reports [`Applied::Duplicate`]. A refused
+//! commit is a duplicate only when the refusal proves the marker exists.
 
 mod document_id;
 
@@ -44,11 +45,54 @@ pub struct ItemUpdate {
     pub profit: Option<f64>,
 }
 
+/// The message attribute ingest sets to the event's id, the same on every
+/// retry of a publish: what the counters' markers are keyed by.
+pub const ATTR_EVENT_ID: &str = "hermes_event_id";
+
+/// Which event a message carries (README, "The counters function").
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EventIdentity {
+    /// The message's `hermes_event_id` attribute: the same on every publish of the event.
+    EventId(String),
+    /// The Pub/Sub message id, for a message published without `hermes_event_id`.
+    MessageId(String),
+}
+
+impl EventIdentity {
+    /// The identity itself.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::EventId(id) | Self::MessageId(id) => id,
+        }
+    }
+
+    /// Where the identity came from: the attribute's name, or `messageId`.
+    pub fn source(&self) -> &'static str {
+        match self {
+            Self::EventId(_) => ATTR_EVENT_ID,
+            Self::MessageId(_) => "messageId",
+        }
+    }
+}
+
+/// What a marker stands for, kept readable beside it: its id is a hash of
+/// this, so the marker itself tells whoever looks which event it is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MarkerOrigin {
+    /// The push subscription, `projects/{p}/subscriptions/{s}`: each consumer counts once.
+    pub subscription: String,
+    pub event: EventIdentity,
+    /// The part of a message split at [`CounterCommit`]'s size limit; 0 when not split.
+    pub part: u64,
+}
+
 /// One atomic, exactly-once commit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CounterCommit {
-    /// `hermes_processed/{marker_id}`: the message id, or `{id}-{part}` for split batches.
+    /// `hermes_processed/{marker_id}`, derived from [`Self::marker`] by the counters function.
     pub marker_id: DocumentId,
+    /// Written into the marker document, for debugging.
+    pub marker: MarkerOrigin,
     /// With sharding, every write goes to `items/{id}/shards/{shard}`; `None`: to `items/{id}`.
     pub shard: Option<u32>,
     pub items: Vec<ItemUpdate>,

@@ -8,19 +8,23 @@
 //! validator is the test kit's (`hermes_testkit::discovery`), shared with the
 //! Pub/Sub contract test.
 //!
-//! The requests are real ones, recorded by wiremock while `apply`, `catalog` and
+//! The requests are real ones, recorded by wiremock while `apply` (one of them
+//! refused with FAILED_PRECONDITION, so the marker is read), `catalog` and
 //! `items` run; the canned answers are themselves checked against the response
 //! schemas, so the client is fed what Firestore would send.
 //!
 //! No discovery document: a failure when `CI` is set, else a visible skip.
 
-use hermes_core::store::{CounterCommit, CounterStore, DocumentId, ItemUpdate, ItemsReader};
+use hermes_core::store::{
+    Applied, CounterCommit, CounterStore, DocumentId, EventIdentity, ItemUpdate, ItemsReader,
+    MarkerOrigin,
+};
 use hermes_testkit::discovery::{Direction, Discovery};
 use hermes_testkit::stores::firestore_at;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
-use wiremock::matchers::{method, path, query_param, query_param_is_missing};
+use wiremock::matchers::{body_string_contains, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const PROJECT: &str = "hermes-contract";
@@ -74,6 +78,34 @@ async fn mount_answers(doc: &Discovery, server: &MockServer) {
     Mock::given(method("POST"))
         .and(path(format!("/v1/{DB}/documents:commit")))
         .respond_with(commit)
+        .mount(server)
+        .await;
+
+    // A commit refused with FAILED_PRECONDITION: the store reads its marker.
+    Mock::given(method("POST"))
+        .and(path(format!("/v1/{DB}/documents:commit")))
+        .and(body_string_contains(format!(
+            "hermes_processed/{REFUSED}\""
+        )))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "error": { "code": 400, "message": "refused", "status": "FAILED_PRECONDITION" }
+        })))
+        .with_priority(1)
+        .mount(server)
+        .await;
+    let marker = checked_answer(
+        doc,
+        "firestore.projects.databases.documents.get",
+        document(
+            &format!("hermes_processed/{REFUSED}"),
+            json!({ "expireAt": { "timestampValue": T } }),
+        ),
+    );
+    Mock::given(method("GET"))
+        .and(path(format!(
+            "/v1/{DB}/documents/hermes_processed/{REFUSED}"
+        )))
+        .respond_with(marker)
         .mount(server)
         .await;
 
@@ -147,11 +179,23 @@ async fn mount_answers(doc: &Discovery, server: &MockServer) {
         .await;
 }
 
+/// The marker of the commit the server refuses.
+const REFUSED: &str = "refused";
+
 fn commit(shard: Option<u32>) -> CounterCommit {
+    commit_with_marker("1234567890", shard)
+}
+
+fn commit_with_marker(marker: &str, shard: Option<u32>) -> CounterCommit {
     let fields =
         |pairs: Value| -> Map<String, Value> { pairs.as_object().cloned().unwrap_or_default() };
     CounterCommit {
-        marker_id: DocumentId::parse("1234567890").unwrap(),
+        marker_id: DocumentId::parse(marker).unwrap(),
+        marker: MarkerOrigin {
+            subscription: "projects/hermes-contract/subscriptions/items-realtime-counters".into(),
+            event: EventIdentity::EventId("ev-1".into()),
+            part: 0,
+        },
         shard,
         items: vec![
             ItemUpdate {
@@ -190,6 +234,12 @@ async fn every_request_matches_the_discovery_document() {
 
     store.apply(&commit(None)).await.expect("apply");
     store.apply(&commit(Some(7))).await.expect("apply sharded");
+    // Refused, and the marker read finds it: a duplicate.
+    let refused = store
+        .apply(&commit_with_marker(REFUSED, None))
+        .await
+        .expect("apply refused");
+    assert_eq!(refused, Applied::Duplicate);
     // "a/b" and "__x__" cannot be document ids: they never become requests.
     let ids: Vec<DocumentId> = ["sku-1", "sku-2", "a/b", "__x__", "sku-1"]
         .into_iter()
@@ -236,13 +286,14 @@ async fn every_request_matches_the_discovery_document() {
         "requests that do not fit firestore.v1.json:\n{}",
         problems.join("\n")
     );
-    let expected: BTreeSet<String> = ["commit", "batchGet", "listDocuments", "runQuery"]
+    let expected: BTreeSet<String> = ["commit", "get", "batchGet", "listDocuments", "runQuery"]
         .iter()
         .map(|m| format!("firestore.projects.databases.documents.{m}"))
         .collect();
     assert_eq!(used, expected);
-    // 2 commits, 1 batchGet (duplicates and invalid ids dropped), 2 list pages, 2 query pages.
-    assert_eq!(requests.len(), 7);
+    // 3 commits, 1 marker get, 1 batchGet (duplicates and invalid ids dropped), 2 list pages,
+    // 2 query pages.
+    assert_eq!(requests.len(), 9);
 
     // What was sent, beyond its shape.
     let bodies: Vec<Value> = requests
@@ -256,6 +307,10 @@ async fn every_request_matches_the_discovery_document() {
         format!("{DB}/documents/hermes_processed/1234567890")
     );
     assert_eq!(writes[0]["currentDocument"], json!({ "exists": false }));
+    assert_eq!(
+        writes[0]["update"]["fields"]["eventId"],
+        json!({ "stringValue": "ev-1" })
+    );
     let mask: Vec<&str> = writes[1]["updateMask"]["fieldPaths"]
         .as_array()
         .unwrap()

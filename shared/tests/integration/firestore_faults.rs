@@ -1,13 +1,15 @@
 //! `FirestoreStore` against exact REST failures served by wiremock: retries,
 //! backoff inside the deadline, and the error mapping that keeps counting
 //! exactly once (README, "The counters function": the decision is made on the
-//! error's `status`, not its HTTP code).
+//! error's `status`, not its HTTP code, and a refusal is a duplicate only when
+//! it proves the marker exists).
 
 use hermes_core::error::report;
 use hermes_core::firestore::FirestoreStore;
 use hermes_core::gcp::Backoff;
 use hermes_core::store::{
-    Applied, CounterCommit, CounterStore, DocumentId, ItemUpdate, ItemsReader, StoreError,
+    Applied, CounterCommit, CounterStore, DocumentId, EventIdentity, ItemUpdate, ItemsReader,
+    MarkerOrigin, StoreError,
 };
 use hermes_testkit::emulator::free_port;
 use hermes_testkit::stores::firestore_at;
@@ -20,6 +22,11 @@ const DB: &str = "/v1/projects/p/databases/(default)";
 
 fn commit_path() -> String {
     format!("{DB}/documents:commit")
+}
+
+/// The document `GET` of the marker of [`commit`].
+fn marker_path() -> String {
+    format!("{DB}/documents/hermes_processed/msg-1")
 }
 
 /// Short backoff, so retries fit in a test's deadline.
@@ -36,6 +43,11 @@ fn store(server: &MockServer, deadline: Duration) -> FirestoreStore {
 fn commit() -> CounterCommit {
     CounterCommit {
         marker_id: DocumentId::parse("msg-1").unwrap(),
+        marker: MarkerOrigin {
+            subscription: "projects/p/subscriptions/s".into(),
+            event: EventIdentity::MessageId("msg-1".into()),
+            part: 0,
+        },
         shard: None,
         items: vec![ItemUpdate {
             item_id: DocumentId::parse("sku-1").unwrap(),
@@ -64,14 +76,36 @@ fn error(code: u16, status: &str) -> ResponseTemplate {
     }))
 }
 
-async fn commits_seen(server: &MockServer) -> usize {
+async fn seen(server: &MockServer, path: &str) -> usize {
     server
         .received_requests()
         .await
         .unwrap_or_default()
         .iter()
-        .filter(|r| r.url.path() == commit_path())
+        .filter(|r| r.url.path() == path)
         .count()
+}
+
+async fn commits_seen(server: &MockServer) -> usize {
+    seen(server, &commit_path()).await
+}
+
+/// The marker document as Firestore answers a `GET`.
+fn marker_document() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "name": "projects/p/databases/(default)/documents/hermes_processed/msg-1",
+        "fields": { "expireAt": { "timestampValue": "2026-01-11T00:00:00Z" } },
+        "createTime": "2026-01-01T00:00:00Z", "updateTime": "2026-01-01T00:00:00Z"
+    }))
+}
+
+/// Answers the marker's `GET` with `answer`.
+async fn serve_marker(server: &MockServer, answer: ResponseTemplate) {
+    Mock::given(method("GET"))
+        .and(path(marker_path()))
+        .respond_with(answer)
+        .mount(server)
+        .await;
 }
 
 /// Answers `first` `times` times, then `then` forever.
@@ -164,21 +198,65 @@ async fn other_retryable_answers_are_retried() {
 }
 
 #[tokio::test]
-async fn already_exists_is_a_duplicate() {
-    let answer = error(409, "ALREADY_EXISTS");
-    let (got, commits) = apply_against(DEADLINE, answer.clone(), 0, answer).await;
+async fn already_exists_is_a_duplicate_without_a_read() {
+    let server = MockServer::start().await;
+    serve(&server, ok(), 0, error(409, "ALREADY_EXISTS")).await;
+    serve_marker(&server, error(404, "NOT_FOUND")).await;
+    let got = store(&server, DEADLINE).apply(&commit()).await;
     assert_eq!(got.unwrap(), Applied::Duplicate);
-    assert_eq!(commits, 1);
+    assert_eq!(commits_seen(&server).await, 1);
+    assert_eq!(
+        seen(&server, &marker_path()).await,
+        0,
+        "the refusal is proof"
+    );
 }
 
 #[tokio::test]
-async fn failed_precondition_is_a_duplicate_at_400_and_412() {
+async fn failed_precondition_with_the_marker_present_is_a_duplicate() {
     for code in [400, 412] {
-        let answer = error(code, "FAILED_PRECONDITION");
-        let (got, commits) = apply_against(DEADLINE, answer.clone(), 0, answer).await;
+        let server = MockServer::start().await;
+        serve(&server, ok(), 0, error(code, "FAILED_PRECONDITION")).await;
+        serve_marker(&server, marker_document()).await;
+        let got = store(&server, DEADLINE).apply(&commit()).await;
         assert_eq!(got.unwrap(), Applied::Duplicate, "HTTP {code}");
-        assert_eq!(commits, 1, "HTTP {code}");
+        assert_eq!(commits_seen(&server).await, 1, "HTTP {code}");
+        assert_eq!(seen(&server, &marker_path()).await, 1, "HTTP {code}");
     }
+}
+
+#[tokio::test]
+async fn failed_precondition_without_the_marker_is_an_error_not_a_duplicate() {
+    for code in [400, 412] {
+        let server = MockServer::start().await;
+        serve(&server, ok(), 0, error(code, "FAILED_PRECONDITION")).await;
+        serve_marker(&server, error(404, "NOT_FOUND")).await;
+        let got = store(&server, DEADLINE).apply(&commit()).await;
+        match got {
+            Err(e @ StoreError::Permanent(_)) => {
+                let msg = report(&e);
+                assert!(
+                    msg.contains("not a duplicate") && msg.contains("FAILED_PRECONDITION"),
+                    "{msg}"
+                )
+            }
+            other => panic!("HTTP {code}: expected Permanent, got {other:?}"),
+        }
+        assert_eq!(commits_seen(&server).await, 1, "HTTP {code}");
+        assert_eq!(seen(&server, &marker_path()).await, 1, "HTTP {code}");
+    }
+}
+
+#[tokio::test]
+async fn a_marker_read_that_cannot_answer_is_transient_never_a_duplicate() {
+    let server = MockServer::start().await;
+    serve(&server, ok(), 0, error(400, "FAILED_PRECONDITION")).await;
+    serve_marker(&server, error(503, "UNAVAILABLE")).await;
+    let got = store(&server, Duration::from_millis(300))
+        .apply(&commit())
+        .await;
+    assert!(matches!(got, Err(StoreError::Transient(_))), "{got:?}");
+    assert!(seen(&server, &marker_path()).await >= 1);
 }
 
 #[tokio::test]
