@@ -1,6 +1,7 @@
 //! `hermes dev` against a Pub/Sub emulator: the topics of the configuration
 //! are created, and the counted ones get a push subscription to `/counters`.
 
+use super::delivery::subscription_of;
 use axum::http::StatusCode;
 use hermes_core::pubsub::{PubSubRest, TopicName};
 use serde_json::json;
@@ -45,11 +46,7 @@ pub async fn prepare(
         create(topic.to_string(), json!({})).await?;
     }
     for topic in push_topics {
-        let name = format!(
-            "projects/{}/subscriptions/{}-hermes-dev-counters",
-            topic.project(),
-            topic.id()
-        );
+        let name = subscription_of(topic);
         let push_config = json!({ "pushEndpoint": endpoint });
         let body = json!({ "name": name, "topic": topic.as_str(), "pushConfig": push_config });
         if create(name.clone(), body).await? == StatusCode::CONFLICT {

@@ -176,8 +176,9 @@ impl ItemsReader for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hermes_core::hermes::ATTR_EVENT_ID;
     use hermes_core::push::PushMessage;
-    use hermes_core::store::{EventIdentity, ItemUpdate, MarkerOrigin, ATTR_EVENT_ID};
+    use hermes_core::store::{EventIdentity, ItemUpdate, MarkerOrigin};
     use hermes_counters::marker::marker_id;
     use hermes_counters::settings::Settings;
     use hermes_counters::{Counters, Outcome};

@@ -10,11 +10,13 @@
 //! - [`stores`]: in-memory `CounterStore`s, and a `FirestoreStore` aimed at a test server.
 //! - [`oidc`]: RSA test keys, their JWKS, and Google-style signed tokens.
 //! - [`samples`]: the shared test configuration, events and push envelopes.
+//! - [`faults`]: faults between real peers: lost answers, failed and slow pushes.
 //! - [`ci`]: CI detection and [`ci::skip`], which makes a test that cannot run visible.
 
 pub mod ci;
 pub mod discovery;
 pub mod emulator;
+pub mod faults;
 pub mod oidc;
 pub mod publishers;
 pub mod samples;

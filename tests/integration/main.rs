@@ -11,6 +11,7 @@ mod counters_faults;
 mod dashboard_emulator;
 mod dev;
 mod emulator_pubsub;
+mod exactly_once;
 mod firestore_emulator;
 mod ingest;
 mod lambda;

@@ -6,8 +6,9 @@
 //! identities share one.
 
 use aws_lc_rs::digest::{Context, SHA256};
+use hermes_core::hermes::ATTR_EVENT_ID;
 use hermes_core::push::PushMessage;
-use hermes_core::store::{DocumentId, EventIdentity, MarkerOrigin, ATTR_EVENT_ID};
+use hermes_core::store::{DocumentId, EventIdentity, MarkerOrigin};
 
 /// Names this encoding, so that a different one later cannot reuse its ids.
 const DOMAIN: &[u8] = b"hermes-marker-v1\0";

@@ -15,6 +15,7 @@ mod document_id;
 pub use document_id::{DocumentId, InvalidDocumentId};
 
 use crate::future::BoxFuture;
+use crate::hermes::ATTR_EVENT_ID;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -44,10 +45,6 @@ pub struct ItemUpdate {
     /// `profit += (price − cost) × quantity`, when the cost is known.
     pub profit: Option<f64>,
 }
-
-/// The message attribute ingest sets to the event's id, the same on every
-/// retry of a publish: what the counters' markers are keyed by.
-pub const ATTR_EVENT_ID: &str = "hermes_event_id";
 
 /// Which event a message carries (README, "The counters function").
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

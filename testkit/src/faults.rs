@@ -1,0 +1,186 @@
+//! Faults between real peers, for the delivery-guarantee tests:
+//! - [`AnswerDropper`]: a TCP proxy that forwards requests but, on some
+//!   connections, throws the answer away and hangs up — the request was
+//!   accepted upstream, the client never learns it and retries;
+//! - [`PushFront`]: an HTTP front for a push endpoint that fails or delays
+//!   chosen deliveries before forwarding them.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A loopback proxy to `upstream` (`host:port`) that drops the answer on every
+/// `every`-th connection, at most `max` times.
+pub struct AnswerDropper {
+    /// `127.0.0.1:port`, as `PUBSUB_EMULATOR_HOST` takes it.
+    pub host: String,
+    dropped: Arc<AtomicUsize>,
+}
+
+impl AnswerDropper {
+    pub async fn start(upstream: &str, every: usize, max: usize) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let host = listener.local_addr().expect("addr").to_string();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let upstream = upstream.to_string();
+        let count = dropped.clone();
+        tokio::spawn(async move {
+            let mut n = 0usize;
+            while let Ok((client, _)) = listener.accept().await {
+                n += 1;
+                let drop_this = n.is_multiple_of(every.max(1)) && count.load(Ordering::SeqCst) < max;
+                let upstream = upstream.clone();
+                let count = count.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    if drop_this {
+                        drop_answer(client, server, &count).await;
+                    } else {
+                        let (mut client, mut server) = (client, server);
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Self { host, dropped }
+    }
+
+    /// Answers thrown away so far.
+    pub fn dropped(&self) -> usize {
+        self.dropped.load(Ordering::SeqCst)
+    }
+}
+
+/// Forwards the client's bytes; at the first bytes of the answer, closes both sides.
+async fn drop_answer(client: TcpStream, server: TcpStream, count: &AtomicUsize) {
+    let (mut client_read, _client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let forward = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = client_read.read(&mut buf).await {
+            if n == 0 || server_write.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut first = [0u8; 1];
+    if matches!(server_read.read(&mut first).await, Ok(n) if n > 0) {
+        count.fetch_add(1, Ordering::SeqCst);
+    }
+    forward.abort();
+    // Dropping every half closes both connections: the client sees a hang-up.
+}
+
+/// What a [`PushFront`] does with one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Forward,
+    /// Answer 503 without forwarding: Pub/Sub redelivers.
+    Fail,
+    /// Wait, then forward (slower than the ack deadline: a second, overlapping delivery).
+    Delay(Duration),
+}
+
+type Rule = dyn Fn(&str, usize) -> Delivery + Send + Sync;
+
+/// An HTTP front for a push endpoint: `rule(message_id, attempt)` (attempt 1
+/// for the first delivery of that message id) decides each delivery.
+pub struct PushFront {
+    /// `http://127.0.0.1:port/`, the push endpoint to give the subscription.
+    pub endpoint: String,
+    state: Arc<FrontState>,
+}
+
+struct FrontState {
+    target: Mutex<String>,
+    rule: Box<Rule>,
+    attempts: Mutex<HashMap<String, usize>>,
+    http: reqwest::Client,
+    forwarded: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+impl PushFront {
+    pub async fn start(
+        target: &str,
+        rule: impl Fn(&str, usize) -> Delivery + Send + Sync + 'static,
+    ) -> Self {
+        let state = Arc::new(FrontState {
+            target: Mutex::new(target.to_string()),
+            rule: Box::new(rule),
+            attempts: Mutex::new(HashMap::new()),
+            http: reqwest::Client::new(),
+            forwarded: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+        });
+        let app = axum::Router::new()
+            .route("/", axum::routing::post(front))
+            .with_state(state.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let endpoint = format!("http://{}/", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { endpoint, state }
+    }
+
+    /// Deliveries failed by the rule so far.
+    pub fn failed(&self) -> usize {
+        self.state.failed.load(Ordering::SeqCst)
+    }
+
+    /// Deliveries forwarded so far.
+    pub fn forwarded(&self) -> usize {
+        self.state.forwarded.load(Ordering::SeqCst)
+    }
+
+    /// The most deliveries any one message id has had.
+    pub fn most_attempts(&self) -> usize {
+        let attempts = self.state.attempts.lock().expect("attempts");
+        attempts.values().copied().max().unwrap_or(0)
+    }
+}
+
+async fn front(State(state): State<Arc<FrontState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let envelope: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let id = envelope["message"]["messageId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let attempt = {
+        let mut attempts = state.attempts.lock().expect("attempts");
+        let n = attempts.entry(id.clone()).or_insert(0);
+        *n += 1;
+        *n
+    };
+    match (state.rule)(&id, attempt) {
+        Delivery::Fail => {
+            state.failed.fetch_add(1, Ordering::SeqCst);
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+        Delivery::Delay(d) => tokio::time::sleep(d).await,
+        Delivery::Forward => {}
+    }
+    let target = state.target.lock().expect("target").clone();
+    let mut req = state.http.post(target).body(body);
+    if let Some(ct) = headers.get("content-type") {
+        req = req.header("content-type", ct);
+    }
+    match req.send().await {
+        Ok(resp) => {
+            state.forwarded.fetch_add(1, Ordering::SeqCst);
+            StatusCode::from_u16(resp.status().as_u16())
+                .unwrap_or(StatusCode::BAD_GATEWAY)
+                .into_response()
+        }
+        // The push target is down (killed): Pub/Sub redelivers.
+        Err(_) => StatusCode::BAD_GATEWAY.into_response(),
+    }
+}

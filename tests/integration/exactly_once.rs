@@ -1,0 +1,449 @@
+//! Exactly once, end to end, on Google's Pub/Sub and Firestore emulators:
+//! `hermes-ingest` → topic → push subscription (retry policy, dead-letter
+//! policy with 5 attempts) → `hermes-counters` → Firestore. Each test breaks
+//! one link — lost publish answers, client resends, failing and killed
+//! counters, overlapping deliveries, contention, poison — and the totals must
+//! still equal the sums sent (README, "Delivery guarantees").
+//!
+//! `cargo test --test integration exactly_once` runs them alone.
+
+use hermes_testkit::emulator::{free_port, unique_id, Emulator, Function};
+use hermes_testkit::faults::{AnswerDropper, Delivery, PushFront};
+use hermes_testkit::samples::items_realtime;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Items sent, by id: the counter each must reach.
+type Totals = BTreeMap<String, i64>;
+
+struct Pipeline {
+    emu: Emulator,
+    project: String,
+    topic: String,
+    dead_letters: String,
+    counters: Function,
+    counters_port: u16,
+    ingest: Function,
+}
+
+struct Options {
+    /// Put a fault front before the counters' push endpoint.
+    front: Option<Arc<PushFront>>,
+    /// Publish through a proxy that loses answers (`every`, `max`).
+    lose_answers: Option<(usize, usize)>,
+    ack_deadline_secs: u32,
+    /// The counters' port (a front forwards there); a free one if `None`.
+    counters_port: Option<u16>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            front: None,
+            lose_answers: None,
+            ack_deadline_secs: 10,
+            counters_port: None,
+        }
+    }
+}
+
+impl Pipeline {
+    /// `None` when the emulators cannot run here (a visible skip; a failure in CI).
+    async fn start(test: &str, options: Options) -> Option<(Self, Option<AnswerDropper>)> {
+        let emu = Emulator::start().await?;
+        let project = unique_id(&format!("eo-{test}"));
+        let topic = format!("projects/{project}/topics/items-realtime");
+        let dead_topic = format!("projects/{project}/topics/items-dead");
+        let dead_letters = format!("projects/{project}/subscriptions/items-dead-pull");
+        emu.create_topic(&topic).await;
+        emu.create_topic(&dead_topic).await;
+        emu.create_pull_subscription(&dead_letters, &dead_topic)
+            .await;
+
+        let counters_port = options.counters_port.unwrap_or_else(free_port);
+        let counters = start_counters(&emu, &project, counters_port).await;
+        let endpoint = match &options.front {
+            Some(front) => front.endpoint.clone(),
+            None => format!("{}/", counters.base),
+        };
+        let subscription = format!("projects/{project}/subscriptions/items-counters");
+        let (status, body) = put(
+            &emu,
+            &subscription,
+            &json!({
+                "name": subscription,
+                "topic": topic,
+                "pushConfig": { "pushEndpoint": endpoint },
+                "ackDeadlineSeconds": options.ack_deadline_secs,
+                "retryPolicy": { "minimumBackoff": "1s", "maximumBackoff": "2s" },
+                "deadLetterPolicy": { "deadLetterTopic": dead_topic, "maxDeliveryAttempts": 5 },
+            }),
+        )
+        .await;
+        assert!(status == 200, "push subscription: HTTP {status} {body}");
+
+        let dropper = match options.lose_answers {
+            Some((every, max)) => Some(AnswerDropper::start(emu.pubsub_host(), every, max).await),
+            None => None,
+        };
+        let pubsub_host = dropper
+            .as_ref()
+            .map(|d| d.host.clone())
+            .unwrap_or_else(|| emu.pubsub_host().to_string());
+        let config = items_realtime(&topic);
+        let ingest = Function::start(
+            "hermes-ingest",
+            &[
+                ("GOOGLE_CLOUD_PROJECT", &project),
+                ("PUBSUB_EMULATOR_HOST", &pubsub_host),
+                ("HERMES_CONFIG_TOML", &config),
+            ],
+        )
+        .await;
+        let pipeline = Self {
+            emu,
+            project,
+            topic,
+            dead_letters,
+            counters,
+            counters_port,
+            ingest,
+        };
+        Some((pipeline, dropper))
+    }
+
+    /// Kills the counters function (`kill -9`) and starts it again on its port.
+    async fn crash_counters(&mut self) {
+        let _ = self.counters.proc.child.kill();
+        let _ = self.counters.proc.child.wait();
+        self.counters = start_counters(&self.emu, &self.project, self.counters_port).await;
+    }
+
+    async fn send(&self, events: &Value, headers: &[(&str, &str)]) -> Value {
+        let (status, body) = self.ingest.post("/", headers, events).await;
+        assert_eq!(status, 200, "ingest: {body}");
+        body
+    }
+
+    async fn counter(&self, item: &str) -> Option<i64> {
+        let name = format!(
+            "projects/{}/databases/(default)/documents/items/{item}",
+            self.project
+        );
+        let doc = self.emu.firestore_get(&name).await?;
+        doc["fields"]["counter"]["integerValue"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+    }
+
+    async fn totals(&self, items: impl Iterator<Item = &String>) -> Totals {
+        let mut got = Totals::new();
+        for item in items {
+            got.insert(item.clone(), self.counter(item).await.unwrap_or(0));
+        }
+        got
+    }
+
+    /// Waits until the counters equal `want`, then makes sure they stay so
+    /// (a late duplicate would show after the settle time).
+    async fn expect_totals(&self, want: &Totals, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.totals(want.keys()).await;
+            if &got == want {
+                break;
+            }
+            let over: Vec<_> = got.iter().filter(|(k, v)| want[*k] < **v).collect();
+            assert!(over.is_empty(), "counted twice: {over:?}\nwant {want:?}");
+            assert!(
+                Instant::now() < deadline,
+                "counters never reached the sums sent\n got {got:?}\nwant {want:?}\n--- counters ---\n{}",
+                self.counters.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(
+            &self.totals(want.keys()).await,
+            want,
+            "changed after settling"
+        );
+    }
+}
+
+async fn start_counters(emu: &Emulator, project: &str, port: u16) -> Function {
+    Function::start_on(
+        "hermes-counters",
+        &[],
+        port,
+        &[
+            ("GOOGLE_CLOUD_PROJECT", project),
+            ("FIRESTORE_EMULATOR_HOST", emu.firestore_host()),
+            ("HERMES_CONFIG_TOML", ""),
+        ],
+    )
+    .await
+}
+
+async fn put(emu: &Emulator, name: &str, body: &Value) -> (u16, Value) {
+    let resp = emu
+        .http()
+        .put(format!("{}/v1/{name}", emu.pubsub_base()))
+        .json(body)
+        .send()
+        .await
+        .expect("PUT to the Pub/Sub emulator");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// A purchase of `items` (`(id, quantity)`), with an optional `event_id`.
+fn purchase(items: &[(String, i64)], event_id: Option<&str>) -> Value {
+    let items: Vec<Value> = items
+        .iter()
+        .map(|(id, q)| json!({ "item_id": id, "price": 2, "quantity": q }))
+        .collect();
+    let mut event = json!({ "event_name": "purchase", "currency": "DKK", "items": items });
+    if let Some(id) = event_id {
+        event["event_id"] = json!(id);
+    }
+    event
+}
+
+/// `n` purchases over `skus` items, deterministic, and what they add up to.
+fn purchases(n: usize, skus: usize, seed: usize) -> (Vec<Value>, Totals) {
+    let mut totals = Totals::new();
+    let events = (0..n)
+        .map(|i| {
+            let k = (i * 7 + seed) % skus;
+            let items = vec![
+                (format!("sku-{k}"), ((i + seed) % 3 + 1) as i64),
+                (format!("sku-{}", (k + 1) % skus), 1),
+            ];
+            for (id, q) in &items {
+                *totals.entry(id.clone()).or_default() += q;
+            }
+            purchase(&items, None)
+        })
+        .collect();
+    (events, totals)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_thousand_purchases_from_eight_clients_count_exactly() {
+    let Some((p, _)) = Pipeline::start("e2e", Options::default()).await else {
+        return;
+    };
+    let (events, want) = purchases(2000, 20, 0);
+    let p = Arc::new(p);
+    let mut clients = tokio::task::JoinSet::new();
+    for chunk in events.chunks(250) {
+        let (p, chunk) = (p.clone(), chunk.to_vec());
+        clients.spawn(async move {
+            for request in chunk.chunks(10) {
+                p.send(&json!(request), &[]).await;
+            }
+        });
+    }
+    while let Some(done) = clients.join_next().await {
+        done.expect("a client failed");
+    }
+    p.expect_totals(&want, Duration::from_secs(90)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn publish_answers_lost_after_pubsub_accepted_count_once() {
+    // Every second connection's answer is lost: ingest retries calls Pub/Sub had accepted.
+    let options = Options {
+        lose_answers: Some((2, 6)),
+        ..Options::default()
+    };
+    let Some((p, dropper)) = Pipeline::start("lost", options).await else {
+        return;
+    };
+    let dropper = dropper.expect("the proxy");
+    let (events, want) = purchases(60, 5, 3);
+    for request in events.chunks(5) {
+        p.send(&json!(request), &[]).await;
+    }
+    assert!(
+        dropper.dropped() >= 2,
+        "the proxy lost {} answers: the test proved nothing",
+        dropper.dropped()
+    );
+    p.expect_totals(&want, Duration::from_secs(60)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_resends_count_once_with_a_key_or_an_event_id_and_twice_without() {
+    let Some((p, _)) = Pipeline::start("resend", Options::default()).await else {
+        return;
+    };
+    let one = |id: &str| vec![(id.to_string(), 1)];
+    // The same body twice under one Idempotency-Key.
+    let keyed = json!([purchase(&one("keyed"), None), purchase(&one("keyed"), None)]);
+    p.send(&keyed, &[("Idempotency-Key", "order-77")]).await;
+    p.send(&keyed, &[("Idempotency-Key", "order-77")]).await;
+    // An event with its own id, in two different requests.
+    p.send(&json!([purchase(&one("own-id"), Some("evt-1"))]), &[])
+        .await;
+    p.send(
+        &json!([
+            purchase(&one("other"), None),
+            purchase(&one("own-id"), Some("evt-1"))
+        ]),
+        &[],
+    )
+    .await;
+    // Neither: at least once, so twice.
+    let bare = json!([purchase(&one("bare"), None)]);
+    p.send(&bare, &[]).await;
+    p.send(&bare, &[]).await;
+    let want: Totals = [("keyed", 2), ("own-id", 1), ("other", 1), ("bare", 2)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    p.expect_totals(&want, Duration::from_secs(30)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn counters_failing_and_killed_mid_stream_still_count_exactly() {
+    // Every third message's first delivery is refused with a 503.
+    let counters_port = free_port();
+    let front = Arc::new(
+        PushFront::start(
+            &format!("http://127.0.0.1:{counters_port}/"),
+            |id, attempt| {
+                let third = id.bytes().map(u32::from).sum::<u32>() % 3 == 0;
+                if third && attempt == 1 {
+                    Delivery::Fail
+                } else {
+                    Delivery::Forward
+                }
+            },
+        )
+        .await,
+    );
+    let options = Options {
+        front: Some(front.clone()),
+        counters_port: Some(counters_port),
+        ..Options::default()
+    };
+    let Some((mut p, _)) = Pipeline::start("crash", options).await else {
+        return;
+    };
+    let (events, want) = purchases(300, 10, 1);
+    let (first, second) = events.split_at(150);
+    for request in first.chunks(10) {
+        p.send(&json!(request), &[]).await;
+    }
+    // kill -9 while deliveries are under way, and back.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    p.crash_counters().await;
+    for request in second.chunks(10) {
+        p.send(&json!(request), &[]).await;
+    }
+    p.expect_totals(&want, Duration::from_secs(90)).await;
+    assert!(front.failed() > 0, "no delivery was refused");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overlapping_deliveries_past_the_ack_deadline_count_once() {
+    // The first delivery of each message is slower than the 10 s ack deadline:
+    // the emulator delivers it again while the first is still in flight.
+    let counters_port = free_port();
+    let front = Arc::new(
+        PushFront::start(
+            &format!("http://127.0.0.1:{counters_port}/"),
+            |_, attempt| {
+                if attempt == 1 {
+                    Delivery::Delay(Duration::from_secs(13))
+                } else {
+                    Delivery::Forward
+                }
+            },
+        )
+        .await,
+    );
+    let options = Options {
+        front: Some(front.clone()),
+        counters_port: Some(counters_port),
+        ..Options::default()
+    };
+    let Some((p, _)) = Pipeline::start("overlap", options).await else {
+        return;
+    };
+    let (events, want) = purchases(4, 2, 0);
+    p.send(&json!(events), &[]).await;
+    p.expect_totals(&want, Duration::from_secs(40)).await;
+    assert!(
+        front.most_attempts() >= 2,
+        "no overlapping delivery happened"
+    );
+    // Both deliveries of a message reached the counters.
+    assert!(front.forwarded() >= 8, "forwarded {}", front.forwarded());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_pushes_for_one_item_sum_exactly() {
+    let Some((p, _)) = Pipeline::start("contention", Options::default()).await else {
+        return;
+    };
+    let p = Arc::new(p);
+    let mut clients = tokio::task::JoinSet::new();
+    for i in 0..50 {
+        let p = p.clone();
+        clients.spawn(async move {
+            let event = purchase(&[("hot".to_string(), i % 4 + 1)], Some(&format!("hot-{i}")));
+            p.send(&json!([event]), &[]).await;
+        });
+    }
+    while let Some(done) = clients.join_next().await {
+        done.expect("a client failed");
+    }
+    let want: Totals = [("hot".to_string(), (0..50).map(|i| i % 4 + 1).sum())].into();
+    p.expect_totals(&want, Duration::from_secs(60)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poison_reaches_the_dead_letter_topic_intact_and_nothing_else_moves() {
+    let Some((p, _)) = Pipeline::start("poison", Options::default()).await else {
+        return;
+    };
+    let (events, want) = purchases(20, 4, 2);
+    p.send(&json!(events), &[]).await;
+    p.expect_totals(&want, Duration::from_secs(30)).await;
+    // On its own, after the others settled (the emulator can stop redelivering a
+    // message rejected in the same round as one acknowledged).
+    let poison = "this is not JSON";
+    let url = format!("{}/v1/{}:publish", p.emu.pubsub_base(), p.topic);
+    let resp = p
+        .emu
+        .http()
+        .post(url)
+        .json(&json!({ "messages": [{
+            "data": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, poison),
+            "attributes": { "event_name": "purchase" },
+        }]}))
+        .send()
+        .await
+        .expect("publish the poison message");
+    assert!(resp.status().is_success());
+    let dead = p
+        .emu
+        .pull_n(&p.dead_letters, 1, Duration::from_secs(40))
+        .await;
+    assert_eq!(
+        dead.len(),
+        1,
+        "the poison message never reached the dead-letter topic"
+    );
+    assert_eq!(dead[0].text(), poison, "its data intact");
+    assert_eq!(p.totals(want.keys()).await, want, "nothing else moved");
+    assert!(
+        !p.counters.log_lines("ERROR").is_empty(),
+        "one structured error line per poison delivery"
+    );
+}
