@@ -1,7 +1,9 @@
 //! Faults between real peers, for the delivery-guarantee tests:
 //! - [`AnswerDropper`]: a TCP proxy that forwards requests but, on some
 //!   connections, throws the answer away and hangs up — the request was
-//!   accepted upstream, the client never learns it and retries;
+//!   accepted upstream, the client never learns it and retries. Connections
+//!   idle for a moment are closed, so that a client's next request comes on a
+//!   new connection;
 //! - [`PushFront`]: an HTTP front for a push endpoint that fails or delays
 //!   chosen deliveries before forwarding them.
 
@@ -35,7 +37,8 @@ impl AnswerDropper {
             let mut n = 0usize;
             while let Ok((client, _)) = listener.accept().await {
                 n += 1;
-                let drop_this = n.is_multiple_of(every.max(1)) && count.load(Ordering::SeqCst) < max;
+                let drop_this =
+                    n.is_multiple_of(every.max(1)) && count.load(Ordering::SeqCst) < max;
                 let upstream = upstream.clone();
                 let count = count.clone();
                 tokio::spawn(async move {
@@ -45,8 +48,7 @@ impl AnswerDropper {
                     if drop_this {
                         drop_answer(client, server, &count).await;
                     } else {
-                        let (mut client, mut server) = (client, server);
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        relay_until_idle(client, server, IDLE).await;
                     }
                 });
             }
@@ -57,6 +59,27 @@ impl AnswerDropper {
     /// Answers thrown away so far.
     pub fn dropped(&self) -> usize {
         self.dropped.load(Ordering::SeqCst)
+    }
+}
+
+/// How long a connection may be quiet before the proxy closes it.
+const IDLE: Duration = Duration::from_millis(250);
+
+/// Both ways, until either side closes or nothing moves for `idle`.
+async fn relay_until_idle(mut client: TcpStream, mut server: TcpStream, idle: Duration) {
+    let (mut a, mut b) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        tokio::select! {
+            r = client.read(&mut a) => match r {
+                Ok(n) if n > 0 => if server.write_all(&a[..n]).await.is_err() { return },
+                _ => return,
+            },
+            r = server.read(&mut b) => match r {
+                Ok(n) if n > 0 => if client.write_all(&b[..n]).await.is_err() { return },
+                _ => return,
+            },
+            _ = tokio::time::sleep(idle) => return,
+        }
     }
 }
 
@@ -86,7 +109,8 @@ pub enum Delivery {
     Forward,
     /// Answer 503 without forwarding: Pub/Sub redelivers.
     Fail,
-    /// Wait, then forward (slower than the ack deadline: a second, overlapping delivery).
+    /// Wait, then forward — even when the pusher has given up waiting: slower
+    /// than the ack deadline, this makes a second, overlapping delivery.
     Delay(Duration),
 }
 
@@ -141,6 +165,12 @@ impl PushFront {
         self.state.forwarded.load(Ordering::SeqCst)
     }
 
+    /// Deliveries received so far, all message ids together.
+    pub fn deliveries(&self) -> usize {
+        let attempts = self.state.attempts.lock().expect("attempts");
+        attempts.values().sum()
+    }
+
     /// The most deliveries any one message id has had.
     pub fn most_attempts(&self) -> usize {
         let attempts = self.state.attempts.lock().expect("attempts");
@@ -160,14 +190,25 @@ async fn front(State(state): State<Arc<FrontState>>, headers: HeaderMap, body: B
         *n += 1;
         *n
     };
-    match (state.rule)(&id, attempt) {
+    let delay = match (state.rule)(&id, attempt) {
         Delivery::Fail => {
             state.failed.fetch_add(1, Ordering::SeqCst);
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
-        Delivery::Delay(d) => tokio::time::sleep(d).await,
-        Delivery::Forward => {}
-    }
+        Delivery::Delay(d) => d,
+        Delivery::Forward => Duration::ZERO,
+    };
+    // In a task of its own: a pusher that hangs up does not cancel the forward.
+    let forward = tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        forward(&state, &headers, body).await
+    });
+    forward
+        .await
+        .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+}
+
+async fn forward(state: &FrontState, headers: &HeaderMap, body: Bytes) -> Response {
     let target = state.target.lock().expect("target").clone();
     let mut req = state.http.post(target).body(body);
     if let Some(ct) = headers.get("content-type") {
