@@ -1,6 +1,6 @@
-//! `hermes-counters` against a real Firestore emulator (cloudbox behind the
-//! path proxy, or the one `FIRESTORE_EMULATOR_HOST` names): exactly once per
-//! message, sums, catalog profit, shards, poison and preview messages, OIDC.
+//! `hermes-counters` against a real Firestore emulator (Google's, or the one
+//! `FIRESTORE_EMULATOR_HOST` names): exactly once per message, sums, catalog
+//! profit, shards, poison and preview messages, OIDC.
 
 use hermes_core::firestore::FirestoreStore;
 use hermes_core::store::ItemsReader;
