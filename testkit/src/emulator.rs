@@ -1,29 +1,29 @@
-//! The peers of the end-to-end tests: the Pub/Sub + Firestore emulator, the tools
-//! `scripts/install-test-tools` installs, and the workspace's own binaries started
+//! The peers of the end-to-end tests: Google's Pub/Sub and Firestore emulators, the
+//! tools `scripts/install-test-tools` installs, and the workspace's own binaries started
 //! on free loopback ports.
 //!
-//! When `PUBSUB_EMULATOR_HOST` / `FIRESTORE_EMULATOR_HOST` are set (Google's own
-//! emulators, say), those are used. Otherwise cloudbox (PyPI, installed into
-//! `.tools/venv` by `scripts/install-test-tools`) is started through
-//! `scripts/cloudbox/run-cloudbox` on free loopback ports and killed on drop.
-//! No venv: the test is skipped ([`crate::ci::skip`]; `Emulator::start…` returns
-//! `None`), which fails under CI.
+//! When `PUBSUB_EMULATOR_HOST` / `FIRESTORE_EMULATOR_HOST` are set, those emulators
+//! are used. Otherwise each [`Emulator`] starts its own from the Google Cloud SDK
+//! (components `pubsub-emulator` and `cloud-firestore-emulator`, Java 17+): the jar
+//! with `java` when it is found in the SDK, else through `gcloud`, on a free loopback
+//! port, in a process group of its own that is killed on drop. Not installed: the test
+//! is skipped ([`crate::ci::skip`]; `Emulator::start…` returns `None`), which fails
+//! under CI. Tests keep to their own project ids, so an external emulator shared
+//! between tests and runs never mixes their topics and documents.
 //!
-//! Hosts are `host:port`, as Google's clients take them. For cloudbox,
-//! `pubsub_host()` is its Pub/Sub REST server (not its gRPC one) and
-//! `firestore_host()` is `scripts/cloudbox/firestore_proxy.py` in front of its
-//! Firestore: real paths (`…/documents:commit`) and atomic `exists` preconditions
-//! answered as real Firestore does (409 ALREADY_EXISTS / 404 NOT_FOUND).
-//! `firestore_raw_host()` is cloudbox's Firestore itself.
+//! Hosts are `host:port`, as Google's clients take them.
 
 use crate::ci::skip;
 use base64::Engine;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 // ---- the workspace ------------------------------------------------------------------
@@ -61,11 +61,20 @@ pub fn tool(relative: &str) -> Option<PathBuf> {
     None
 }
 
+/// A loopback port free now, and never handed out before in this process: two
+/// servers started at once (the two emulators, say) never race for the same one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("no free loopback port");
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if given.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// A name unique to this test run (lowercase, digits and hyphens), for project ids and
@@ -258,42 +267,33 @@ impl Drop for Function {
     }
 }
 
-// ---- the emulator -------------------------------------------------------------------
+// ---- the emulators ------------------------------------------------------------------
 
 pub const ENV_PUBSUB: &str = "PUBSUB_EMULATOR_HOST";
 pub const ENV_FIRESTORE: &str = "FIRESTORE_EMULATOR_HOST";
 /// Firestore emulators take this bearer token as "the owner": rules don't apply.
 pub const FIRESTORE_OWNER: &str = "Bearer owner";
 
-/// Every port variable cloudbox 0.2.3 reads (cloudbox/config.py): it starts every service.
-const CLOUDBOX_PORT_VARS: [&str; 11] = [
-    "CLOUDBOX_PUBSUB_REST_PORT",
-    "CLOUDBOX_FIRESTORE_PORT",
-    "CLOUDBOX_PUBSUB_PORT",
-    "CLOUDBOX_GCS_PORT",
-    "CLOUDBOX_SECRETMANAGER_PORT",
-    "CLOUDBOX_TASKS_PORT",
-    "CLOUDBOX_BIGQUERY_PORT",
-    "CLOUDBOX_SCHEDULER_PORT",
-    "CLOUDBOX_ADMIN_PORT",
-    "CLOUDBOX_SPANNER_PORT",
-    "CLOUDBOX_LOGGING_PORT",
-];
-const PROXY_PORT_VAR: &str = "CLOUDBOX_FIRESTORE_PROXY_PORT";
+/// From start to `GET /` answering `Ok` is 1–3 s on an idle machine; the bound leaves
+/// room for a loaded one.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// A port taken between choosing and binding it makes the emulator exit: try new ones.
+const START_ATTEMPTS: usize = 3;
+/// Tests want a quick start, not peak throughput (C1 only, serial GC); Pub/Sub's heap
+/// grows with its backlog, so both are capped.
+const JVM_OPTIONS: [&str; 3] = ["-Xmx512m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"];
+/// Where the emulators are warmed up: no test uses this project.
+const WARM_UP_PROJECT: &str = "hermes-warm-up";
+/// How a missing emulator is installed, for the skip message.
+const HOW_TO_INSTALL: &str = "scripts/install-test-tools says how to install Google's emulators";
 
-/// A running emulator (or the ones the environment names).
+/// Google's Pub/Sub and Firestore emulators (or the ones the environment names). Each
+/// `start…` starts its own emulators on free loopback ports, and dropping it kills them.
 pub struct Emulator {
     pubsub: Option<String>,
     firestore: Option<String>,
-    firestore_raw: Option<String>,
-    cloudbox: Option<Cloudbox>,
+    started: Vec<Running>,
     http: reqwest::Client,
-}
-
-struct Cloudbox {
-    proc: Proc,
-    log: PathBuf,
 }
 
 /// One message received by a pull subscription.
@@ -357,39 +357,51 @@ impl Emulator {
         Self::start_with(false, true).await
     }
 
+    /// The emulators asked for: those the environment names, the others started here
+    /// (both at once). One that is not installed skips the calling test.
     pub async fn start_with(pubsub: bool, firestore: bool) -> Option<Self> {
         let ext_pubsub = env_host(ENV_PUBSUB).filter(|_| pubsub);
         let ext_firestore = env_host(ENV_FIRESTORE).filter(|_| firestore);
-        let need_cloudbox =
-            (pubsub && ext_pubsub.is_none()) || (firestore && ext_firestore.is_none());
+        let launch = |kind: Kind, wanted: bool| async move {
+            if wanted {
+                Some(Running::start(kind).await)
+            } else {
+                None
+            }
+        };
+        let (own_pubsub, own_firestore) = tokio::join!(
+            launch(Kind::PubSub, pubsub && ext_pubsub.is_none()),
+            launch(Kind::Firestore, firestore && ext_firestore.is_none()),
+        );
         let mut emu = Emulator {
             pubsub: ext_pubsub,
-            firestore: ext_firestore.clone(),
-            firestore_raw: ext_firestore,
-            cloudbox: None,
+            firestore: ext_firestore,
+            started: Vec::new(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("reqwest client"),
         };
-        if need_cloudbox {
-            let venv = cloudbox_venv()?;
-            let (cloudbox, ports) = start_cloudbox(&venv).await;
-            emu.cloudbox = Some(cloudbox);
-            if pubsub && emu.pubsub.is_none() {
-                emu.pubsub = Some(format!("127.0.0.1:{}", ports.pubsub_rest));
-            }
-            if firestore && emu.firestore.is_none() {
-                emu.firestore = Some(format!("127.0.0.1:{}", ports.firestore_proxy));
-                emu.firestore_raw = Some(format!("127.0.0.1:{}", ports.firestore));
+        let mut missing = Vec::new();
+        for started in [own_pubsub, own_firestore].into_iter().flatten() {
+            match started {
+                Ok(running) => {
+                    let host = Some(running.host());
+                    match running.kind {
+                        Kind::PubSub => emu.pubsub = host,
+                        Kind::Firestore => emu.firestore = host,
+                    }
+                    emu.started.push(running);
+                }
+                Err(why) => missing.push(why),
             }
         }
+        if !missing.is_empty() {
+            // One skip per test, however many emulators are missing.
+            skip(format!("{} ({HOW_TO_INSTALL})", missing.join("; ")));
+            return None;
+        }
         Some(emu)
-    }
-
-    /// True when this emulator is a cloudbox the harness started.
-    pub fn is_cloudbox(&self) -> bool {
-        self.cloudbox.is_some()
     }
 
     /// `host:port` of Pub/Sub REST: the value for `PUBSUB_EMULATOR_HOST`.
@@ -403,7 +415,7 @@ impl Emulator {
         base_of(self.pubsub_host())
     }
 
-    /// `host:port` of Firestore REST with the real paths: the value for `FIRESTORE_EMULATOR_HOST`.
+    /// `host:port` of Firestore REST: the value for `FIRESTORE_EMULATOR_HOST`.
     pub fn firestore_host(&self) -> &str {
         self.firestore
             .as_deref()
@@ -414,19 +426,13 @@ impl Emulator {
         base_of(self.firestore_host())
     }
 
-    /// cloudbox's own Firestore (its paths and its non-atomic commit); the external one otherwise.
-    pub fn firestore_raw_host(&self) -> &str {
-        self.firestore_raw
-            .as_deref()
-            .expect("emulator started without Firestore")
-    }
-
-    /// The last lines cloudbox wrote (empty for an external emulator).
+    /// The last lines of the log of each emulator started here (empty for external ones).
     pub fn log_tail(&self, lines: usize) -> String {
-        self.cloudbox
-            .as_ref()
-            .map(|c| tail(&c.log, lines))
-            .unwrap_or_default()
+        self.started
+            .iter()
+            .map(|r| format!("---- {} ----\n{}", r.kind.name(), tail(&r.log, lines)))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     pub fn http(&self) -> &reqwest::Client {
@@ -462,11 +468,10 @@ impl Emulator {
         );
     }
 
-    /// `PUT v1/{subscription}`: a pull subscription of `topic`. cloudbox wants `name`
-    /// in the body as well as in the URL (the real API takes it from the URL).
+    /// `PUT v1/{subscription}`: a pull subscription of `topic`.
     pub async fn create_pull_subscription(&self, subscription: &str, topic: &str) {
         let url = format!("{}/v1/{subscription}", self.pubsub_base());
-        let body = json!({ "name": subscription, "topic": topic, "ackDeadlineSeconds": 60 });
+        let body = json!({ "topic": topic, "ackDeadlineSeconds": 60 });
         let (status, body) = self.call(reqwest::Method::PUT, &url, Some(&body)).await;
         assert!(
             status == 200 || status == 409,
@@ -534,7 +539,7 @@ impl Emulator {
         }
     }
 
-    // ---- Firestore (through the real paths) ---------------------------------------------
+    // ---- Firestore ----------------------------------------------------------------------
 
     /// `GET v1/{name}` of a document (`projects/{p}/databases/{d}/documents/{path}`).
     pub async fn firestore_get(&self, name: &str) -> Option<Value> {
@@ -574,19 +579,10 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        if let Some(c) = self.cloudbox.take() {
-            if std::thread::panicking() {
-                eprintln!(
-                    "---- cloudbox log ({}) ----\n{}",
-                    c.log.display(),
-                    tail(&c.log, 60)
-                );
-            }
-            drop(c.proc);
-            if !std::thread::panicking() {
-                let _ = std::fs::remove_file(&c.log);
-            }
+        if std::thread::panicking() && !self.started.is_empty() {
+            eprintln!("{}", self.log_tail(60));
         }
+        // Each `Running` kills its process group as it drops.
     }
 }
 
@@ -617,116 +613,373 @@ fn parse_received(v: &Value) -> Received {
     }
 }
 
-/// `.tools/venv` (or `$HERMES_TOOLS/venv`) with cloudbox installed.
-fn cloudbox_venv() -> Option<PathBuf> {
-    let bin = tool("venv/bin/cloudbox")?;
-    bin.parent().and_then(Path::parent).map(Path::to_path_buf)
-}
-
-struct Ports {
-    pubsub_rest: u16,
-    firestore: u16,
-    firestore_proxy: u16,
-}
-
-/// Distinct free loopback ports.
-fn distinct_ports(n: usize) -> Vec<u16> {
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let p = free_port();
-        if seen.insert(p) {
-            out.push(p);
-        }
-    }
-    out
-}
-
 fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// Starts cloudbox and waits until the services we use answer. A port taken between
-/// choosing it and binding it makes cloudbox exit: then it is tried again on new ports.
-async fn start_cloudbox(venv: &Path) -> (Cloudbox, Ports) {
-    let launcher = repo_root().join("scripts/cloudbox/run-cloudbox");
-    let mut last_log = String::new();
-    for attempt in 1..=3 {
-        let all = distinct_ports(CLOUDBOX_PORT_VARS.len() + 1);
-        let ports = Ports {
-            pubsub_rest: all[0],
-            firestore: all[1],
-            firestore_proxy: all[CLOUDBOX_PORT_VARS.len()],
-        };
-        let log = std::env::temp_dir().join(format!(
-            "hermes-cloudbox-{}-{}-{attempt}.log",
-            std::process::id(),
-            ports.pubsub_rest
-        ));
-        let out = std::fs::File::create(&log).expect("cloudbox log file");
-        let err = out.try_clone().expect("cloudbox log file");
-        let mut cmd = Command::new(&launcher);
-        cmd.env("CLOUDBOX_VENV", venv)
-            .env("CLOUDBOX_HOST", "127.0.0.1")
-            .env(PROXY_PORT_VAR, ports.firestore_proxy.to_string())
-            .env_remove("CLOUDBOX_DATA_DIR") // in memory: every test starts empty
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err));
-        for (var, port) in CLOUDBOX_PORT_VARS.iter().zip(&all) {
-            cmd.env(var, port.to_string());
+// ---- starting Google's emulators ----------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    PubSub,
+    Firestore,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::PubSub => "Pub/Sub emulator",
+            Kind::Firestore => "Firestore emulator",
         }
-        let proc = Proc::spawn("cloudbox", &mut cmd);
-        let mut cloudbox = Cloudbox { proc, log };
-        match wait_ready(&mut cloudbox, &ports).await {
-            Ok(()) => return (cloudbox, ports),
-            Err(why) => {
-                last_log = format!("{why}\n{}", tail(&cloudbox.log, 40));
-                let _ = std::fs::remove_file(&cloudbox.log);
+    }
+
+    fn slug(self) -> &'static str {
+        match self {
+            Kind::PubSub => "pubsub",
+            Kind::Firestore => "firestore",
+        }
+    }
+
+    /// The emulator's jar in the Google Cloud SDK, where gcloud itself finds it.
+    fn jar(self, sdk: &Path) -> Option<PathBuf> {
+        match self {
+            Kind::PubSub => {
+                // The file name carries the version: the newest, should there be several.
+                let lib = sdk.join("platform/pubsub-emulator/lib");
+                std::fs::read_dir(lib)
+                    .ok()?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| {
+                        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                            n.starts_with("cloud-pubsub-emulator-") && n.ends_with("-all.jar")
+                        })
+                    })
+                    .max()
+            }
+            Kind::Firestore => {
+                Some(sdk.join("platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"))
+                    .filter(|p| p.is_file())
             }
         }
     }
-    panic!("cloudbox did not start ({launcher:?}):\n{last_log}");
+
+    /// `java …` as gcloud runs it.
+    fn java_args(self, jar: &Path, port: u16) -> Vec<String> {
+        let jar = jar.to_string_lossy().into_owned();
+        let mut args: Vec<String> = JVM_OPTIONS.iter().map(|s| s.to_string()).collect();
+        match self {
+            Kind::PubSub => args.extend(["-jar".into(), jar]),
+            Kind::Firestore => args.extend([
+                // The emulator's own launcher sets it: its messages are English only.
+                "-Duser.language=en".into(),
+                "-cp".into(),
+                jar,
+                "com.google.cloud.datastore.emulator.firestore.CloudFirestore".into(),
+                "start".into(),
+            ]),
+        }
+        args.extend(["--host=127.0.0.1".into(), format!("--port={port}")]);
+        if self == Kind::Firestore {
+            args.push("--database-mode=firestore-native".into());
+        }
+        args
+    }
+
+    fn gcloud_args(self, port: u16) -> Vec<String> {
+        let host_port = format!("--host-port=127.0.0.1:{port}");
+        let mut args: Vec<String> = match self {
+            Kind::PubSub => ["beta", "emulators", "pubsub", "start"]
+                .map(String::from)
+                .into(),
+            Kind::Firestore => ["emulators", "firestore", "start"].map(String::from).into(),
+        };
+        args.push(host_port);
+        if self == Kind::PubSub {
+            args.push(format!("--project={WARM_UP_PROJECT}"));
+        }
+        // A missing component fails instead of asking whether to install it.
+        args.push("--quiet".into());
+        args
+    }
+
+    /// The first API calls of a fresh JVM are slow (~1 s): made here, they do not
+    /// count against a test's own timing.
+    async fn warm_up(self, http: &reqwest::Client, base: &str) -> Result<(), String> {
+        let calls: Vec<(reqwest::Method, String, Value)> = match self {
+            Kind::PubSub => {
+                let topic = format!("projects/{WARM_UP_PROJECT}/topics/warm-up");
+                vec![
+                    (
+                        reqwest::Method::PUT,
+                        format!("{base}/v1/{topic}"),
+                        json!({}),
+                    ),
+                    (
+                        reqwest::Method::POST,
+                        format!("{base}/v1/{topic}:publish"),
+                        json!({ "messages": [{ "data": "e30=" }] }),
+                    ),
+                ]
+            }
+            Kind::Firestore => {
+                let db = format!("projects/{WARM_UP_PROJECT}/databases/(default)");
+                let commit = json!({ "writes": [{
+                    "update": { "name": format!("{db}/documents/warm-up/doc"), "fields": {} },
+                    "updateTransforms": [{ "fieldPath": "n", "increment": { "integerValue": "1" } }]
+                }] });
+                vec![
+                    (
+                        reqwest::Method::POST,
+                        format!("{base}/v1/{db}/documents:commit"),
+                        commit,
+                    ),
+                    (
+                        reqwest::Method::GET,
+                        format!("{base}/v1/{db}/documents/warm-up/doc"),
+                        Value::Null,
+                    ),
+                ]
+            }
+        };
+        for (method, url, body) in calls {
+            let mut req = http
+                .request(method.clone(), &url)
+                .header(reqwest::header::AUTHORIZATION, FIRESTORE_OWNER);
+            if !body.is_null() {
+                req = req.json(&body);
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| format!("warm-up {method} {url}: {e}"))?;
+            let status = resp.status();
+            if !status.is_success() && status.as_u16() != 409 {
+                let text = resp.text().await.unwrap_or_default();
+                return Err(format!("warm-up {method} {url}: HTTP {status} {text}"));
+            }
+        }
+        Ok(())
+    }
 }
 
-async fn wait_ready(cloudbox: &mut Cloudbox, ports: &Ports) -> Result<(), String> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .expect("reqwest client");
-    let probes = [
-        format!(
-            "http://127.0.0.1:{}/v1/projects/ready/topics",
-            ports.pubsub_rest
-        ),
-        format!(
-            "http://127.0.0.1:{}/v1/projects/ready/databases/(default)/documents/ready/probe",
-            ports.firestore
-        ),
-        format!(
-            "http://127.0.0.1:{}/v1/projects/ready/databases/(default)/documents/ready/probe",
-            ports.firestore_proxy
-        ),
-    ];
-    let deadline = Instant::now() + START_TIMEOUT;
-    for url in &probes {
-        loop {
-            if let Ok(Some(status)) = cloudbox.proc.child.try_wait() {
-                return Err(format!("cloudbox exited early ({status})"));
+/// How to start an emulator: its jar with `java` (quicker), or through gcloud.
+#[derive(Debug, Clone)]
+enum Launch {
+    Java { java: PathBuf, jar: PathBuf },
+    Gcloud { gcloud: PathBuf },
+}
+
+impl Launch {
+    fn command(&self, kind: Kind, port: u16) -> Command {
+        // Under `sh`, which leads the process group: when the emulator exits, `sh`
+        // does too (seen by `try_wait`); when the test process goes away, even killed,
+        // `sh`'s stdin (fd 3 here) reaches end of file and the whole group is killed.
+        // The group is the emulator's own, so Ctrl-C of `cargo test` would not reach
+        // a JVM started by gcloud: this is what stops it then.
+        const WATCHDOG: &str = "exec 3<&0 </dev/null\n\
+            \"$@\" 3<&- &\n\
+            emulator=$!\n\
+            { read -r line <&3; kill -KILL 0; } &\n\
+            wait \"$emulator\"\n";
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", WATCHDOG, "emulator"]);
+        match self {
+            Launch::Java { java, jar } => {
+                cmd.arg(java).args(kind.java_args(jar, port));
             }
-            // Any HTTP answer from the service itself (the proxy answers 502 until
-            // its upstream is up, but that one is probed first).
-            if let Ok(r) = client.get(url).send().await {
-                if r.status().as_u16() != 502 {
+            Launch::Gcloud { gcloud } => {
+                cmd.arg(gcloud)
+                    .args(kind.gcloud_args(port))
+                    .env("JAVA_TOOL_OPTIONS", JVM_OPTIONS.join(" "))
+                    .env("CLOUDSDK_CORE_DISABLE_PROMPTS", "1");
+            }
+        }
+        cmd.process_group(0);
+        cmd
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Launch::Java { java, jar } => format!("{} with {}", java.display(), jar.display()),
+            Launch::Gcloud { gcloud } => format!("{} (gcloud)", gcloud.display()),
+        }
+    }
+}
+
+/// An executable `name` on `PATH`.
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// The Google Cloud SDK's root, found once per test binary: `<root>/bin/gcloud` is
+/// what `gcloud` on `PATH` is or links to; if not, gcloud says where it is.
+fn sdk_root() -> Option<&'static Path> {
+    static ROOT: OnceLock<Option<PathBuf>> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let gcloud = on_path("gcloud")?;
+        let by_layout = std::fs::canonicalize(&gcloud)
+            .ok()
+            .and_then(|p| Some(p.parent()?.parent()?.to_path_buf()))
+            .filter(|root| root.join("platform").is_dir());
+        if by_layout.is_some() {
+            return by_layout;
+        }
+        let out = Command::new(&gcloud)
+            .args(["info", "--format=value(installation.sdk_root)"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        let root = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (out.status.success() && !root.is_empty()).then(|| PathBuf::from(root))
+    })
+    .as_deref()
+}
+
+/// The ways to start `kind`, best first; `Err` says what is missing.
+fn launches(kind: Kind) -> Result<Vec<Launch>, String> {
+    let gcloud = on_path("gcloud").ok_or("gcloud (the Google Cloud CLI) is not on PATH")?;
+    let java = on_path("java").ok_or("java (17 or newer) is not on PATH")?;
+    let jar = sdk_root().and_then(|root| kind.jar(root));
+    let mut plan = Vec::new();
+    if let Some(jar) = jar {
+        plan.push(Launch::Java { java, jar });
+    }
+    plan.push(Launch::Gcloud { gcloud });
+    Ok(plan)
+}
+
+/// An emulator started here, in its own process group, killed as a group on drop.
+struct Running {
+    kind: Kind,
+    port: u16,
+    child: Child,
+    /// Held open for the watchdog in [`Launch::command`].
+    watchdog: Option<ChildStdin>,
+    log: PathBuf,
+}
+
+impl Running {
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts `kind` and waits until it serves. `Err` when it is not installed (the
+    /// test is skipped); a panic, with its log, when it is but does not come up.
+    async fn start(kind: Kind) -> Result<Self, String> {
+        let plan = launches(kind).map_err(|e| format!("no {}: {e}", kind.name()))?;
+        let found_jar = matches!(plan[0], Launch::Java { .. });
+        let mut failures = Vec::new();
+        for attempt in 0..START_ATTEMPTS {
+            // The jar first; gcloud after it failed, in case it knows better.
+            let launch = &plan[attempt.min(plan.len() - 1)];
+            let mut running = Self::spawn(kind, launch, attempt);
+            match running.wait_ready().await {
+                Ok(()) => return Ok(running),
+                Err(why) => failures.push(format!(
+                    "attempt {} ({}) on port {}: {why}\n{}",
+                    attempt + 1,
+                    launch.describe(),
+                    running.port,
+                    tail(&running.log, 30)
+                )),
+            }
+            // `running` drops here: group killed, log removed.
+        }
+        let report = failures.join("\n\n");
+        if !found_jar {
+            // Only gcloud was left to try, and it could not start the emulator: most
+            // likely its component is not installed.
+            return Err(format!(
+                "the {} is not installed in the Google Cloud SDK (gcloud failed to start it):\n{report}",
+                kind.name()
+            ));
+        }
+        panic!("the {} did not start:\n{report}", kind.name());
+    }
+
+    fn spawn(kind: Kind, launch: &Launch, attempt: usize) -> Self {
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!(
+            "hermes-{}-emulator-{}-{port}-{attempt}.log",
+            kind.slug(),
+            std::process::id()
+        ));
+        let out = std::fs::File::create(&log).expect("emulator log file");
+        let err = out.try_clone().expect("emulator log file");
+        let mut child = launch
+            .command(kind, port)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the {}: {e}", kind.name()));
+        let watchdog = child.stdin.take();
+        Self {
+            kind,
+            port,
+            child,
+            watchdog,
+            log,
+        }
+    }
+
+    /// `GET /` answers `Ok` once the emulator serves; then it is warmed up.
+    async fn wait_ready(&mut self) -> Result<(), String> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("reqwest client");
+        let base = format!("http://{}", self.host());
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("exited before it was ready ({status})"));
+            }
+            if let Ok(resp) = client.get(format!("{base}/")).send().await {
+                if resp.status().is_success() && resp.text().await.is_ok_and(|t| t.trim() == "Ok") {
                     break;
                 }
             }
             if Instant::now() > deadline {
-                return Err(format!("{url} did not answer within {START_TIMEOUT:?}"));
+                return Err(format!("not ready within {START_TIMEOUT:?}"));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let warm_up = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("reqwest client");
+        self.kind.warm_up(&warm_up, &base).await?;
+        // Still ours: not another process's server that answered on a reused port.
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Err(format!("exited while warming up ({status})"));
+        }
+        Ok(())
     }
-    Ok(())
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Closing the watchdog's stdin kills the group too; the explicit kill does not
+        // wait for `sh` to notice.
+        drop(self.watchdog.take());
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
 }

@@ -1,8 +1,8 @@
 //! The Hermes test kit: what the workspace's tests share, one idea per module.
 //! A dev-dependency only; see the README's "Tests" section for what the tests cover.
 //!
-//! - [`emulator`]: the peers the end-to-end tests run — the Pub/Sub and Firestore
-//!   emulator, the tools `scripts/install-test-tools` installs, the workspace's own
+//! - [`emulator`]: the peers the end-to-end tests run — Google's Pub/Sub and Firestore
+//!   emulators, the tools `scripts/install-test-tools` installs, the workspace's own
 //!   binaries on free ports, the repository root.
 //! - [`discovery`]: requests checked against Google's API discovery documents.
 //! - [`sse`]: a Server-Sent Events reader.

@@ -1,7 +1,7 @@
-//! `hermes-counters` against a real Firestore emulator (cloudbox behind the
-//! path proxy, or the one `FIRESTORE_EMULATOR_HOST` names): exactly once per
-//! event and subscription (re-publishes, two consumers, split batches), sums,
-//! catalog profit, shards, poison and preview messages, OIDC.
+//! `hermes-counters` against a real Firestore emulator (Google's, or the one
+//! `FIRESTORE_EMULATOR_HOST` names): exactly once per event and subscription
+//! (re-publishes, two consumers, split batches), sums, catalog profit, shards,
+//! poison and preview messages, OIDC.
 
 use hermes_core::firestore::FirestoreStore;
 use hermes_core::store::{

@@ -1,6 +1,6 @@
-//! `hermes-dashboard` against a real Firestore emulator (cloudbox behind the path
-//! proxy, or the one `FIRESTORE_EMULATOR_HOST` names): it shows what
-//! `hermes-counters` wrote there, shards summed, as JSON and as a live event stream.
+//! `hermes-dashboard` against a real Firestore emulator (Google's, or the one
+//! `FIRESTORE_EMULATOR_HOST` names): it shows what `hermes-counters` wrote there,
+//! shards summed, as JSON and as a live event stream.
 
 use hermes_testkit::emulator::{binary, unique_id, Emulator, Function};
 use hermes_testkit::samples::push_envelope;

@@ -1,10 +1,9 @@
-//! `hermes-ingest` against a real Pub/Sub emulator (cloudbox, or the one
+//! `hermes-ingest` against a real Pub/Sub emulator (Google's, or the one
 //! `PUBSUB_EMULATOR_HOST` names): what it publishes is pulled back from real
 //! subscriptions and checked byte for byte (README: "The ingest function", "The
 //! Hermes encoding").
 
-use hermes_testkit::ci::skip;
-use hermes_testkit::emulator::{unique_id, Emulator, Function, Received, ENV_FIRESTORE};
+use hermes_testkit::emulator::{unique_id, Emulator, Function, Received};
 use hermes_testkit::samples::{two_destinations as config, PROJECT};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -273,68 +272,4 @@ async fn publishing_to_a_missing_topic_fails_the_tag() {
         "the tag error names the emulator's answer: {body}"
     );
     assert_eq!(body["messageIds"], json!([{}]), "{body}");
-}
-
-/// The harness itself: `firestore_host()` serves the real Firestore paths over cloudbox
-/// (`…/documents:commit`) and answers a failed `exists: false` precondition as real
-/// Firestore does, 409 ALREADY_EXISTS, without applying any write of the commit.
-#[tokio::test(flavor = "multi_thread")]
-async fn harness_firestore_proxy_bridges_cloudbox() {
-    let Some(emu) = Emulator::start().await else {
-        return;
-    };
-    if !emu.is_cloudbox() || std::env::var_os(ENV_FIRESTORE).is_some() {
-        skip("an external Firestore emulator is set: the harness's proxy is not in the way");
-        return;
-    }
-    let db = format!("projects/{PROJECT}/databases/(default)");
-    let run = unique_id("proxy");
-    let marker = format!("{db}/documents/hermes_processed/{run}");
-    let item = format!("{db}/documents/items/sku-{run}");
-    // The marker write last: cloudbox alone would apply the increment, then fail.
-    let commit = json!({ "writes": [
-        { "update": { "name": item, "fields": { "item_name": { "stringValue": "Socks" } } },
-          "updateMask": { "fieldPaths": ["item_name"] },
-          "updateTransforms": [ { "fieldPath": "counter", "increment": { "integerValue": "2" } } ] },
-        { "update": { "name": marker, "fields": {} }, "currentDocument": { "exists": false } }
-    ] });
-    let (status, body) = emu.firestore_commit(&db, &commit).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body["writeResults"].as_array().map(Vec::len),
-        Some(2),
-        "{body}"
-    );
-
-    let (status, body) = emu.firestore_commit(&db, &commit).await;
-    assert_eq!(status, 409, "{body}");
-    assert_eq!(body["error"]["status"], "ALREADY_EXISTS", "{body}");
-    let doc = emu.firestore_get(&item).await.expect("item document");
-    assert_eq!(
-        doc["fields"]["counter"]["integerValue"], "2",
-        "the rejected commit applied a write: {doc}"
-    );
-    assert!(emu.firestore_get(&marker).await.is_some());
-    assert!(emu
-        .firestore_get(&format!("{db}/documents/items/none"))
-        .await
-        .is_none());
-
-    // cloudbox on its own: the deviations the proxy hides (scripts/cloudbox/firestore_proxy.py).
-    let raw = format!(
-        "http://{}/v1/{db}/documents:commit",
-        emu.firestore_raw_host()
-    );
-    let resp = emu
-        .http()
-        .post(&raw)
-        .json(&commit)
-        .send()
-        .await
-        .expect("raw commit");
-    assert_eq!(
-        resp.status().as_u16(),
-        404,
-        "cloudbox now serves documents:commit"
-    );
 }

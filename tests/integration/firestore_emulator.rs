@@ -1,8 +1,7 @@
 //! `hermes_core::firestore::FirestoreStore` against a real Firestore emulator:
-//! cloudbox behind the test harness's proxy (real `documents:commit` path,
-//! atomic `exists` preconditions), or the emulator `FIRESTORE_EMULATOR_HOST`
-//! names. Exactly-once commits, sums, shards and catalog reads (README, "The
-//! counters function").
+//! Google's (atomic commits, `exists` preconditions answered as Firestore does),
+//! or the one `FIRESTORE_EMULATOR_HOST` names. Exactly-once commits, sums, shards
+//! and catalog reads (README, "The counters function").
 //!
 //! Each test uses its own project id, so an external emulator kept running
 //! between runs cannot mix their documents.

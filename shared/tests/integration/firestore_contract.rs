@@ -395,7 +395,7 @@ fn the_validator_rejects_what_firestore_would() {
     let not_array = mutate(&|v| v["writes"] = json!({}));
     assert!(!not_array.is_empty(), "writes must be an array");
 
-    // Paths: cloudbox's own commit path is not Firestore's.
+    // Paths: a commit goes to `{database}/documents:commit`, nowhere else.
     let method_ids = |m: &str, p: &str| -> Vec<String> {
         doc.find_methods(m, p)
             .iter()
