@@ -4,6 +4,7 @@
 //!   accepted upstream, the client never learns it and retries. Connections
 //!   idle for a moment are closed, so that a client's next request comes on a
 //!   new connection;
+//! - [`Outage`]: a TCP proxy that is down for a while, then forwards;
 //! - [`PushFront`]: an HTTP front for a push endpoint that fails or delays
 //!   chosen deliveries before forwarding them.
 
@@ -59,6 +60,44 @@ impl AnswerDropper {
     /// Answers thrown away so far.
     pub fn dropped(&self) -> usize {
         self.dropped.load(Ordering::SeqCst)
+    }
+}
+
+/// A loopback proxy to `upstream` that is down — every connection closed at
+/// once — for its first `outage`, then forwards.
+pub struct Outage {
+    /// `127.0.0.1:port`, as `PUBSUB_EMULATOR_HOST` takes it.
+    pub host: String,
+    refused: Arc<AtomicUsize>,
+}
+
+impl Outage {
+    pub async fn start(upstream: &str, outage: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let host = listener.local_addr().expect("addr").to_string();
+        let refused = Arc::new(AtomicUsize::new(0));
+        let (upstream, count) = (upstream.to_string(), refused.clone());
+        let up_at = tokio::time::Instant::now() + outage;
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if tokio::time::Instant::now() < up_at {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    continue; // dropped: closed
+                }
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Self { host, refused }
+    }
+
+    /// Connections closed during the outage.
+    pub fn refused(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
     }
 }
 

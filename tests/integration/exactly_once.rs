@@ -8,7 +8,7 @@
 //! `cargo test --test integration exactly_once` runs them alone.
 
 use hermes_testkit::emulator::{free_port, unique_id, Emulator, Function};
-use hermes_testkit::faults::{AnswerDropper, Delivery, PushFront};
+use hermes_testkit::faults::{AnswerDropper, Delivery, Outage, PushFront};
 use hermes_testkit::samples::items_realtime;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -465,5 +465,57 @@ async fn poison_reaches_the_dead_letter_topic_intact_and_nothing_else_moves() {
     assert!(
         !p.counters.log_lines("ERROR").is_empty(),
         "one structured error line per poison delivery"
+    );
+}
+
+/// A fire-and-forget client (1 s timeout) while Pub/Sub is unreachable: the
+/// publish goes on without it and lands once Pub/Sub is back — once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_hang_up_during_an_outage_is_published_once_later() {
+    let Some(emu) = Emulator::start_pubsub().await else {
+        return;
+    };
+    let project = unique_id("eo-hangup");
+    let topic = format!("projects/{project}/topics/items-realtime");
+    let pull = format!("projects/{project}/subscriptions/items-pull");
+    emu.create_topic(&topic).await;
+    emu.create_pull_subscription(&pull, &topic).await;
+    let outage = Outage::start(emu.pubsub_host(), Duration::from_millis(2500)).await;
+    let config = items_realtime(&topic);
+    let ingest = Function::start(
+        "hermes-ingest",
+        &[
+            ("GOOGLE_CLOUD_PROJECT", &project),
+            ("PUBSUB_EMULATOR_HOST", &outage.host),
+            ("HERMES_CONFIG_TOML", &config),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .expect("client");
+    let event = purchase(&[("gone".to_string(), 1)], Some("hang-up-1"));
+    let sent = client
+        .post(format!("{}/", ingest.base))
+        .header("content-type", "application/json")
+        .body(json!([event]).to_string())
+        .send()
+        .await;
+    assert!(sent.is_err(), "the client should have given up: {sent:?}");
+    let got = emu.pull_n(&pull, 2, Duration::from_secs(15)).await;
+    assert!(outage.refused() > 0, "no publish attempt met the outage");
+    assert_eq!(
+        got.len(),
+        1,
+        "published once: {got:?}\n{}",
+        ingest.log_text()
+    );
+    assert_eq!(got[0].attributes["hermes_event_id"], "hang-up-1");
+    assert!(
+        ingest
+            .log_text()
+            .contains("publish finished after the client hung up"),
+        "the outcome is logged"
     );
 }
