@@ -21,7 +21,7 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -772,30 +772,24 @@ enum Launch {
 }
 
 impl Launch {
+    /// The emulator leads a process group of its own. gcloud moves itself to a group
+    /// named after its pid, which is then this one, so the JVM it starts stays in it
+    /// and killing the group stops both.
     fn command(&self, kind: Kind, port: u16) -> Command {
-        // Under `sh`, which leads the process group: when the emulator exits, `sh`
-        // does too (seen by `try_wait`); when the test process goes away, even killed,
-        // `sh`'s stdin (fd 3 here) reaches end of file and the whole group is killed.
-        // The group is the emulator's own, so Ctrl-C of `cargo test` would not reach
-        // a JVM started by gcloud: this is what stops it then.
-        const WATCHDOG: &str = "exec 3<&0 </dev/null\n\
-            \"$@\" 3<&- &\n\
-            emulator=$!\n\
-            { read -r line <&3; kill -KILL 0; } &\n\
-            wait \"$emulator\"\n";
-        let mut cmd = Command::new("sh");
-        cmd.args(["-c", WATCHDOG, "emulator"]);
-        match self {
+        let mut cmd = match self {
             Launch::Java { java, jar } => {
-                cmd.arg(java).args(kind.java_args(jar, port));
+                let mut cmd = Command::new(java);
+                cmd.args(kind.java_args(jar, port));
+                cmd
             }
             Launch::Gcloud { gcloud } => {
-                cmd.arg(gcloud)
-                    .args(kind.gcloud_args(port))
+                let mut cmd = Command::new(gcloud);
+                cmd.args(kind.gcloud_args(port))
                     .env("JAVA_TOOL_OPTIONS", JVM_OPTIONS.join(" "))
                     .env("CLOUDSDK_CORE_DISABLE_PROMPTS", "1");
+                cmd
             }
-        }
+        };
         cmd.process_group(0);
         cmd
     }
@@ -862,8 +856,8 @@ struct Running {
     kind: Kind,
     port: u16,
     child: Child,
-    /// Held open for the watchdog in [`Launch::command`].
-    watchdog: Option<ChildStdin>,
+    /// See [`watchdog`].
+    watchdog: Option<Child>,
     log: PathBuf,
 }
 
@@ -915,14 +909,14 @@ impl Running {
         ));
         let out = std::fs::File::create(&log).expect("emulator log file");
         let err = out.try_clone().expect("emulator log file");
-        let mut child = launch
+        let child = launch
             .command(kind, port)
-            .stdin(Stdio::piped())
+            .stdin(Stdio::null())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start the {}: {e}", kind.name()));
-        let watchdog = child.stdin.take();
+        let watchdog = watchdog(child.id());
         Self {
             kind,
             port,
@@ -967,17 +961,35 @@ impl Running {
     }
 }
 
+/// A `sh` in the emulator's process group that kills the group when the test process
+/// goes away, even killed: its stdin, a pipe from this process, then reaches end of
+/// file. Being in that group, out of the terminal's, Ctrl-C of `cargo test` does not
+/// end it first; and while it waits, the group's id cannot be reused. `None` if the
+/// emulator already exited (its group is gone).
+fn watchdog(group: u32) -> Option<Child> {
+    Command::new("sh")
+        .args(["-c", "read -r line; kill -KILL \"-$1\"", "watchdog"])
+        .arg(group.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(group as i32)
+        .spawn()
+        .ok()
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
-        // Closing the watchdog's stdin kills the group too; the explicit kill does not
-        // wait for `sh` to notice.
-        drop(self.watchdog.take());
+        // The watchdog is in the group: this kill ends it too.
         let group = format!("-{}", self.child.id());
         let _ = Command::new("kill")
             .args(["-KILL", "--", &group])
             .stderr(Stdio::null())
             .status();
         let _ = self.child.wait();
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.wait();
+        }
         if !std::thread::panicking() {
             let _ = std::fs::remove_file(&self.log);
         }

@@ -290,7 +290,7 @@ async fn aborted_409_is_retried_never_a_duplicate() {
 
     let aborted = error(409, "ABORTED");
     let (got, commits) =
-        apply_against(Duration::from_millis(300), aborted.clone(), 0, aborted).await;
+        apply_against(Duration::from_millis(1500), aborted.clone(), 0, aborted).await;
     match got {
         Err(e @ StoreError::Transient(_)) => {
             let msg = report(&e);
