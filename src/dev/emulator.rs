@@ -3,7 +3,7 @@
 
 use super::delivery::subscription_of;
 use axum::http::StatusCode;
-use hermes_core::pubsub::{PubSubRest, TopicName};
+use hermes_core::pubsub::TopicName;
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,13 +18,12 @@ pub enum EmulatorError {
 /// push to `endpoint` (a subscription already there gets the new endpoint: its
 /// secret changes with every start).
 pub async fn prepare(
-    rest: &PubSubRest,
+    base: &str,
     topics: &[TopicName],
     push_topics: &[TopicName],
     endpoint: &str,
 ) -> Result<(), EmulatorError> {
     let http = reqwest::Client::new();
-    let base = rest.base_url();
     // PUT creates; 409 means it exists, which is what we wanted.
     let create = |name: String, body: serde_json::Value| {
         let http = http.clone();

@@ -97,7 +97,8 @@ pub async fn run(options: Options) -> Result<(), DevError> {
             (Arc::new(firestore.clone()), Arc::new(firestore))
         }
     };
-    let (publisher, queue): (Arc<dyn Publisher>, Option<SqliteQueue>) =
+    // With a Pub/Sub emulator: its base URL, for creating the topics and the push subscription.
+    let (publisher, queue, emulator_base): (Arc<dyn Publisher>, Option<SqliteQueue>, _) =
         match (&pubsub_emulator, &db) {
             (None, Some(db)) => {
                 let q = SqliteQueue::new(
@@ -106,19 +107,20 @@ pub async fn run(options: Options) -> Result<(), DevError> {
                     dev.retry_min,
                     dev.retry_max,
                 );
-                (Arc::new(q.clone()), Some(q))
+                (Arc::new(q.clone()), Some(q), None)
             }
             _ => {
                 let rest = PubSubRest::from_env(config.publish_deadline).await?;
-                (Arc::new(rest), None)
+                let base = rest.base_url().to_string();
+                (Arc::new(rest), None, Some(base))
             }
         };
     // Only an emulator's push subscription reaches the counters over HTTP, at a
     // path holding a secret that only that subscription knows: nothing else can
     // push (and so acknowledge or plant) a message.
-    let push_secret = queue
-        .is_none()
-        .then(|| uuid::Uuid::new_v4().simple().to_string());
+    let push_secret = emulator_base
+        .as_ref()
+        .map(|_| uuid::Uuid::new_v4().simple().to_string());
 
     let counters = Arc::new(Counters::new(counters_settings, store));
     let dashboard = Arc::new(Dashboard::new(reader, dashboard_settings));
@@ -151,10 +153,9 @@ pub async fn run(options: Options) -> Result<(), DevError> {
             source,
         })?;
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
-    if let Some(secret) = &push_secret {
-        let rest = PubSubRest::from_env(Duration::from_secs(10)).await?;
+    if let (Some(base), Some(secret)) = (&emulator_base, &push_secret) {
         let endpoint = format!("http://127.0.0.1:{port}/counters/{secret}");
-        emulator::prepare(&rest, &topics, &dev.push_topics, &endpoint).await?;
+        emulator::prepare(base, &topics, &dev.push_topics, &endpoint).await?;
     }
     banner(
         port,

@@ -11,7 +11,10 @@ pub enum IngestError {
     Unauthorized,
     #[error("Body: Content-Encoding \"{0}\" is not supported. Send gzip or identity.")]
     UnsupportedEncoding(String),
-    #[error("Idempotency-Key: The header must be 1 to 1000 visible ASCII characters.")]
+    #[error(
+        "Idempotency-Key: The header must be 1 to {} visible ASCII characters.",
+        crate::process::MAX_IDEMPOTENCY_KEY_BYTES
+    )]
     BadIdempotencyKey,
     #[error("Body: The request body could not be read: {0}")]
     BodyRead(String),

@@ -59,10 +59,6 @@ impl Publishing {
         }
     }
 
-    pub fn publisher(&self) -> &Arc<dyn Publisher> {
-        &self.publisher
-    }
-
     /// Waits, at most `timeout`, for the publishes still running (at shutdown);
     /// `false` when some were still running then.
     pub async fn drain(&self, timeout: Duration) -> bool {

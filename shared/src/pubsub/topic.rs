@@ -64,24 +64,6 @@ impl fmt::Display for TopicName {
     }
 }
 
-impl AsRef<str> for TopicName {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl PartialEq<str> for TopicName {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for TopicName {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
 fn check_project_id(p: &str) -> Result<(), &'static str> {
     // Also allows domain-scoped ids (`example.com:proj`).
     if p.is_empty()

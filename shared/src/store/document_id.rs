@@ -45,22 +45,9 @@ impl DocumentId {
     }
 }
 
-impl TryFrom<&str> for DocumentId {
-    type Error = InvalidDocumentId;
-    fn try_from(id: &str) -> Result<Self, Self::Error> {
-        Self::parse(id)
-    }
-}
-
 impl fmt::Display for DocumentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-impl AsRef<str> for DocumentId {
-    fn as_ref(&self) -> &str {
-        &self.0
     }
 }
 
