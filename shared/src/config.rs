@@ -3,7 +3,7 @@
 //! anything invalid is one error line naming the key.
 //!
 //! Each function checks the common keys, `schema` and `destinations` here, and
-//! its own section (`[counters]`, `[dashboard]`, `[dev]`, kept raw) itself.
+//! its own section (`[counters]`, `[dashboard]`, `[notify]`, `[dev]`, kept raw) itself.
 
 use crate::gcp::project_from_env;
 use crate::hermes::{
@@ -87,6 +87,7 @@ struct RawConfig {
     destinations: Option<Vec<RawDestination>>,
     counters: Option<toml::Table>,
     dashboard: Option<toml::Table>,
+    notify: Option<toml::Table>,
     dev: Option<toml::Table>,
 }
 
@@ -133,6 +134,7 @@ pub struct Config {
     /// Sections owned by the other functions, checked by them.
     pub counters: toml::Table,
     pub dashboard: toml::Table,
+    pub notify: toml::Table,
     pub dev: toml::Table,
 }
 
@@ -148,6 +150,7 @@ impl Default for Config {
             destinations: Vec::new(),
             counters: toml::Table::new(),
             dashboard: toml::Table::new(),
+            notify: toml::Table::new(),
             dev: toml::Table::new(),
         }
     }
@@ -234,6 +237,7 @@ impl Config {
         }
         config.counters = raw.counters.unwrap_or_default();
         config.dashboard = raw.dashboard.unwrap_or_default();
+        config.notify = raw.notify.unwrap_or_default();
         config.dev = raw.dev.unwrap_or_default();
         Ok(config)
     }

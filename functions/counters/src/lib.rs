@@ -7,21 +7,19 @@ pub mod items;
 pub mod marker;
 pub mod settings;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use catalog::CatalogCache;
 pub use hermes_core::config::StartupError;
 use hermes_core::config::{Config, ConfigError};
-use hermes_core::error::report;
-use hermes_core::hermes::ATTR_PREVIEW;
-use hermes_core::push::{AuthFailure, OidcConfig, OidcVerifier, PushError, PushMessage};
+use hermes_core::future::BoxFuture;
+use hermes_core::push::{
+    error_response, AuthFailure, FailureClass, JobError, JobOutcome, OidcConfig, OidcVerifier,
+    PushError, PushJob, PushMessage,
+};
 use hermes_core::store::{Applied, CounterCommit, CounterStore, DocumentId, StoreError};
 use items::Poison;
-use serde_json::json;
 use settings::Settings;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -42,8 +40,8 @@ pub enum Outcome {
     Empty,
 }
 
-impl Outcome {
-    fn as_str(self) -> &'static str {
+impl JobOutcome for Outcome {
+    fn as_str(&self) -> &'static str {
         match self {
             Outcome::Applied { .. } => "applied",
             Outcome::Duplicate => "duplicate",
@@ -74,20 +72,29 @@ impl CountersError {
         match self {
             Self::Unauthorized(f) if f.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Envelope(_) | Self::Poison(_) => StatusCode::BAD_REQUEST,
-            Self::Store(StoreError::Transient(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Store(StoreError::Permanent(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => self.class().status(),
+        }
+    }
+}
+
+impl JobError for CountersError {
+    fn class(&self) -> FailureClass {
+        match self {
+            Self::Envelope(_) | Self::Poison(_) => FailureClass::Poison,
+            Self::Store(StoreError::Transient(_)) => FailureClass::Transient,
+            // The push kit checks tokens before the job runs: these two only
+            // reach here from a caller of `Counters::count` that checked them itself.
+            Self::Unauthorized(f) if f.is_unavailable() => FailureClass::Transient,
+            Self::Unauthorized(_) | Self::Store(StoreError::Permanent(_)) => {
+                FailureClass::Permanent
+            }
         }
     }
 }
 
 impl IntoResponse for CountersError {
     fn into_response(self) -> Response {
-        (
-            self.status(),
-            Json(json!({ "status": "error", "error": report(&self) })),
-        )
-            .into_response()
+        error_response(self.status(), &self)
     }
 }
 
@@ -127,11 +134,7 @@ impl Counters {
 
     /// Counts one message, exactly once per event and subscription.
     pub async fn count(&self, message: &PushMessage) -> Result<Outcome, CountersError> {
-        let preview = message
-            .attributes
-            .get(ATTR_PREVIEW)
-            .is_some_and(|v| v == "true");
-        if preview && !self.settings.count_preview {
+        if message.is_preview() && !self.settings.count_preview {
             return Ok(Outcome::SkippedPreview);
         }
         let items = items::parse(&message.data)?;
@@ -184,69 +187,33 @@ pub fn shard_of(message_id: &str, shards: u32) -> u32 {
     (hash % u64::from(shards.max(1))) as u32
 }
 
-/// `POST /` (the push endpoint) and `GET /healthz`.
-pub fn router(state: Arc<Counters>) -> Router {
-    Router::new()
-        .route("/", post(push))
-        .route("/healthz", get(|| async { "ok" }))
-        .with_state(state)
+impl PushJob for Counters {
+    type Outcome = Outcome;
+    type Error = CountersError;
+
+    fn name(&self) -> &'static str {
+        "counters"
+    }
+
+    fn verifier(&self) -> Option<&OidcVerifier> {
+        self.verifier.as_ref()
+    }
+
+    fn handles_preview(&self) -> bool {
+        self.settings.count_preview
+    }
+
+    fn handle<'a>(
+        &'a self,
+        message: &'a PushMessage,
+    ) -> BoxFuture<'a, Result<Outcome, CountersError>> {
+        Box::pin(self.count(message))
+    }
 }
 
-async fn push(State(counters): State<Arc<Counters>>, headers: HeaderMap, body: Bytes) -> Response {
-    let mut message_id = None;
-    let result = async {
-        if let Some(verifier) = &counters.verifier {
-            let auth = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok());
-            verifier
-                .verify(auth)
-                .await
-                .map_err(CountersError::Unauthorized)?;
-        }
-        let message = PushMessage::parse(&body)?;
-        message_id = Some(message.message_id.clone());
-        let outcome = counters.count(&message).await?;
-        Ok::<_, CountersError>((message, outcome))
-    }
-    .await;
-    match result {
-        Ok((message, outcome)) => {
-            tracing::info!(
-                message_id = %message.message_id,
-                outcome = outcome.as_str(),
-                delivery_attempt = message.delivery_attempt.unwrap_or(0),
-                "message processed"
-            );
-            (
-                StatusCode::OK,
-                Json(json!({ "status": outcome.as_str(), "messageId": message.message_id })),
-            )
-                .into_response()
-        }
-        Err(e) => {
-            let status = e.status();
-            let id = match (&e, message_id.as_deref()) {
-                (_, Some(id)) => id,
-                (CountersError::Envelope(PushError::BadBase64 { message_id, .. }), None) => {
-                    message_id
-                }
-                _ => "",
-            };
-            let error = report(&e);
-            match status {
-                // One structured line per poison message: the dead-letter topic keeps the message itself.
-                StatusCode::BAD_REQUEST => {
-                    tracing::error!(message_id = id, error = %error, "poison message")
-                }
-                StatusCode::UNAUTHORIZED => tracing::warn!(error = %error, "push refused"),
-                _ => {
-                    tracing::warn!(message_id = id, error = %error, status = status.as_u16(), "message will be redelivered")
-                }
-            }
-            e.into_response()
-        }
-    }
+/// `POST /` (the push endpoint) and `GET /healthz`, served by the push-job kit.
+pub fn router(state: Arc<Counters>) -> Router {
+    hermes_core::push::router(state)
 }
 
 #[cfg(test)]

@@ -8,10 +8,12 @@
 //! dashboard's totals (in `read`).
 
 mod commit;
+mod markers;
 mod read;
 mod store;
 pub mod value;
 
+pub use markers::FirestoreMarkers;
 pub use store::{FirestoreStore, ENV_EMULATOR_HOST, PRODUCTION_BASE};
 
 use crate::gcp::{AttemptError, CallError, ErrorClass};

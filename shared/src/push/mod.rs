@@ -1,10 +1,21 @@
-//! Pub/Sub push: the envelope and the Google-signed OIDC token that authenticates it.
+//! Pub/Sub push: the envelope, the Google-signed OIDC token that authenticates
+//! it, event identity, and the push-job kit ([`PushJob`], [`router`]) that
+//! counters, notify and any other push target are built on.
 //!
 //! The envelope is parsed once, at the edge, into a [`PushMessage`]: the handler
 //! never sees base64 or the two spellings Google uses for the same field.
 
+mod bounded;
+mod identity;
+mod job;
 mod oidc;
 
+pub use bounded::{preview, ERROR_PREVIEW_CHARS, ID_PREVIEW_CHARS};
+pub use identity::{event_of, marker_id, origin};
+pub use job::{
+    error_response, process, router, FailureClass, JobError, JobOutcome, Processed, PushFailure,
+    PushJob, PUBSUB_MAX_MESSAGE_BYTES, PUSH_BODY_LIMIT,
+};
 pub use oidc::{AuthFailure, Claims, OidcConfig, OidcVerifier, GOOGLE_ISSUERS, GOOGLE_JWKS_URL};
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};

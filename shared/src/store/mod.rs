@@ -11,8 +11,10 @@
 //! commit is a duplicate only when the refusal proves the marker exists.
 
 mod document_id;
+mod markers;
 
 pub use document_id::{DocumentId, InvalidDocumentId};
+pub use markers::{MarkerStore, NOTIFIED_COLLECTION};
 
 use crate::future::BoxFuture;
 use crate::hermes::ATTR_EVENT_ID;

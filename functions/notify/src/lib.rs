@@ -1,0 +1,211 @@
+//! `hermes-notify`: a Pub/Sub push target that turns matching events into
+//! webhook calls ("a customer just bought this!"), built on the push-job kit
+//! of `hermes_core::push`. A webhook call is made at least once per event, and
+//! exactly once unless the process dies between the webhook's answer and the
+//! marker write (README, "The notify function").
+
+pub mod settings;
+pub mod template;
+pub mod webhook;
+
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+pub use hermes_core::config::StartupError;
+use hermes_core::config::{Config, ConfigError};
+use hermes_core::future::BoxFuture;
+use hermes_core::hermes::ATTR_EVENT_NAME;
+use hermes_core::push::{
+    error_response, event_of, marker_id, origin, FailureClass, JobError, JobOutcome, OidcConfig,
+    OidcVerifier, PushJob, PushMessage,
+};
+use hermes_core::store::{DocumentId, MarkerStore, StoreError};
+use serde_json::{json, Value};
+use settings::{BodyKind, Settings};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+use webhook::{UrlError, Webhook, WebhookError, WebhookUrl};
+
+/// What became of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The webhook took it (this status) and the marker is written.
+    Delivered(u16),
+    /// The marker says the webhook already took this event.
+    Duplicate,
+    /// Not one of `[notify] events`.
+    Ignored,
+}
+
+impl JobOutcome for Outcome {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Delivered(_) => "delivered",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Ignored => "ignored",
+        }
+    }
+}
+
+/// Why a message was not acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("poison message: the payload is not JSON")]
+    NotJson(#[source] serde_json::Error),
+    #[error("poison message: its event id cannot be sent as an Idempotency-Key header")]
+    BadKey,
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
+    #[error("the same event is being delivered right now: retry later")]
+    InFlight,
+    #[error("the marker store")]
+    Store(#[from] StoreError),
+}
+
+impl JobError for NotifyError {
+    fn class(&self) -> FailureClass {
+        match self {
+            Self::NotJson(_) | Self::BadKey | Self::Webhook(WebhookError::Refused(_)) => {
+                FailureClass::Poison
+            }
+            Self::Webhook(WebhookError::Unavailable(_) | WebhookError::Unreachable(_))
+            | Self::InFlight
+            | Self::Store(StoreError::Transient(_)) => FailureClass::Transient,
+            Self::Webhook(WebhookError::Unexpected(_)) | Self::Store(StoreError::Permanent(_)) => {
+                FailureClass::Permanent
+            }
+        }
+    }
+}
+
+impl IntoResponse for NotifyError {
+    fn into_response(self) -> Response {
+        error_response(self.class().status(), &self)
+    }
+}
+
+/// The notify job over a webhook and a marker store; shared by the HTTP
+/// handler and `hermes dev`'s delivery loop.
+pub struct Notify {
+    pub settings: Settings,
+    webhook: Webhook,
+    markers: Arc<dyn MarkerStore>,
+    verifier: Option<OidcVerifier>,
+    /// Markers of the events being delivered by this process: an overlapping
+    /// redelivery (a slow webhook past the ack deadline) waits for the first.
+    in_flight: Mutex<HashSet<DocumentId>>,
+}
+
+impl Notify {
+    pub fn new(settings: Settings, url: WebhookUrl, markers: Arc<dyn MarkerStore>) -> Self {
+        let verifier = settings.push_audience.as_ref().map(|audience| {
+            OidcVerifier::new(OidcConfig {
+                audience: audience.clone(),
+                service_account_email: settings.push_service_account.clone(),
+                jwks_url: settings.jwks_url.clone(),
+            })
+        });
+        Self {
+            webhook: Webhook::new(url, settings.timeout),
+            settings,
+            markers,
+            verifier,
+            in_flight: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// `[notify]` of the shared configuration; `None` when the section is absent.
+    pub fn settings_from(config: &Config) -> Result<Option<Settings>, ConfigError> {
+        if config.notify.is_empty() {
+            return Ok(None);
+        }
+        Settings::parse(&config.notify).map(Some)
+    }
+
+    /// The webhook URL from the variable `[notify] webhook_url_env` names.
+    pub fn url_from_env(settings: &Settings) -> Result<WebhookUrl, ConfigError> {
+        let text = std::env::var(&settings.webhook_url_env).unwrap_or_default();
+        WebhookUrl::parse(&text)
+            .map_err(|e: UrlError| ConfigError::invalid(&settings.webhook_url_env, e.to_string()))
+    }
+
+    /// Notifies for one message, at most once per event and subscription
+    /// unless the process dies between the webhook's answer and the marker.
+    pub async fn notify(&self, message: &PushMessage) -> Result<Outcome, NotifyError> {
+        let name = message.attributes.get(ATTR_EVENT_NAME).map(String::as_str);
+        if !self.settings.matches(name) {
+            return Ok(Outcome::Ignored);
+        }
+        let payload: Value = serde_json::from_slice(&message.data).map_err(NotifyError::NotJson)?;
+        let event = event_of(message);
+        let key = HeaderValue::from_str(event.as_str()).map_err(|_| NotifyError::BadKey)?;
+        let marker = origin(message, 0);
+        let id = marker_id(&marker);
+        if self.markers.exists(&id).await? {
+            return Ok(Outcome::Duplicate);
+        }
+        let _guard = InFlight::claim(&self.in_flight, &id).ok_or(NotifyError::InFlight)?;
+        let body = match &self.settings.body {
+            BodyKind::Slack(template) => json!({ "text": template.render(&payload) }).to_string(),
+            BodyKind::Json => payload.to_string(),
+        };
+        let status = self.webhook.send(key, body.into_bytes()).await?;
+        let expire_at = SystemTime::now() + self.settings.marker_ttl;
+        self.markers.put(&id, &marker, expire_at).await?;
+        Ok(Outcome::Delivered(status))
+    }
+}
+
+/// A claim on an event's marker for the duration of one delivery.
+struct InFlight<'a> {
+    set: &'a Mutex<HashSet<DocumentId>>,
+    id: DocumentId,
+}
+
+impl<'a> InFlight<'a> {
+    fn claim(set: &'a Mutex<HashSet<DocumentId>>, id: &DocumentId) -> Option<Self> {
+        // A poisoned lock only means another delivery panicked: the set is still usable.
+        let mut held = set.lock().unwrap_or_else(|p| p.into_inner());
+        held.insert(id.clone()).then(|| Self {
+            set,
+            id: id.clone(),
+        })
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut held = self.set.lock().unwrap_or_else(|p| p.into_inner());
+        held.remove(&self.id);
+    }
+}
+
+impl PushJob for Notify {
+    type Outcome = Outcome;
+    type Error = NotifyError;
+
+    fn name(&self) -> &'static str {
+        "notify"
+    }
+
+    fn verifier(&self) -> Option<&OidcVerifier> {
+        self.verifier.as_ref()
+    }
+
+    fn handles_preview(&self) -> bool {
+        self.settings.notify_preview
+    }
+
+    fn handle<'a>(
+        &'a self,
+        message: &'a PushMessage,
+    ) -> BoxFuture<'a, Result<Outcome, NotifyError>> {
+        Box::pin(self.notify(message))
+    }
+}
+
+/// `POST /` (the push endpoint) and `GET /healthz`, served by the push-job kit.
+pub fn router(state: Arc<Notify>) -> Router {
+    hermes_core::push::router(state)
+}

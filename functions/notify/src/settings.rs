@@ -1,0 +1,248 @@
+//! The `[notify]` section of the shared configuration, parsed once at start-up.
+
+use crate::template::Template;
+use hermes_core::config::ConfigError;
+use hermes_core::push::GOOGLE_JWKS_URL;
+use serde::Deserialize;
+use std::time::Duration;
+
+pub const DEFAULT_WEBHOOK_URL_ENV: &str = "HERMES_NOTIFY_WEBHOOK_URL";
+pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    webhook_url_env: Option<String>,
+    events: Option<Vec<String>>,
+    template: Option<String>,
+    body: Option<String>,
+    timeout_ms: Option<u64>,
+    push_audience: Option<String>,
+    push_service_account: Option<String>,
+    jwks_url: Option<String>,
+    notify_preview: Option<bool>,
+    marker_ttl_days: Option<u64>,
+    database: Option<String>,
+    store_deadline_ms: Option<u64>,
+}
+
+/// What the webhook receives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BodyKind {
+    /// `{"text": <rendered template>}`: Slack's (and many chats') incoming-webhook shape.
+    Slack(Template),
+    /// The event's payload itself.
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// The environment variable holding the webhook URL (a secret: never in the file).
+    pub webhook_url_env: String,
+    /// `event_name` attributes that notify; empty: every event.
+    pub events: Vec<String>,
+    pub body: BodyKind,
+    /// One webhook call, connection included; beyond it the message is retried.
+    pub timeout: Duration,
+    pub push_audience: Option<String>,
+    pub push_service_account: Option<String>,
+    pub jwks_url: String,
+    /// Notify for messages published by preview requests too.
+    pub notify_preview: bool,
+    /// How long markers are kept: longer than Pub/Sub's retention (7 days by default).
+    pub marker_ttl: Duration,
+    /// The Firestore database id.
+    pub database: String,
+    /// Overall time for one Firestore call, retries included.
+    pub store_deadline: Duration,
+}
+
+impl Settings {
+    /// Parses `[notify]`; every key is checked, unknown keys are errors.
+    pub fn parse(section: &toml::Table) -> Result<Self, ConfigError> {
+        let raw: Raw = hermes_core::config::parse_section("notify", section)?;
+        let non_empty = |key: &str, v: String| {
+            if v.trim().is_empty() {
+                Err(ConfigError::invalid(
+                    format!("notify.{key}"),
+                    "must not be empty",
+                ))
+            } else {
+                Ok(v)
+            }
+        };
+        let webhook_url_env = match raw.webhook_url_env {
+            Some(v) => {
+                let v = non_empty("webhook_url_env", v)?;
+                if !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    return Err(ConfigError::invalid(
+                        "notify.webhook_url_env",
+                        "must be an environment variable name (letters, digits, _)",
+                    ));
+                }
+                v
+            }
+            None => DEFAULT_WEBHOOK_URL_ENV.into(),
+        };
+        let events = raw.events.unwrap_or_default();
+        if let Some(i) = events.iter().position(|e| e.is_empty()) {
+            return Err(ConfigError::invalid(
+                format!("notify.events[{i}]"),
+                "must not be empty",
+            ));
+        }
+        let body = match raw.body.as_deref().unwrap_or("slack") {
+            "slack" => {
+                let text = raw.template.ok_or_else(|| {
+                    ConfigError::invalid("notify.template", "is required when body = \"slack\"")
+                })?;
+                BodyKind::Slack(
+                    Template::parse(&text)
+                        .map_err(|e| ConfigError::invalid("notify.template", e.to_string()))?,
+                )
+            }
+            "json" => {
+                if raw.template.is_some() {
+                    return Err(ConfigError::invalid(
+                        "notify.template",
+                        "is not used with body = \"json\" (the payload is sent as it is)",
+                    ));
+                }
+                BodyKind::Json
+            }
+            other => {
+                return Err(ConfigError::invalid(
+                    "notify.body",
+                    format!("\"{other}\": expected \"slack\" or \"json\""),
+                ))
+            }
+        };
+        let timeout = match raw.timeout_ms {
+            Some(0) => {
+                return Err(ConfigError::invalid(
+                    "notify.timeout_ms",
+                    "must be positive",
+                ))
+            }
+            Some(ms) => Duration::from_millis(ms),
+            None => Duration::from_millis(DEFAULT_TIMEOUT_MS),
+        };
+        let push_audience = raw
+            .push_audience
+            .map(|v| non_empty("push_audience", v))
+            .transpose()?;
+        let push_service_account = match raw.push_service_account {
+            Some(v) if !v.contains('@') => {
+                return Err(ConfigError::invalid(
+                    "notify.push_service_account",
+                    "must be a service account email",
+                ))
+            }
+            v => v,
+        };
+        if push_service_account.is_some() && push_audience.is_none() {
+            return Err(ConfigError::invalid(
+                "notify.push_service_account",
+                "needs notify.push_audience (tokens are only checked when an audience is set)",
+            ));
+        }
+        let jwks_url = match raw.jwks_url {
+            Some(v) if !(v.starts_with("https://") || v.starts_with("http://")) => {
+                return Err(ConfigError::invalid(
+                    "notify.jwks_url",
+                    "must be an http(s) URL",
+                ))
+            }
+            Some(v) => v,
+            None => GOOGLE_JWKS_URL.into(),
+        };
+        let marker_ttl = match raw.marker_ttl_days {
+            Some(0) => {
+                return Err(ConfigError::invalid(
+                    "notify.marker_ttl_days",
+                    "must be at least 1",
+                ))
+            }
+            Some(d) => Duration::from_secs(d.saturating_mul(86_400)),
+            None => Duration::from_secs(10 * 86_400),
+        };
+        let store_deadline = match raw.store_deadline_ms {
+            Some(0) => {
+                return Err(ConfigError::invalid(
+                    "notify.store_deadline_ms",
+                    "must be positive",
+                ))
+            }
+            Some(ms) => Duration::from_millis(ms),
+            None => Duration::from_secs(10),
+        };
+        Ok(Self {
+            webhook_url_env,
+            events,
+            body,
+            timeout,
+            push_audience,
+            push_service_account,
+            jwks_url,
+            notify_preview: raw.notify_preview.unwrap_or(false),
+            marker_ttl,
+            database: raw
+                .database
+                .map(|v| non_empty("database", v))
+                .transpose()?
+                .unwrap_or_else(|| "(default)".into()),
+            store_deadline,
+        })
+    }
+
+    /// Whether an event of this name notifies.
+    pub fn matches(&self, event_name: Option<&str>) -> bool {
+        self.events.is_empty() || event_name.is_some_and(|n| self.events.iter().any(|e| e == n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, ConfigError> {
+        let table: toml::Table = toml::from_str(text).unwrap();
+        Settings::parse(&table)
+    }
+
+    fn err(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults() {
+        let s = parse("template = 'hi'").unwrap();
+        assert_eq!(s.webhook_url_env, DEFAULT_WEBHOOK_URL_ENV);
+        assert_eq!(s.timeout, Duration::from_secs(10));
+        assert!(s.events.is_empty());
+        assert!(s.matches(None));
+        assert!(matches!(s.body, BodyKind::Slack(_)));
+        assert_eq!(parse("body = 'json'").unwrap().body, BodyKind::Json);
+    }
+
+    #[test]
+    fn events_match_by_name() {
+        let s = parse("template = 'x'\nevents = ['purchase']").unwrap();
+        assert!(s.matches(Some("purchase")));
+        assert!(!s.matches(Some("page_view")));
+        assert!(!s.matches(None));
+    }
+
+    #[test]
+    fn every_error_names_its_key() {
+        assert!(err("").contains("notify.template"));
+        assert!(err("template = 'x'\nbody = 'xml'").contains("notify.body"));
+        assert!(err("body = 'json'\ntemplate = 'x'").contains("notify.template"));
+        assert!(err("template = 'x'\ntimeout_ms = 0").contains("notify.timeout_ms"));
+        assert!(err("template = '{{a'").contains("notify.template"));
+        assert!(err("template = 'x'\nwebhook_url_env = 'A-B'").contains("webhook_url_env"));
+        assert!(err("template = 'x'\nwebhook_url = 'https://x'").contains("webhook_url"));
+        assert!(err("template = 'x'\nevents = ['']").contains("notify.events[0]"));
+        assert!(err("template = 'x'\npush_service_account = 'a@b'").contains("push_audience"));
+    }
+}
