@@ -174,6 +174,7 @@ const FUNCTION_ENV: &[&str] = &[
     "FIRESTORE_EMULATOR_HOST",
     "GOOGLE_CLOUD_PROJECT",
     "AWS_LAMBDA_RUNTIME_API",
+    "HERMES_NOTIFY_WEBHOOK_URL",
 ];
 
 /// A running function binary on a free port; its output goes to a log file,

@@ -151,6 +151,9 @@ pub enum Delivery {
     /// Wait, then forward — even when the pusher has given up waiting: slower
     /// than the ack deadline, this makes a second, overlapping delivery.
     Delay(Duration),
+    /// Forward, then answer 503 whatever the target said: the work is done
+    /// but Pub/Sub redelivers (an acknowledgement lost on the way).
+    ForwardThenFail,
 }
 
 type Rule = dyn Fn(&str, usize) -> Delivery + Send + Sync;
@@ -229,22 +232,28 @@ async fn front(State(state): State<Arc<FrontState>>, headers: HeaderMap, body: B
         *n += 1;
         *n
     };
-    let delay = match (state.rule)(&id, attempt) {
+    let decision = (state.rule)(&id, attempt);
+    let delay = match decision {
         Delivery::Fail => {
             state.failed.fetch_add(1, Ordering::SeqCst);
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
         Delivery::Delay(d) => d,
-        Delivery::Forward => Duration::ZERO,
+        Delivery::Forward | Delivery::ForwardThenFail => Duration::ZERO,
     };
+    let fail_after = decision == Delivery::ForwardThenFail;
     // In a task of its own: a pusher that hangs up does not cancel the forward.
     let forward = tokio::spawn(async move {
         tokio::time::sleep(delay).await;
         forward(&state, &headers, body).await
     });
-    forward
+    let answer = forward
         .await
-        .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+        .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response());
+    if fail_after {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    answer
 }
 
 async fn forward(state: &FrontState, headers: &HeaderMap, body: Bytes) -> Response {

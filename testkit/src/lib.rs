@@ -11,6 +11,7 @@
 //! - [`oidc`]: RSA test keys, their JWKS, and Google-style signed tokens.
 //! - [`samples`]: the shared test configuration, events and push envelopes.
 //! - [`faults`]: faults between real peers: lost answers, failed and slow pushes.
+//! - [`webhook`]: a webhook receiver on loopback that records calls and answers by rule.
 //! - [`ci`]: CI detection and [`ci::skip`], which makes a test that cannot run visible.
 
 pub mod ci;
@@ -22,3 +23,4 @@ pub mod publishers;
 pub mod samples;
 pub mod sse;
 pub mod stores;
+pub mod webhook;
