@@ -17,4 +17,5 @@ mod ingest;
 mod lambda;
 mod notify_emulator;
 mod pipeline_emulator;
+mod push_kit;
 mod push_oidc;

@@ -179,7 +179,8 @@ async fn a_purchase_reaches_the_webhook_once_even_when_redelivered() {
         .await;
     p.send(&json!([purchase("ord-1")])).await;
 
-    p.wait_outcome("duplicate", 1, Duration::from_secs(30)).await;
+    p.wait_outcome("duplicate", 1, Duration::from_secs(30))
+        .await;
     p.wait_outcome("ignored", 1, Duration::from_secs(30)).await;
     // Settle: a second webhook call would show now.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -218,7 +219,8 @@ async fn a_webhook_503_then_200_delivers_once() {
         return;
     };
     p.send(&json!([purchase("ord-2")])).await;
-    p.wait_outcome("delivered", 1, Duration::from_secs(30)).await;
+    p.wait_outcome("delivered", 1, Duration::from_secs(30))
+        .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let calls = webhook.calls();
     let statuses: Vec<u16> = calls.iter().map(|c| c.status).collect();
@@ -258,7 +260,10 @@ async fn a_webhook_400_is_poison_and_dead_lettered() {
     assert_eq!(errors.len(), 5, "{}", p.notify.log_text());
     for line in &errors {
         assert_eq!(line["message"], "poison message");
-        assert!(line["error"].as_str().unwrap_or("").contains("400"), "{line}");
+        assert!(
+            line["error"].as_str().unwrap_or("").contains("400"),
+            "{line}"
+        );
         assert!(line.to_string().len() < 2048, "{line}");
     }
 }

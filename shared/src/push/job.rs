@@ -231,7 +231,7 @@ async fn push<J: PushJob>(
             );
             (
                 StatusCode::OK,
-                Json(json!({ "status": outcome.as_str(), "messageId": message.message_id })),
+                Json(json!({ "status": outcome.as_str(), "messageId": preview(&message.message_id, ID_PREVIEW_CHARS) })),
             )
                 .into_response()
         }
