@@ -37,6 +37,24 @@ CREATE TABLE IF NOT EXISTS catalog (
 );
 ";
 
+/// Since notify, each subscriber has its own copy of a message: the queue of an
+/// older file gains the columns (its rows were all the counters').
+fn migrate_subscribers(conn: &Connection) -> rusqlite::Result<()> {
+    let has = conn
+        .prepare("SELECT 1 FROM pragma_table_info('queue') WHERE name = 'subscriber'")?
+        .exists([])?;
+    if !has {
+        conn.execute_batch(
+            "ALTER TABLE queue ADD COLUMN subscriber TEXT NOT NULL DEFAULT 'counters';
+             ALTER TABLE queue ADD COLUMN message_id TEXT;",
+        )?;
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS queue_due_by_subscriber
+         ON queue (subscriber, push, dead, next_attempt_ms);",
+    )
+}
+
 /// One SQLite connection shared by the queue and the store (same file).
 #[derive(Clone)]
 pub struct Db(Arc<Mutex<Connection>>);
@@ -102,6 +120,8 @@ impl Db {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        migrate_subscribers(&conn)?;
+        conn.execute_batch(super::notified::SCHEMA)?;
         Ok(Self(Arc::new(Mutex::new(conn))))
     }
 

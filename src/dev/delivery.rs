@@ -1,11 +1,11 @@
-//! The delivery loop of the embedded queue: due messages go to the counters
-//! logic in process, under Pub/Sub's push rules.
+//! The delivery loops of the embedded queue: due messages go to a push job
+//! (counters, notify) in process, through the push-job kit, under Pub/Sub's
+//! push rules.
 
 use super::queue::{Nacked, SqliteQueue};
 use hermes_core::error::report;
 use hermes_core::pubsub::TopicName;
-use hermes_core::push::PushMessage;
-use hermes_counters::Counters;
+use hermes_core::push::{process, PushJob, PushMessage};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -23,15 +23,32 @@ pub fn subscription_of(topic: &TopicName) -> String {
     )
 }
 
-/// Pushes due messages to the counters logic with Pub/Sub's rules: success
+/// The one subscription notify's in-process delivery stands for, whatever the
+/// topic: an event published on several topics notifies once, since its
+/// marker follows the event (`hermes_event_id`) within one subscription.
+pub fn notify_subscription_of(topic: &TopicName) -> String {
+    format!(
+        "projects/{}/subscriptions/hermes-dev-notify",
+        topic.project()
+    )
+}
+
+/// Pushes `subscriber`'s due messages to `job` with Pub/Sub's rules: success
 /// acks; any error retries with backoff; the 5th failure dead-letters.
-pub async fn deliver(queue: SqliteQueue, counters: Arc<Counters>, mut stop: watch::Receiver<bool>) {
-    let notify = queue.notified();
+/// `subscription` names the subscription a topic's messages come from.
+pub async fn deliver<J: PushJob>(
+    queue: SqliteQueue,
+    subscriber: &'static str,
+    subscription: fn(&TopicName) -> String,
+    job: Arc<J>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let notify = queue.notified(subscriber);
     loop {
         if *stop.borrow() {
             return;
         }
-        let due = match queue.due(64).await {
+        let due = match queue.due_for(subscriber, 64).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(error = %report(&e), "queue read failed");
@@ -60,18 +77,18 @@ pub async fn deliver(queue: SqliteQueue, counters: Arc<Counters>, mut stop: watc
                 data: message.data.clone(),
                 attributes: message.attributes.clone(),
                 publish_time: Some(message.publish_time.clone()),
-                subscription: subscription_of(&topic),
+                subscription: subscription(&topic),
                 delivery_attempt: Some(message.attempts + 1),
             };
-            let result = match counters.count(&push).await {
+            let result = match process(job.as_ref(), &push).await {
                 Ok(_) => queue.ack(message.seq).await,
                 Err(e) => match queue.nack(&message, &report(&e)).await {
                     Ok(Nacked::DeadLettered) => {
-                        tracing::warn!(message_id = %push.message_id, error = %report(&e), "message dead-lettered after 5 attempts: see /dev/dead-letters");
+                        tracing::warn!(job = job.name(), message_id = %push.message_id, error = %report(&e), "message dead-lettered after 5 attempts: see /dev/dead-letters");
                         Ok(())
                     }
                     Ok(Nacked::RetryIn(after)) => {
-                        tracing::info!(message_id = %push.message_id, error = %report(&e), retry_in_ms = after.as_millis() as u64, "delivery failed, will retry");
+                        tracing::info!(job = job.name(), message_id = %push.message_id, error = %report(&e), retry_in_ms = after.as_millis() as u64, "delivery failed, will retry");
                         Ok(())
                     }
                     Err(e) => Err(e),
@@ -84,7 +101,7 @@ pub async fn deliver(queue: SqliteQueue, counters: Arc<Counters>, mut stop: watc
         if full {
             continue;
         }
-        let wait = match queue.next_due_in().await {
+        let wait = match queue.next_due_in(subscriber).await {
             Ok(Some(d)) => d.min(Duration::from_secs(5)),
             _ => Duration::from_secs(5),
         };

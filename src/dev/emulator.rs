@@ -1,5 +1,6 @@
 //! `hermes dev` against a Pub/Sub emulator: the topics of the configuration
-//! are created, and the counted ones get a push subscription to `/counters`.
+//! are created, and the counted ones get a push subscription to `/counters`
+//! (and notify's, when configured, one to `/notify`).
 
 use super::delivery::subscription_of;
 use axum::http::StatusCode;
@@ -14,14 +15,31 @@ pub enum EmulatorError {
     Refused { name: String, status: StatusCode },
 }
 
+/// The emulator subscription of notify on `topic`: one per topic, as Pub/Sub has it.
+pub fn notify_subscription_on(topic: &TopicName) -> String {
+    format!(
+        "projects/{}/subscriptions/{}-hermes-dev-notify",
+        topic.project(),
+        topic.id()
+    )
+}
+
+/// Push subscriptions to make: the topics and the endpoint they push to.
+pub struct Pushes<'a> {
+    pub topics: &'a [TopicName],
+    pub name: fn(&TopicName) -> String,
+    pub endpoint: String,
+}
+
 /// With a Pub/Sub emulator: make sure the topics exist and the counted ones
 /// push to `endpoint` (a subscription already there gets the new endpoint: its
-/// secret changes with every start).
+/// secret changes with every start), and each of `more` likewise.
 pub async fn prepare(
     base: &str,
     topics: &[TopicName],
     push_topics: &[TopicName],
     endpoint: &str,
+    more: &[Pushes<'_>],
 ) -> Result<(), EmulatorError> {
     let http = reqwest::Client::new();
     // PUT creates; 409 means it exists, which is what we wanted.
@@ -44,8 +62,17 @@ pub async fn prepare(
     for topic in topics {
         create(topic.to_string(), json!({})).await?;
     }
-    for topic in push_topics {
-        let name = subscription_of(topic);
+    let counters = Pushes {
+        topics: push_topics,
+        name: subscription_of,
+        endpoint: endpoint.to_string(),
+    };
+    let all = std::iter::once(&counters).chain(more).flat_map(|p| {
+        p.topics
+            .iter()
+            .map(move |t| (t, (p.name)(t), p.endpoint.as_str()))
+    });
+    for (topic, name, endpoint) in all {
         let push_config = json!({ "pushEndpoint": endpoint });
         let body = json!({ "name": name, "topic": topic.as_str(), "pushConfig": push_config });
         if create(name.clone(), body).await? == StatusCode::CONFLICT {

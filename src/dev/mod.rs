@@ -1,12 +1,15 @@
 //! `hermes dev`: the whole pipeline on one machine and one port — ingest at
 //! `POST /`, the durable embedded queue and its delivery loop into the
-//! counters logic, the SQLite counter store, and the dashboard at `/dashboard`.
+//! counters logic, the SQLite counter store, and the dashboard at `/dashboard`;
+//! with `[notify]` configured, notify in process too (its markers and a log of
+//! its webhook calls in the same SQLite file).
 //! With `PUBSUB_EMULATOR_HOST` / `FIRESTORE_EMULATOR_HOST` set, those emulators
 //! replace the queue / the store.
 
 mod db;
 mod delivery;
 mod emulator;
+mod notified;
 mod queue;
 mod routes;
 mod settings;
@@ -16,14 +19,16 @@ use db::{Db, OpenError};
 use emulator::EmulatorError;
 use hermes_core::auth::Tokens;
 use hermes_core::config::{Config, ConfigError};
-use hermes_core::firestore::FirestoreStore;
+use hermes_core::firestore::{FirestoreMarkers, FirestoreStore};
 use hermes_core::gcp::{project_from_env, AuthError};
 use hermes_core::pubsub::{PubSubRest, Publisher};
-use hermes_core::store::{CounterStore, ItemsReader};
+use hermes_core::store::{CounterStore, ItemsReader, MarkerStore, NOTIFIED_COLLECTION};
 use hermes_counters::Counters;
 use hermes_dashboard::Dashboard;
 use hermes_ingest::Ingest;
-use queue::SqliteQueue;
+use hermes_notify::Notify;
+use notified::{Recorded, SqliteNotified};
+use queue::{SqliteQueue, COUNTERS, NOTIFY};
 use routes::DevState;
 use settings::DEFAULT_PROJECT;
 pub use settings::{DevSettings, Options, UsageError, SAMPLE_CONFIG};
@@ -67,6 +72,16 @@ pub async fn run(options: Options) -> Result<(), DevError> {
     counters_settings.push_audience = None;
     counters_settings.push_service_account = None;
     let dashboard_settings = Dashboard::settings_from(&config)?;
+    let notify_settings = match Notify::settings_from(&config)? {
+        Some(mut s) => {
+            let url = Notify::url_from_env(&s)?;
+            // In-process delivery needs no push token.
+            s.push_audience = None;
+            s.push_service_account = None;
+            Some((s, url))
+        }
+        None => None,
+    };
     let tokens = Tokens::from_env()?;
 
     let pubsub_emulator = std::env::var("PUBSUB_EMULATOR_HOST")
@@ -85,28 +100,52 @@ pub async fn run(options: Options) -> Result<(), DevError> {
         (None, Some(db)) => Some(SqliteStore::new(db.clone())),
         _ => None,
     };
+    let mut firestore = None;
     let (store, reader): (Arc<dyn CounterStore>, Arc<dyn ItemsReader>) = match &sqlite_store {
         Some(s) => (Arc::new(s.clone()), Arc::new(s.clone())),
         None => {
-            let firestore = FirestoreStore::from_env(
+            let store = FirestoreStore::from_env(
                 &project,
                 &counters_settings.database,
                 counters_settings.commit_deadline,
             )
             .await?;
-            (Arc::new(firestore.clone()), Arc::new(firestore))
+            firestore = Some(store.clone());
+            (Arc::new(store.clone()), Arc::new(store))
         }
+    };
+    // Notify's markers live beside the counters' (SQLite, or the Firestore
+    // emulator); its webhook calls are logged for `/dev/queue` when there is a file.
+    let notify_log = db.clone().map(SqliteNotified::new);
+    let notify = match notify_settings {
+        Some((settings, url)) => {
+            let markers: Arc<dyn MarkerStore> = match (&firestore, &notify_log) {
+                (Some(f), _) => Arc::new(FirestoreMarkers::new(f.clone(), NOTIFIED_COLLECTION)),
+                (None, Some(log)) => Arc::new(log.clone()),
+                // Not reached (no SQLite store means the Firestore emulator), but typed so.
+                (None, None) => Arc::new(FirestoreMarkers::new(
+                    FirestoreStore::from_env(&project, &settings.database, settings.store_deadline)
+                        .await?,
+                    NOTIFIED_COLLECTION,
+                )),
+            };
+            Some(Arc::new(Notify::new(settings, url, markers)))
+        }
+        None => None,
     };
     // With a Pub/Sub emulator: its base URL, for creating the topics and the push subscription.
     let (publisher, queue, emulator_base): (Arc<dyn Publisher>, Option<SqliteQueue>, _) =
         match (&pubsub_emulator, &db) {
             (None, Some(db)) => {
-                let q = SqliteQueue::new(
+                let mut q = SqliteQueue::new(
                     db.clone(),
                     dev.push_topics.clone(),
                     dev.retry_min,
                     dev.retry_max,
                 );
+                if notify.is_some() {
+                    q = q.with_subscriber(NOTIFY, dev.notify_topics.clone());
+                }
                 (Arc::new(q.clone()), Some(q), None)
             }
             _ => {
@@ -130,6 +169,7 @@ pub async fn run(options: Options) -> Result<(), DevError> {
     let state = Arc::new(DevState {
         queue: queue.clone(),
         catalog: sqlite_store,
+        notify_log: notify.as_ref().and(notify_log.clone()),
         tokens,
     });
     let mut router = hermes_ingest::router(ingest)
@@ -140,6 +180,9 @@ pub async fn run(options: Options) -> Result<(), DevError> {
             &format!("/counters/{secret}"),
             hermes_counters::router(counters.clone()),
         );
+        if let Some(job) = notify_job(&notify, &notify_log) {
+            router = router.nest(&format!("/notify/{secret}"), job);
+        }
     }
     let router = hermes_core::runtime::with_request_log(router);
 
@@ -155,7 +198,16 @@ pub async fn run(options: Options) -> Result<(), DevError> {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
     if let (Some(base), Some(secret)) = (&emulator_base, &push_secret) {
         let endpoint = format!("http://127.0.0.1:{port}/counters/{secret}");
-        emulator::prepare(base, &topics, &dev.push_topics, &endpoint).await?;
+        let notify_pushes = emulator::Pushes {
+            topics: if notify.is_some() {
+                &dev.notify_topics
+            } else {
+                &[]
+            },
+            name: emulator::notify_subscription_on,
+            endpoint: format!("http://127.0.0.1:{port}/notify/{secret}"),
+        };
+        emulator::prepare(base, &topics, &dev.push_topics, &endpoint, &[notify_pushes]).await?;
     }
     banner(
         port,
@@ -173,17 +225,51 @@ pub async fn run(options: Options) -> Result<(), DevError> {
         closing.shutdown();
     });
     let (stop, stopped) = watch::channel(false);
-    let delivery = queue.map(|q| tokio::spawn(delivery::deliver(q, counters, stopped)));
+    let mut deliveries = Vec::new();
+    if let Some(q) = &queue {
+        deliveries.push(tokio::spawn(delivery::deliver(
+            q.clone(),
+            COUNTERS,
+            delivery::subscription_of,
+            counters,
+            stopped.clone(),
+        )));
+        if let (Some(notify), Some(log)) = (&notify, &notify_log) {
+            let job = Arc::new(Recorded {
+                notify: notify.clone(),
+                log: log.clone(),
+            });
+            deliveries.push(tokio::spawn(delivery::deliver(
+                q.clone(),
+                NOTIFY,
+                delivery::notify_subscription_of,
+                job,
+                stopped,
+            )));
+        }
+    }
     let served = hermes_core::runtime::serve(listener, router).await;
     if !publishing.drain(Duration::from_secs(8)).await {
         tracing::warn!("stopping with publishes still running");
     }
     let _ = stop.send(true);
-    if let Some(task) = delivery {
+    for task in deliveries {
         let _ = task.await;
     }
     served?;
     Ok(())
+}
+
+/// Notify's push router for an emulator's subscription: its calls logged when there is a file.
+fn notify_job(notify: &Option<Arc<Notify>>, log: &Option<SqliteNotified>) -> Option<axum::Router> {
+    let notify = notify.clone()?;
+    Some(match log {
+        Some(log) => hermes_core::push::router(Arc::new(Recorded {
+            notify,
+            log: log.clone(),
+        })),
+        None => hermes_notify::router(notify),
+    })
 }
 
 fn banner(

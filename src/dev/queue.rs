@@ -16,6 +16,11 @@ use tokio::sync::Notify;
 /// Pub/Sub's dead-letter policy default and minimum.
 pub const MAX_DELIVERY_ATTEMPTS: u32 = 5;
 
+/// The subscriber of the counted topics (every queue has it).
+pub const COUNTERS: &str = "counters";
+/// The subscriber of notify's topics, when `[notify]` is configured.
+pub const NOTIFY: &str = "notify";
+
 /// A message waiting for (re)delivery.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Queued {
@@ -27,11 +32,16 @@ pub struct Queued {
     pub publish_time: String,
     /// Deliveries already attempted.
     pub attempts: u32,
+    /// The message's id when it is not `seq`: every subscriber's copy of one
+    /// message has the id of the first, as Pub/Sub gives every subscription the same.
+    pub shared_id: Option<String>,
 }
 
 impl Queued {
     pub fn message_id(&self) -> String {
-        self.seq.to_string()
+        self.shared_id
+            .clone()
+            .unwrap_or_else(|| self.seq.to_string())
     }
 }
 
@@ -40,6 +50,8 @@ impl Queued {
 #[serde(rename_all = "camelCase")]
 pub struct DeadLetter {
     pub message_id: String,
+    /// Who failed it: `counters` or `notify`.
+    pub subscriber: String,
     pub topic: String,
     pub data: String,
     pub attributes: HashMap<String, String>,
@@ -65,12 +77,28 @@ pub enum Nacked {
     DeadLettered,
 }
 
+struct Subscriber {
+    name: &'static str,
+    topics: Vec<TopicName>,
+    /// Wakes its delivery loop when something is published for it.
+    wake: Arc<Notify>,
+}
+
+impl Subscriber {
+    fn new(name: &'static str, topics: Vec<TopicName>) -> Self {
+        Self {
+            name,
+            topics,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct SqliteQueue {
     db: Db,
-    /// Topics whose messages are pushed; others are only stored.
-    push_topics: Arc<Vec<TopicName>>,
-    notify: Arc<Notify>,
+    /// Each subscriber and the topics pushed to it; messages of other topics are only stored.
+    subscribers: Arc<Vec<Subscriber>>,
     retry_min: Duration,
     retry_max: Duration,
 }
@@ -93,29 +121,47 @@ impl SqliteQueue {
     ) -> Self {
         Self {
             db,
-            push_topics: Arc::new(push_topics),
-            notify: Arc::new(Notify::new()),
+            subscribers: Arc::new(vec![Subscriber::new(COUNTERS, push_topics)]),
             retry_min,
             retry_max,
         }
     }
 
-    /// Wakes the delivery loop when something is published.
-    pub fn notified(&self) -> Arc<Notify> {
-        self.notify.clone()
+    /// Another subscriber (`notify`) of `topics`: each message of those gets a
+    /// copy of its own, delivered, retried and dead-lettered on its own.
+    /// Call before cloning the queue: clones share the subscribers.
+    pub fn with_subscriber(mut self, name: &'static str, topics: Vec<TopicName>) -> Self {
+        if let Some(subscribers) = Arc::get_mut(&mut self.subscribers) {
+            subscribers.push(Subscriber::new(name, topics));
+        }
+        self
     }
 
-    /// Up to `limit` messages due for delivery now, oldest first.
-    pub async fn due(&self, limit: usize) -> Result<Vec<Queued>, DbError> {
+    /// Wakes `subscriber`'s delivery loop when something is published for it.
+    pub fn notified(&self, subscriber: &str) -> Arc<Notify> {
+        self.subscribers
+            .iter()
+            .find(|s| s.name == subscriber)
+            .map(|s| s.wake.clone())
+            // An unknown subscriber is never woken: its loop polls.
+            .unwrap_or_default()
+    }
+
+    /// Up to `limit` messages due for `subscriber` now, oldest first.
+    pub async fn due_for(
+        &self,
+        subscriber: &'static str,
+        limit: usize,
+    ) -> Result<Vec<Queued>, DbError> {
         let now = now_ms();
         self.db
             .call(move |c| {
                 let mut stmt = c.prepare_cached(
-                    "SELECT seq, topic, data, attributes, publish_time, attempts FROM queue
-                     WHERE push = 1 AND dead = 0 AND next_attempt_ms <= ?1
+                    "SELECT seq, topic, data, attributes, publish_time, attempts, message_id FROM queue
+                     WHERE subscriber = ?3 AND push = 1 AND dead = 0 AND next_attempt_ms <= ?1
                      ORDER BY next_attempt_ms, seq LIMIT ?2",
                 )?;
-                let rows = stmt.query_map(params![now, limit as i64], |r| {
+                let rows = stmt.query_map(params![now, limit as i64, subscriber], |r| {
                     let attributes: String = r.get(3)?;
                     Ok(Queued {
                         seq: r.get(0)?,
@@ -124,6 +170,7 @@ impl SqliteQueue {
                         attributes: serde_json::from_str(&attributes).unwrap_or_default(),
                         publish_time: r.get(4)?,
                         attempts: r.get(5)?,
+                        shared_id: r.get(6)?,
                     })
                 })?;
                 rows.collect()
@@ -131,14 +178,14 @@ impl SqliteQueue {
             .await
     }
 
-    /// How long until the next retry is due (`None`: nothing pending).
-    pub async fn next_due_in(&self) -> Result<Option<Duration>, DbError> {
+    /// How long until `subscriber`'s next retry is due (`None`: nothing pending).
+    pub async fn next_due_in(&self, subscriber: &'static str) -> Result<Option<Duration>, DbError> {
         let next: Option<i64> = self
             .db
-            .call(|c| {
+            .call(move |c| {
                 c.query_row(
-                    "SELECT MIN(next_attempt_ms) FROM queue WHERE push = 1 AND dead = 0",
-                    [],
+                    "SELECT MIN(next_attempt_ms) FROM queue WHERE subscriber = ?1 AND push = 1 AND dead = 0",
+                    params![subscriber],
                     |r| r.get(0),
                 )
             })
@@ -186,15 +233,17 @@ impl SqliteQueue {
         self.db
             .call(|c| {
                 let mut stmt = c.prepare_cached(
-                    "SELECT seq, topic, data, attributes, publish_time, attempts, last_error FROM queue
-                     WHERE dead = 1 ORDER BY seq",
+                    "SELECT seq, topic, data, attributes, publish_time, attempts, last_error, subscriber, message_id
+                     FROM queue WHERE dead = 1 ORDER BY seq",
                 )?;
                 let rows = stmt.query_map([], |r| {
                     let seq: i64 = r.get(0)?;
                     let data: Vec<u8> = r.get(2)?;
                     let attributes: String = r.get(3)?;
+                    let shared_id: Option<String> = r.get(8)?;
                     Ok(DeadLetter {
-                        message_id: seq.to_string(),
+                        message_id: shared_id.unwrap_or_else(|| seq.to_string()),
+                        subscriber: r.get(7)?,
                         topic: r.get(1)?,
                         data: String::from_utf8_lossy(&data).into_owned(),
                         attributes: serde_json::from_str(&attributes).unwrap_or_default(),
@@ -204,6 +253,20 @@ impl SqliteQueue {
                     })
                 })?;
                 rows.collect()
+            })
+            .await
+    }
+
+    /// `subscriber`'s messages waiting for delivery and dead-lettered.
+    pub async fn pending_and_dead(&self, subscriber: &'static str) -> Result<(i64, i64), DbError> {
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT COALESCE(SUM(push = 1 AND dead = 0), 0), COALESCE(SUM(dead = 1), 0)
+                     FROM queue WHERE subscriber = ?1",
+                    params![subscriber],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
             })
             .await
     }
@@ -238,8 +301,17 @@ impl Publisher for SqliteQueue {
         messages: &'a [Message],
     ) -> BoxFuture<'a, Result<Vec<String>, PublishError>> {
         Box::pin(async move {
-            let push = self.push_topics.contains(topic);
-            let topic = topic.to_string();
+            // One row per subscriber of the topic (its own attempts and
+            // dead-lettering), or one stored row when nobody subscribes.
+            let subscribers: Vec<&'static str> = self
+                .subscribers
+                .iter()
+                .filter(|s| s.topics.contains(topic))
+                .map(|s| s.name)
+                .collect();
+            let push = !subscribers.is_empty();
+            let subscribers = if push { subscribers } else { vec![COUNTERS] };
+            let topic_name = topic.to_string();
             let publish_time = format_timestamp(SystemTime::now());
             let rows: Vec<(Vec<u8>, String)> = messages
                 .iter()
@@ -264,12 +336,25 @@ impl Publisher for SqliteQueue {
                     let mut ids = Vec::with_capacity(rows.len());
                     {
                         let mut stmt = tx.prepare_cached(
-                            "INSERT INTO queue (topic, data, attributes, publish_time, push, next_attempt_ms)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                            "INSERT INTO queue (topic, data, attributes, publish_time, push, next_attempt_ms, subscriber, message_id)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                         )?;
                         for (data, attrs) in &rows {
-                            stmt.execute(params![topic, data, attrs, publish_time, push, now])?;
-                            ids.push(tx.last_insert_rowid().to_string());
+                            let mut id: Option<String> = None;
+                            for subscriber in &subscribers {
+                                stmt.execute(params![
+                                    topic_name,
+                                    data,
+                                    attrs,
+                                    publish_time,
+                                    push,
+                                    now,
+                                    subscriber,
+                                    id
+                                ])?;
+                                id.get_or_insert_with(|| tx.last_insert_rowid().to_string());
+                            }
+                            ids.extend(id);
                         }
                     }
                     tx.commit()?;
@@ -277,8 +362,8 @@ impl Publisher for SqliteQueue {
                 })
                 .await
                 .map_err(|e| PublishError::Backend(e.into()))?;
-            if push {
-                self.notify.notify_one();
+            for s in self.subscribers.iter().filter(|s| s.topics.contains(topic)) {
+                s.wake.notify_one();
             }
             Ok(ids)
         })
@@ -319,7 +404,7 @@ mod tests {
                 stored: 1
             }
         );
-        let due = q.due(10).await.unwrap();
+        let due = q.due_for(COUNTERS, 10).await.unwrap();
         assert_eq!(due.len(), 2);
         assert_eq!(due[0].attributes["event_name"], "purchase");
         q.ack(due[0].seq).await.unwrap();
@@ -328,13 +413,13 @@ mod tests {
             let outcome = q.nack(&b, "HTTP 400").await.unwrap();
             if attempt < MAX_DELIVERY_ATTEMPTS {
                 assert_eq!(outcome, Nacked::RetryIn(Duration::ZERO));
-                b = q.due(10).await.unwrap().remove(0);
+                b = q.due_for(COUNTERS, 10).await.unwrap().remove(0);
                 assert_eq!(b.attempts, attempt);
             } else {
                 assert_eq!(outcome, Nacked::DeadLettered);
             }
         }
-        assert!(q.due(10).await.unwrap().is_empty());
+        assert!(q.due_for(COUNTERS, 10).await.unwrap().is_empty());
         let dead = q.dead_letters().await.unwrap();
         assert_eq!(dead.len(), 1);
         assert_eq!((dead[0].data.as_str(), dead[0].attempts), ("b", 5));
@@ -345,6 +430,40 @@ mod tests {
                 dead: 1,
                 stored: 1
             }
+        );
+    }
+
+    #[tokio::test]
+    async fn each_subscriber_has_its_own_copy_with_the_same_message_id() {
+        let topic = |id| TopicName::parse(id, Some("p")).unwrap();
+        let q = SqliteQueue::new(
+            Db::memory().unwrap(),
+            vec![topic("items")],
+            Duration::ZERO,
+            Duration::ZERO,
+        )
+        .with_subscriber(NOTIFY, vec![topic("items"), topic("events")]);
+        let ids = q.publish(&topic("items"), &[message("a")]).await.unwrap();
+        q.publish(&topic("events"), &[message("b")]).await.unwrap();
+        let counted = q.due_for(COUNTERS, 10).await.unwrap();
+        let notified = q.due_for(NOTIFY, 10).await.unwrap();
+        assert_eq!(counted.len(), 1);
+        assert_eq!(notified.len(), 2);
+        assert_eq!(counted[0].message_id(), ids[0]);
+        assert_eq!(notified[0].message_id(), ids[0], "one message, one id");
+        assert_ne!(notified[0].seq, counted[0].seq);
+        // Failing one subscriber's copy leaves the other's alone.
+        for _ in 0..MAX_DELIVERY_ATTEMPTS {
+            let due = q.due_for(NOTIFY, 10).await.unwrap();
+            let copy = due.iter().find(|m| m.seq == notified[0].seq).unwrap();
+            q.nack(copy, "HTTP 400").await.unwrap();
+        }
+        assert_eq!(q.pending_and_dead(NOTIFY).await.unwrap(), (1, 1));
+        assert_eq!(q.pending_and_dead(COUNTERS).await.unwrap(), (1, 0));
+        let dead = q.dead_letters().await.unwrap();
+        assert_eq!(
+            (dead[0].subscriber.as_str(), dead[0].message_id.as_str()),
+            (NOTIFY, ids[0].as_str())
         );
     }
 }

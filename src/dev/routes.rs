@@ -2,7 +2,8 @@
 //! `PUT /dev/catalog/{item_id}`, with one error type and its status table.
 
 use super::db::DbError;
-use super::queue::SqliteQueue;
+use super::notified::SqliteNotified;
+use super::queue::{SqliteQueue, NOTIFY};
 use super::store::SqliteStore;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
@@ -21,6 +22,8 @@ pub struct DevState {
     pub queue: Option<SqliteQueue>,
     /// The embedded store, for `PUT /dev/catalog/{item_id}` (absent with a Firestore emulator).
     pub catalog: Option<SqliteStore>,
+    /// Notify's webhook calls, when `[notify]` is configured (with the SQLite file).
+    pub notify_log: Option<SqliteNotified>,
     /// With a production token configured, every `/dev/*` route requires it.
     pub tokens: Tokens,
 }
@@ -90,7 +93,17 @@ async fn production_token(
 
 async fn queue_stats(State(state): State<Arc<DevState>>) -> Result<Response, RouteError> {
     let queue = state.queue.as_ref().ok_or(RouteError::NoQueue)?;
-    Ok(Json(queue.stats().await?).into_response())
+    let mut stats = serde_json::to_value(queue.stats().await?).unwrap_or_default();
+    // Notify's own copies of the messages, and the webhook calls it made.
+    if let (Some(log), Value::Object(map)) = (&state.notify_log, &mut stats) {
+        let (pending, dead) = queue.pending_and_dead(NOTIFY).await?;
+        let calls = log.calls().await?;
+        map.insert(
+            "notify".into(),
+            json!({ "pending": pending, "dead": dead, "webhookCalls": calls }),
+        );
+    }
+    Ok(Json(stats).into_response())
 }
 
 async fn dead_letters(State(state): State<Arc<DevState>>) -> Result<Response, RouteError> {

@@ -34,6 +34,7 @@ pub struct UsageError(pub String);
 struct RawDev {
     database: Option<String>,
     push_topics: Option<Vec<String>>,
+    notify_topics: Option<Vec<String>>,
     retry_min_ms: Option<u64>,
     retry_max_ms: Option<u64>,
 }
@@ -44,6 +45,8 @@ pub struct DevSettings {
     pub database: PathBuf,
     /// Topics delivered to the counters.
     pub push_topics: Vec<TopicName>,
+    /// Topics delivered to notify, when `[notify]` is configured (default: every topic).
+    pub notify_topics: Vec<TopicName>,
     pub retry_min: Duration,
     pub retry_max: Duration,
 }
@@ -51,16 +54,21 @@ pub struct DevSettings {
 impl DevSettings {
     pub fn parse(config: &Config, project: &str) -> Result<Self, ConfigError> {
         let raw: RawDev = hermes_core::config::parse_section("dev", &config.dev)?;
-        let push_topics = match raw.push_topics {
-            Some(list) => list
-                .iter()
+        let topics = |key: &str, list: Vec<String>| {
+            list.iter()
                 .enumerate()
                 .map(|(i, t)| {
-                    TopicName::parse(t, Some(project)).map_err(|e| {
-                        ConfigError::invalid(format!("dev.push_topics[{i}]"), e.to_string())
-                    })
+                    TopicName::parse(t, Some(project))
+                        .map_err(|e| ConfigError::invalid(format!("dev.{key}[{i}]"), e.to_string()))
                 })
-                .collect::<Result<Vec<_>, _>>()?,
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let notify_topics = match raw.notify_topics {
+            Some(list) => topics("notify_topics", list)?,
+            None => config.topics().into_iter().cloned().collect(),
+        };
+        let push_topics = match raw.push_topics {
+            Some(list) => topics("push_topics", list)?,
             // The topics whose messages carry items; all topics if none says so.
             None => {
                 let with_items: Vec<TopicName> = config
@@ -87,6 +95,7 @@ impl DevSettings {
         Ok(Self {
             database: PathBuf::from(raw.database.unwrap_or_else(|| DEFAULT_DATABASE.into())),
             push_topics,
+            notify_topics,
             retry_min,
             retry_max,
         })
