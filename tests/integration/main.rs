@@ -10,6 +10,7 @@ mod counters_emulator;
 mod counters_faults;
 mod dashboard_emulator;
 mod dev;
+mod dev_notify;
 mod emulator_pubsub;
 mod exactly_once;
 mod firestore_emulator;
