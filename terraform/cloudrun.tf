@@ -101,12 +101,13 @@ resource "google_cloud_run_v2_service_iam_member" "ingest_public" {
   member   = "allUsers"
 }
 
-# --- counters and dashboard: private ------------------------------------------
-# One resource for both: they differ only in the values below. Service name,
-# container name and binary are hermes-<key>, <key>, /usr/local/bin/hermes-<key>.
+# --- counters, dashboard and notify: private -----------------------------------
+# One resource for all: they differ only in the values below. Service name,
+# container name and binary are hermes-<key>, <key>, /usr/local/bin/hermes-<key>;
+# `secrets` maps an environment variable to the Secret Manager secret it reads.
 
 locals {
-  private_services = {
+  private_services = merge({
     # Only the push identity may invoke it.
     counters = {
       description = "Hermes counters: Pub/Sub push target that turns item events into Firestore counters."
@@ -118,6 +119,7 @@ locals {
       concurrency      = 40
       # Matches the push subscription's ack deadline.
       timeout = "60s"
+      secrets = {}
     }
     # Open it with `gcloud run services proxy` (terraform/README.md, step 5).
     dashboard = {
@@ -131,8 +133,21 @@ locals {
       concurrency      = 80
       # Long enough for the live Server-Sent Events stream of an open page.
       timeout = "3600s"
+      secrets = {}
     }
-  }
+    }, local.notify_enabled ? {
+    # Optional (notify.tf): only the push identity may invoke it.
+    notify = {
+      description      = "Hermes notify: Pub/Sub push target that turns matching events into webhook calls."
+      ingress          = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+      custom_audiences = [var.notify_push_audience]
+      image            = coalesce(var.notify_image, var.counters_image)
+      concurrency      = 40
+      # Matches the push subscription's ack deadline.
+      timeout = "60s"
+      secrets = { HERMES_NOTIFY_WEBHOOK_URL = "hermes-notify-webhook-url" }
+    }
+  } : {})
 }
 
 resource "google_cloud_run_v2_service" "private" {
@@ -181,6 +196,19 @@ resource "google_cloud_run_v2_service" "private" {
         }
       }
 
+      dynamic "env" {
+        for_each = each.value.secrets
+        content {
+          name = env.key
+          value_source {
+            secret_key_ref {
+              secret  = env.value
+              version = "latest"
+            }
+          }
+        }
+      }
+
       startup_probe {
         http_get {
           path = "/healthz"
@@ -204,5 +232,7 @@ resource "google_cloud_run_v2_service" "private" {
   depends_on = [
     google_project_iam_member.datastore,
     google_firestore_database.default,
+    google_secret_manager_secret_version.notify_webhook,
+    google_secret_manager_secret_iam_member.notify_secret_accessor,
   ]
 }

@@ -1,6 +1,6 @@
 # The Hermes configuration (see "Configuration" in the project README),
 # generated from the topic resources so the destinations and the topics cannot
-# drift apart. One document serves all three functions: each reads the common
+# drift apart. One document serves every function: each reads the common
 # keys and its own section. Strings are written with jsonencode(): JSON string
 # escapes are valid in TOML basic strings.
 
@@ -42,5 +42,18 @@ locals {
     "",
     "[dashboard]",
     "",
+    local.notify_enabled ? concat(
+      [
+        "[notify]",
+        "events = ${jsonencode(var.notify_events)}",
+        "body = ${jsonencode(var.notify_body)}",
+      ],
+      var.notify_body == "slack" ? ["template = ${jsonencode(var.notify_template)}"] : [],
+      [
+        "push_audience = ${jsonencode(var.notify_push_audience)}",
+        "push_service_account = ${jsonencode(google_service_account.this["push"].email)}",
+        "",
+      ],
+    ) : [],
   ]))
 }

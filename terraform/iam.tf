@@ -4,7 +4,7 @@
 
 locals {
   # Key -> what its service account is for; the account id is hermes-<key>.
-  service_accounts = {
+  service_accounts = merge({
     ingest = {
       display_name = "Hermes ingest function"
       description  = "Publishes validated events to the Hermes destination topics."
@@ -19,9 +19,14 @@ locals {
     }
     push = {
       display_name = "Hermes push identity"
-      description  = "Identity in the OIDC tokens Pub/Sub sends with pushes to the counters function."
+      description  = "Identity in the OIDC tokens Pub/Sub sends with pushes to the counters (and notify) function."
     }
-  }
+    }, local.notify_enabled ? {
+    notify = {
+      display_name = "Hermes notify function"
+      description  = "Reads its webhook URL secret and writes its redelivery markers to Firestore."
+    }
+  } : {})
 }
 
 resource "google_service_account" "this" {
@@ -54,12 +59,13 @@ resource "google_secret_manager_secret_iam_member" "ingest_secret_accessor" {
 
 # --- counters and dashboard: Firestore ----------------------------------------
 
-# Function -> its Firestore role: counters writes, dashboard only reads.
+# Function -> its Firestore role: counters writes, dashboard only reads, notify
+# writes its markers (Firestore grants no narrower role than per database).
 resource "google_project_iam_member" "datastore" {
-  for_each = {
+  for_each = merge({
     counters  = "roles/datastore.user"
     dashboard = "roles/datastore.viewer"
-  }
+  }, local.notify_enabled ? { notify = "roles/datastore.user" } : {})
 
   project = var.project_id
   role    = each.value

@@ -67,3 +67,13 @@ output "curl_example" {
       -d '[{"event_name":"purchase","transaction_id":"T1","value":150,"currency":"DKK","items":[{"item_id":"123","item_name":"Blazer","price":150,"quantity":1}]}]'
   EOT
 }
+
+output "notify_url" {
+  description = "URL of the private notify function (its push subscription's endpoint), or null when notify is off."
+  value       = local.notify_enabled ? google_cloud_run_v2_service.private["notify"].uri : null
+}
+
+output "notify_push_subscription" {
+  description = "The filtered push subscription feeding the notify function, or null when notify is off."
+  value       = local.notify_enabled ? google_pubsub_subscription.notify_push[0].id : null
+}

@@ -270,3 +270,84 @@ variable "labels" {
     app = "hermes"
   }
 }
+
+# --- notify (optional) ------------------------------------------------------------
+
+variable "notify_enabled" {
+  description = "Deploy the optional notify function (webhook calls for matching events); needs notify_webhook_secret. A flag of its own, because what Terraform creates may not depend on a sensitive value."
+  type        = bool
+  default     = false
+}
+
+variable "notify_webhook_secret" {
+  description = "The webhook URL notify calls, used when notify_enabled is true. It usually holds a token: kept in Secret Manager and given to the service as HERMES_NOTIFY_WEBHOOK_URL, never in the configuration."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.notify_webhook_secret == null ? true : can(regex("^https?://[^\\s/]+", var.notify_webhook_secret))
+    error_message = "notify_webhook_secret must be an http(s) URL."
+  }
+}
+
+variable "notify_image" {
+  description = "Container image of the notify function (must contain /usr/local/bin/hermes-notify). Null: counters_image (the project's Dockerfile builds every function into one image)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.notify_image == null ? true : can(regex("^[a-z0-9][a-z0-9.-]*(:[0-9]+)?/[^\\s]+$", var.notify_image))
+    error_message = "notify_image must be a full image reference such as europe-west1-docker.pkg.dev/my-project/hermes/hermes:v1."
+  }
+}
+
+variable "notify_destination" {
+  description = "The destination (a key of destinations) whose topic notify's push subscription reads; it should carry whole events (the README's `events`)."
+  type        = string
+  default     = "events"
+}
+
+variable "notify_events" {
+  description = "[notify] events, and the push subscription's filter on attributes.event_name: only these events reach notify (empty: every event)."
+  type        = list(string)
+  default     = ["purchase"]
+
+  validation {
+    condition     = alltrue([for e in var.notify_events : can(regex("^[A-Za-z0-9_.-]+$", e))])
+    error_message = "notify_events must be event names of letters, digits, _, . and -."
+  }
+}
+
+variable "notify_template" {
+  description = "[notify] template: the text of each notification, with {{path}} placeholders into the event (README, \"The notify function\")."
+  type        = string
+  default     = "New order {{transaction_id}}: {{value}} {{currency}} ({{items.length}} items)"
+
+  validation {
+    condition     = length(var.notify_template) > 0 && length(var.notify_template) <= 4096
+    error_message = "notify_template must be 1 to 4096 characters."
+  }
+}
+
+variable "notify_body" {
+  description = "[notify] body: \"slack\" sends {\"text\": <rendered template>}, \"json\" sends the event's payload."
+  type        = string
+  default     = "slack"
+
+  validation {
+    condition     = contains(["slack", "json"], var.notify_body)
+    error_message = "notify_body must be \"slack\" or \"json\"."
+  }
+}
+
+variable "notify_push_audience" {
+  description = "OIDC audience of notify's push tokens, distinct from push_audience so a token for one service is refused by the other."
+  type        = string
+  default     = "hermes-notify"
+
+  validation {
+    condition     = length(var.notify_push_audience) > 0 && !can(regex("\\s", var.notify_push_audience))
+    error_message = "notify_push_audience must be a non-empty string without whitespace."
+  }
+}

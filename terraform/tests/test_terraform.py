@@ -202,6 +202,7 @@ def test_checkov_reports_no_failed_check(extras, tmp_path):
         var_file = tmp_path / "all.tfvars"
         var_file.write_text(
             'enable_bigquery_archive = true\npreview_token_enabled = true\n'
+            'notify_enabled = true\nnotify_webhook_secret = "https://hooks.example.com/T0/B0/x"\n'
             'dashboard_invokers = ["user:me@example.com"]\n'
             + "".join(f'{k}_image = "{SAMPLE[k + "_image"]}"\n' for k in ("ingest", "counters", "dashboard"))
         )
@@ -595,3 +596,94 @@ def test_bigquery_archive_is_off_by_default_and_complete_when_on(mod):
     agent = m.local("pubsub_service_agent")
     assert ("google_bigquery_table_iam_member", table["table_id"], "roles/bigquery.dataEditor", agent) in _grants(m)
     assert "bigquery.googleapis.com" in m.local("services")
+
+
+# ---------------------------------------------------------------------------
+# Optional notify function
+# ---------------------------------------------------------------------------
+
+NOTIFY_ON = {**SAMPLE, "notify_enabled": True, "notify_webhook_secret": "https://hooks.example.com/T0/B0/secret"}
+
+
+def test_notify_is_off_by_default(mod):
+    assert "notify" not in mod.local("private_services")
+    assert "notify" not in mod.resource("google_service_account.this")
+    for address in ("google_pubsub_subscription.notify_push", "google_secret_manager_secret.notify_webhook",
+                    "google_firestore_field.notified_ttl"):
+        assert mod.resource(address) == []
+    assert "notify" not in rendered_config(mod)
+
+
+def test_notify_service_is_private_with_its_url_from_secret_manager():
+    m = Module(TF_DIR, NOTIFY_ON)
+    svc = m.resource('google_cloud_run_v2_service.private["notify"]')
+    assert svc["name"] == "hermes-notify"
+    assert svc["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY"
+    assert svc["custom_audiences"] == ["hermes-notify"]
+    container = svc.block("template").block("containers")
+    assert container.arg("command") == ["/usr/local/bin/hermes-notify"]
+    assert container.arg("image") == SAMPLE["counters_image"]
+    env = _env(svc)
+    assert env["HERMES_NOTIFY_WEBHOOK_URL"] == ("secret", "hermes-notify-webhook-url", "latest")
+    assert env["HERMES_CONFIG_TOML"] == m.local("hermes_config_toml")
+    (version,) = m.resource("google_secret_manager_secret_version.notify_webhook")
+    assert version["secret_data"] == NOTIFY_ON["notify_webhook_secret"]
+    # The URL is in Secret Manager only: never in the generated configuration.
+    assert NOTIFY_ON["notify_webhook_secret"] not in m.local("hermes_config_toml")
+    # Counters and dashboard get no secret.
+    for key in ("counters", "dashboard"):
+        assert all(not isinstance(v, tuple) for v in _env(m.resource(f'google_cloud_run_v2_service.private["{key}"]')).values())
+
+
+def test_notify_push_subscription_is_filtered_with_oidc_retry_and_dead_letter():
+    m = Module(TF_DIR, {**NOTIFY_ON, "notify_events": ["purchase", "refund"]})
+    (sub,) = m.resource("google_pubsub_subscription.notify_push")
+    assert sub["topic"] == "projects/hermes-test-1/topics/events"
+    assert sub["filter"] == 'attributes.event_name = "purchase" OR attributes.event_name = "refund"'
+    push = sub.block("push_config")
+    assert push.arg("push_endpoint") == m.resource('google_cloud_run_v2_service.private["notify"]')["uri"]
+    oidc = push.block("oidc_token")
+    assert oidc.arg("audience") == "hermes-notify"
+    assert oidc.arg("service_account_email") == m.resource('google_service_account.this["push"]')["email"]
+    assert sub.block("dead_letter_policy").arg("max_delivery_attempts") == 5
+    assert sub.block("dead_letter_policy").arg("dead_letter_topic") == m.resource("google_pubsub_topic.dead_letter")["id"]
+    assert sub.block("retry_policy").arg("minimum_backoff")
+    agent = m.local("pubsub_service_agent")
+    assert ("google_pubsub_subscription_iam_member", sub["id"], "roles/pubsub.subscriber", agent) in _grants(m)
+    # Every event when none is named.
+    (every,) = Module(TF_DIR, {**NOTIFY_ON, "notify_events": []}).resource("google_pubsub_subscription.notify_push")
+    assert every["filter"] == ""
+
+
+def test_notify_has_least_privilege():
+    m = Module(TF_DIR, NOTIFY_ON)
+    grants = _grants(m)
+    notify = m.resource('google_service_account.this["notify"]')["member"]
+    push = m.resource('google_service_account.this["push"]')["member"]
+    assert sorted((g[1], g[2]) for g in grants if g[3] == notify) == [
+        ("hermes-test-1", "roles/datastore.user"),
+        ("projects/hermes-test-1/secrets/hermes-notify-webhook-url", "roles/secretmanager.secretAccessor"),
+    ]
+    # Only the push identity invokes notify; it invokes counters and notify, nothing else.
+    assert [g[3] for g in grants if g[2] == "roles/run.invoker" and g[1] == "hermes-notify"] == [push]
+    assert sorted(g[1] for g in grants if g[3] == push) == ["hermes-counters", "hermes-notify"]
+    # Nobody else reads the webhook secret.
+    readers = [g[3] for g in grants if g[1] == "projects/hermes-test-1/secrets/hermes-notify-webhook-url"]
+    assert readers == [notify]
+
+
+def test_notify_markers_expire_and_its_config_is_generated():
+    m = Module(TF_DIR, NOTIFY_ON)
+    (ttl,) = m.resource("google_firestore_field.notified_ttl")
+    assert (ttl["collection"], ttl["field"]) == ("hermes_notified", "expireAt")
+    assert len(ttl.blocks("ttl_config")) == 1
+    cfg = rendered_config(m)
+    assert cfg["notify"] == {
+        "events": ["purchase"],
+        "body": "slack",
+        "template": "New order {{transaction_id}}: {{value}} {{currency}} ({{items.length}} items)",
+        "push_audience": "hermes-notify",
+        "push_service_account": m.resource('google_service_account.this["push"]')["email"],
+    }
+    json_body = rendered_config(Module(TF_DIR, {**NOTIFY_ON, "notify_body": "json"}))["notify"]
+    assert json_body["body"] == "json" and "template" not in json_body
