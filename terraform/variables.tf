@@ -210,11 +210,13 @@ variable "max_instances" {
     ingest    = optional(number, 10)
     counters  = optional(number, 5)
     dashboard = optional(number, 2)
+    notify    = optional(number, 3)
   })
   default = {
     ingest    = 10
     counters  = 5
     dashboard = 2
+    notify    = 3
   }
 
   validation {

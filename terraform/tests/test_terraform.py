@@ -319,6 +319,10 @@ def test_validations_accept_the_example_tfvars():
     ("dashboard_invokers", ["allUsers"]),
     ("kms_key_name", "my-key"),
     ("push_audience", ""),
+    ("notify_webhook_secret", "not a url"),
+    ("notify_body", "xml"),
+    ("notify_events", ["page view"]),
+    ("notify_image", "hermes:latest"),
 ])
 def test_validations_reject_bad_values(name, value):
     m = Module(TF_DIR, {**SAMPLE, name: value})
@@ -620,6 +624,8 @@ def test_notify_service_is_private_with_its_url_from_secret_manager():
     assert svc["name"] == "hermes-notify"
     assert svc["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY"
     assert svc["custom_audiences"] == ["hermes-notify"]
+    assert svc.block("template").block("scaling").arg("max_instance_count") == 3
+    assert svc.block("template").arg("service_account") == m.resource('google_service_account.this["notify"]')["email"]
     container = svc.block("template").block("containers")
     assert container.arg("command") == ["/usr/local/bin/hermes-notify"]
     assert container.arg("image") == SAMPLE["counters_image"]
