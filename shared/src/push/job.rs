@@ -32,7 +32,7 @@ pub const PUBSUB_MAX_MESSAGE_BYTES: usize = 10 * 1024 * 1024;
 /// where an escaped control character takes 6 bytes (100 × (256 + 1024) × 6 =
 /// 768,000 bytes); 64 KiB more cover the ordering key (escaped), ids, times,
 /// the subscription name, field names and the snake_case duplicates Google
-/// sends. About 14.8 MB in all; beyond it, a JSON 413.
+/// sends: 14,814,552 bytes in all; beyond it, a JSON 413.
 pub const PUSH_BODY_LIMIT: usize = PUBSUB_MAX_MESSAGE_BYTES.div_ceil(3) * 4
     + MAX_ATTRIBUTES * (MAX_ATTRIBUTE_KEY_BYTES + MAX_ATTRIBUTE_VALUE_BYTES) * 6
     + 64 * 1024;
@@ -276,5 +276,7 @@ mod tests {
         assert!(PUSH_BODY_LIMIT > data + 768_000);
         // Roughly 14 MB: far above axum's 2 MiB default, far below the memory of an instance.
         assert!((14_000_000..15_000_000).contains(&PUSH_BODY_LIMIT));
+        // The figure the README gives.
+        assert_eq!(PUSH_BODY_LIMIT, 14_814_552);
     }
 }
