@@ -209,3 +209,6 @@ impl PushJob for Notify {
 pub fn router(state: Arc<Notify>) -> Router {
     hermes_core::push::router(state)
 }
+
+#[cfg(test)]
+mod tests;

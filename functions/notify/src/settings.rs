@@ -245,4 +245,25 @@ mod tests {
         assert!(err("template = 'x'\nevents = ['']").contains("notify.events[0]"));
         assert!(err("template = 'x'\npush_service_account = 'a@b'").contains("push_audience"));
     }
+
+    #[test]
+    fn the_shared_configuration_keeps_notify_for_notify() {
+        let text = "[counters]\nshards = 2\n[notify]\ntemplate = 'x'\ntimeout_ms = 500\n";
+        let config = hermes_core::config::Config::parse(text, Some("p")).unwrap();
+        let s = crate::Notify::settings_from(&config).unwrap().unwrap();
+        assert_eq!(s.timeout, Duration::from_millis(500));
+        assert_eq!(
+            config.counters.get("shards").and_then(|v| v.as_integer()),
+            Some(2)
+        );
+        // No section: no notify.
+        let none = hermes_core::config::Config::parse("", Some("p")).unwrap();
+        assert!(crate::Notify::settings_from(&none).unwrap().is_none());
+        // A bad key inside [notify] is notify's error, named.
+        let bad = hermes_core::config::Config::parse("[notify]\ntemplat = 'x'", Some("p")).unwrap();
+        assert!(crate::Notify::settings_from(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("templat"));
+    }
 }
