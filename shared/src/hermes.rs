@@ -388,6 +388,96 @@ mod tests {
         assert!(num(json!({})).is_err());
     }
 
+    fn destination(toml: &str) -> Destination {
+        let text =
+            format!("[[destinations]]\nname = \"d\"\ntopic = \"projects/p/topics/dest\"\n{toml}");
+        crate::config::Config::parse_with_hash_key(&text, None, None)
+            .unwrap()
+            .destinations
+            .remove(0)
+    }
+
+    #[test]
+    fn consent_matrix() {
+        let d = destination(
+            "events = [\"purchase\"]\nrequire_consent = [\"ad_user_data\", \"ad_personalization\"]",
+        );
+        let both = json!({"ad_user_data": "GRANTED", "ad_personalization": "GRANTED"});
+        let with = |consent: Value| json!({"event_name": "purchase", "consent": consent});
+        assert_eq!(d.trigger(&with(both.clone())), Trigger::Fired);
+        for (consent, missing) in [
+            (
+                json!({"ad_user_data": "GRANTED", "ad_personalization": "DENIED"}),
+                "ad_personalization",
+            ),
+            (
+                json!({"ad_user_data": "DENIED", "ad_personalization": "GRANTED"}),
+                "ad_user_data",
+            ),
+            (json!({"ad_user_data": "GRANTED"}), "ad_personalization"),
+            (json!({}), "ad_user_data"),
+            (
+                json!({"ad_user_data": "granted", "ad_personalization": "GRANTED"}),
+                "ad_user_data",
+            ),
+            (
+                json!({"ad_user_data": true, "ad_personalization": "GRANTED"}),
+                "ad_user_data",
+            ),
+            (
+                json!({"ad_user_data": ["GRANTED"], "ad_personalization": "GRANTED"}),
+                "ad_user_data",
+            ),
+            (json!("GRANTED"), "ad_user_data"),
+            (json!(["GRANTED"]), "ad_user_data"),
+            (Value::Null, "ad_user_data"),
+        ] {
+            assert_eq!(
+                d.trigger(&with(consent.clone())),
+                Trigger::NoConsent(missing),
+                "{consent}"
+            );
+        }
+        assert_eq!(
+            d.trigger(&json!({"event_name": "purchase"})),
+            Trigger::NoConsent("ad_user_data")
+        );
+        assert_eq!(
+            d.trigger(&json!({"event_name": "page_view", "consent": both})),
+            Trigger::EventNotMatched
+        );
+        // Without require_consent, consent plays no part.
+        assert!(destination("").triggers(&json!({"consent": "nonsense"})));
+    }
+
+    #[test]
+    fn trigger_reasons() {
+        let d = destination("require = [\"items\"]\nrequire_consent = [\"ad_user_data\"]");
+        let missing = d.trigger(&json!({"consent": {"ad_user_data": "GRANTED"}}));
+        assert_eq!(missing.code(), "required_missing");
+        assert_eq!(
+            missing.to_string(),
+            "not matched: required field `items` is missing"
+        );
+        let no_consent = d.trigger(&json!({"items": []}));
+        assert_eq!(no_consent.code(), "no_consent");
+        assert!(no_consent.to_string().contains("consent.ad_user_data"));
+        assert!(!no_consent.fired());
+    }
+
+    #[test]
+    fn destinations_without_transforms_borrow_the_event() {
+        let event = json!({"user_data": {"email_address": "a@b.io"}});
+        assert!(matches!(
+            destination("").transformed(&event),
+            Cow::Borrowed(_)
+        ));
+        let d = destination("[destinations.transform]\ndrop = [\"user_data\"]");
+        assert_eq!(d.transformed(&event).into_owned(), json!({}));
+        let message = d.encode(&event, "e1", false).unwrap();
+        assert_eq!(message.data, b"{}");
+    }
+
     #[test]
     fn paths_index_arrays() {
         let event = json!({"items": [{"quantity": 3}], "n": null});
