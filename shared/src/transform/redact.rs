@@ -10,6 +10,9 @@ pub const EMAIL: &str = "[redacted:email]";
 pub const CREDIT_CARD: &str = "[redacted:credit_card]";
 pub const PHONE: &str = "[redacted:phone]";
 
+/// A scanner: the `(start, end)` byte spans of its matches, in order.
+type Scanner = fn(&str) -> Vec<(usize, usize)>;
+
 /// Which kinds of personal data `redact` looks for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Redact {
@@ -50,7 +53,7 @@ impl Redact {
     /// The redacted text, or `None` when nothing matched.
     pub fn text(&self, text: &str) -> Option<String> {
         let mut out: Option<String> = None;
-        let scanners: [(bool, fn(&str) -> Vec<(usize, usize)>, &str); 3] = [
+        let scanners: [(bool, Scanner, &str); 3] = [
             (self.email, emails, EMAIL),
             (self.credit_card, cards, CREDIT_CARD),
             (self.phone, phones, PHONE),
@@ -142,7 +145,7 @@ fn luhn(digits: impl DoubleEndedIterator<Item = u8>) -> bool {
         }
         sum += d;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Runs of digit groups: `(start, end)` of each group, groups separated by

@@ -277,9 +277,12 @@ fn validate_prints_what_each_destination_receives() {
     assert_eq!(ads["triggered"], true, "{ads}");
     // hashlib.sha256(b"janedoe@gmail.com").hexdigest()
     assert_eq!(
-        ads["payload"]["user_data"]["email_address"],
+        ads["payload"]["sha256_email_address"],
         "d6117306485ed0e50afab3ac871e98f81699151f30281527d63ff5f233656c69"
     );
+    assert_eq!(ads["payload"]["city"], "Aarhus");
+    assert_eq!(ads["payload"]["ip_override"], "203.0.113.0");
+    assert!(!ads.to_string().contains("Jane"), "{ads}");
     let archive = by_name("bigquery-archive");
     assert_eq!(archive["triggered"], true, "{archive}");
     assert_eq!(
