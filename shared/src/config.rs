@@ -536,5 +536,21 @@ shards = 4
         );
         assert!(err("[[destinations]]\nname = \"a\"\ntopic = \"abc\"\n[destinations.mapping]\nv_num = \"a\"\nv = \"b\"")
             .contains("destinations[0].mapping"));
+        let dest = "[[destinations]]\nname = \"a\"\ntopic = \"abc\"\n";
+        assert!(err(&format!("{dest}require_consent = [\"ad user\"]"))
+            .contains("destinations[0].require_consent[0]"));
+        assert!(err(&format!(
+            "{dest}[destinations.transform]\nhash = [\"user_data.city\"]"
+        ))
+        .contains("destinations[0].transform.hash[0]"));
+        assert!(err(&format!("{dest}[destinations.transform]\nmask = true")).contains("mask"));
+        let no_key = Config::parse_with_hash_key(
+            &format!("{dest}[destinations.transform]\nhmac = [\"user_id\"]"),
+            Some("p-1"),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(no_key.contains("HERMES_HASH_KEY"), "{no_key}");
     }
 }
