@@ -1,7 +1,8 @@
 # One image with the four Hermes functions: hermes-ingest, hermes-counters,
 # hermes-dashboard and hermes-notify in /usr/local/bin. Terraform sets each
 # Cloud Run service's command; run one locally with e.g.
-#   docker run -p 8080:8080 -e HERMES_CONFIG_TOML="$(cat examples/hermes.toml)" IMAGE /usr/local/bin/hermes-ingest
+#   docker run -p 8080:8080 -e HERMES_CONFIG_TOML="$(cat examples/hermes.toml)" \
+#     -e HERMES_HASH_KEY="$(openssl rand -hex 32)" IMAGE /usr/local/bin/hermes-ingest
 
 # --- build: Debian bookworm (glibc 2.36; the binaries need >= 2.34) ------------
 FROM rust:1-bookworm AS build

@@ -2,9 +2,12 @@
 //! - `hermes dev` runs the whole pipeline on one machine (see `dev.rs`).
 //! - `hermes validate FILE|-` checks a payload offline against the configured schema
 //!   and destinations, printing each error with its path.
+//! - `hermes validate --payloads FILE|-` prints, per event, what each destination
+//!   would receive (after its transforms), as decoded JSON.
 
 use hermes_core::config::Config;
 use hermes_ingest::{parse_events, process, response};
+use serde_json::{json, Value};
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -19,7 +22,11 @@ const USAGE: &str = "usage:
                            listens on 127.0.0.1 unless --host says otherwise
   hermes validate FILE|-   check a JSON array of events (from a file or stdin) against the
                            schema and destinations of HERMES_CONFIG / HERMES_CONFIG_TOML
-                           (Common Event Data when neither is set); exit 1 on any error";
+                           (Common Event Data when neither is set); exit 1 on any error
+  hermes validate --payloads FILE|-
+                           print, per event, what each destination would receive (its
+                           payload after transforms, decoded, and attributes) or why it
+                           does not trigger, as JSON; exit 1 on any error";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -33,6 +40,7 @@ async fn main() -> ExitCode {
         .collect::<Vec<_>>()
         .as_slice()
     {
+        ["validate", "--payloads", path] => payloads(path),
         ["validate", path] => validate(path).await,
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
@@ -61,14 +69,13 @@ async fn run_dev(args: &[String]) -> ExitCode {
     }
 }
 
-async fn validate(path: &str) -> ExitCode {
-    let config = match Config::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("hermes: {e}");
-            return ExitCode::from(2);
-        }
-    };
+/// The configuration and the payload file (or stdin) of `hermes validate`;
+/// `Err` is the exit code after the error was printed.
+fn load(path: &str) -> Result<(Config, Vec<u8>), ExitCode> {
+    let config = Config::from_env().map_err(|e| {
+        eprintln!("hermes: {e}");
+        ExitCode::from(2)
+    })?;
     let mut bytes = Vec::new();
     let read = if path == "-" {
         std::io::stdin().read_to_end(&mut bytes).map(|_| ())
@@ -77,8 +84,85 @@ async fn validate(path: &str) -> ExitCode {
     };
     if let Err(e) = read {
         eprintln!("hermes: cannot read {path}: {e}");
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     }
+    Ok((config, bytes))
+}
+
+/// `hermes validate --payloads`: per event, each destination's decoded message
+/// (after its transforms), or why it does not trigger, or why it fails.
+fn payloads(path: &str) -> ExitCode {
+    let (config, bytes) = match load(path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let events = match parse_events(&bytes) {
+        Ok(events) => events,
+        Err(e) => {
+            let (_, body) = response::from_error(&config.container_id, &e);
+            println!("{}", body.error);
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut ok = true;
+    let mut out = Vec::with_capacity(events.len());
+    for (i, event) in events.iter().enumerate() {
+        let mut errors = Vec::new();
+        let mut destinations = Vec::new();
+        if config.schema.check_event(event, i, &mut errors) {
+            let id = process::event_identity(&config, event, i, None);
+            for dest in &config.destinations {
+                let trigger = dest.trigger(event);
+                let entry = if !trigger.fired() {
+                    json!({"name": dest.name, "triggered": false, "reason": trigger.to_string()})
+                } else {
+                    match dest.encode(event, &id, false) {
+                        Ok(message) => json!({
+                            "name": dest.name,
+                            "triggered": true,
+                            "payload": serde_json::from_slice::<Value>(&message.data)
+                                .unwrap_or(Value::Null),
+                            "attributes": message.attributes.iter()
+                                .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+                                .collect::<serde_json::Map<_, _>>(),
+                        }),
+                        Err(e) => {
+                            ok = false;
+                            json!({"name": dest.name, "triggered": true, "error": e.to_string()})
+                        }
+                    }
+                };
+                destinations.push(entry);
+            }
+        } else {
+            ok = false;
+        }
+        out.push(json!({
+            "index": i,
+            "event_name": event.get("event_name").cloned().unwrap_or(Value::Null),
+            "errors": errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>(),
+            "destinations": destinations,
+        }));
+    }
+    match serde_json::to_string_pretty(&out) {
+        Ok(text) => println!("{text}"),
+        Err(e) => {
+            eprintln!("hermes: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn validate(path: &str) -> ExitCode {
+    let (config, bytes) = match load(path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
     let events = match parse_events(&bytes) {
         Ok(events) => events,
         Err(e) => {

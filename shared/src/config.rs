@@ -11,6 +11,7 @@ use crate::hermes::{
 };
 use crate::pubsub::{Message, TopicName};
 use crate::schema::{fields_from_json, parse_required, FieldType, Rule, Schema};
+use crate::transform::{RawTransform, Transform, ENV_HASH_KEY};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -118,6 +119,8 @@ struct RawDestination {
     require: Option<Vec<String>>,
     mapping: Option<toml::Table>,
     attributes: Option<toml::Table>,
+    require_consent: Option<Vec<String>>,
+    transform: Option<RawTransform>,
 }
 
 /// The whole validated configuration.
@@ -183,8 +186,19 @@ impl Config {
         Self::parse(&text, project_from_env().as_deref())
     }
 
-    /// Parses and validates a TOML document. `project` completes bare topic ids.
+    /// Parses and validates a TOML document. `project` completes bare topic ids;
+    /// `HERMES_HASH_KEY` is read when a destination's `hmac` needs it.
     pub fn parse(text: &str, project: Option<&str>) -> Result<Self, ConfigError> {
+        Self::parse_with_hash_key(text, project, hash_key_from_env().as_deref())
+    }
+
+    /// [`Config::parse`] with the `hmac` key given (the raw bytes of
+    /// `HERMES_HASH_KEY`) rather than read from the environment.
+    pub fn parse_with_hash_key(
+        text: &str,
+        project: Option<&str>,
+        hash_key: Option<&[u8]>,
+    ) -> Result<Self, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::from_toml(text, &e))?;
         let mut config = Config::default();
         if let Some(id) = raw.container_id {
@@ -226,7 +240,7 @@ impl Config {
             apply_schema(&mut config.schema, schema)?;
         }
         for (i, dest) in raw.destinations.unwrap_or_default().into_iter().enumerate() {
-            let dest = parse_destination(dest, i, project)?;
+            let dest = parse_destination(dest, i, project, hash_key)?;
             if config.destinations.iter().any(|d| d.name == dest.name) {
                 return Err(ConfigError::invalid(
                     format!("destinations[{i}].name"),
@@ -316,10 +330,21 @@ fn apply_schema(schema: &mut Schema, raw: RawSchema) -> Result<(), ConfigError> 
     Ok(())
 }
 
+/// The raw bytes of `HERMES_HASH_KEY`, when set.
+fn hash_key_from_env() -> Option<Vec<u8>> {
+    let value = std::env::var_os(ENV_HASH_KEY)?;
+    #[cfg(unix)]
+    let bytes = std::os::unix::ffi::OsStringExt::into_vec(value);
+    #[cfg(not(unix))]
+    let bytes = value.to_string_lossy().into_owned().into_bytes();
+    Some(bytes)
+}
+
 fn parse_destination(
     raw: RawDestination,
     i: usize,
     project: Option<&str>,
+    hash_key: Option<&[u8]>,
 ) -> Result<Destination, ConfigError> {
     let key = |k: &str| format!("destinations[{i}].{k}");
     if raw.name.trim().is_empty() {
@@ -412,6 +437,19 @@ fn parse_destination(
     probe
         .check_limits()
         .map_err(|e| ConfigError::invalid(key("attributes"), e.to_string()))?;
+    let require_consent = raw.require_consent.unwrap_or_default();
+    for (j, kind) in require_consent.iter().enumerate() {
+        if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(ConfigError::invalid(
+                format!("{}[{j}]", key("require_consent")),
+                "must name a consent type such as \"ad_user_data\" (letters, digits, _)",
+            ));
+        }
+    }
+    let transform = match raw.transform {
+        None => None,
+        Some(t) => Transform::parse(t, &key("transform"), hash_key)?,
+    };
     Ok(Destination {
         id: raw.id.unwrap_or_else(|| raw.name.clone()),
         name: raw.name,
@@ -420,6 +458,8 @@ fn parse_destination(
         require,
         mapping,
         attributes,
+        require_consent,
+        transform,
     })
 }
 
@@ -500,5 +540,21 @@ shards = 4
         );
         assert!(err("[[destinations]]\nname = \"a\"\ntopic = \"abc\"\n[destinations.mapping]\nv_num = \"a\"\nv = \"b\"")
             .contains("destinations[0].mapping"));
+        let dest = "[[destinations]]\nname = \"a\"\ntopic = \"abc\"\n";
+        assert!(err(&format!("{dest}require_consent = [\"ad user\"]"))
+            .contains("destinations[0].require_consent[0]"));
+        assert!(err(&format!(
+            "{dest}[destinations.transform]\nhash = [\"user_data.city\"]"
+        ))
+        .contains("destinations[0].transform.hash[0]"));
+        assert!(err(&format!("{dest}[destinations.transform]\nmask = true")).contains("mask"));
+        let no_key = Config::parse_with_hash_key(
+            &format!("{dest}[destinations.transform]\nhmac = [\"user_id\"]"),
+            Some("p-1"),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(no_key.contains("HERMES_HASH_KEY"), "{no_key}");
     }
 }

@@ -3,7 +3,9 @@
 //! suffixes, compact JSON payload, static attributes).
 
 use crate::pubsub::{LimitExceeded, Message, TopicName};
+use crate::transform::Transform;
 use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
 
 /// Attribute every message carries: the event's name.
 pub const ATTR_EVENT_NAME: &str = "event_name";
@@ -181,6 +183,67 @@ pub struct Destination {
     pub mapping: Option<Vec<MappingRow>>,
     /// Static attributes, validated against Pub/Sub's limits at start-up.
     pub attributes: Vec<(String, String)>,
+    /// Trigger: the event's `consent` grants all of these (`"GRANTED"`).
+    pub require_consent: Vec<String>,
+    /// Personal-data transforms, applied before encoding; `None`: none at all.
+    pub transform: Option<Transform>,
+}
+
+/// Whether a destination triggers for an event, and if not, why (shown by the
+/// preview inspector). Not triggering is never a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger<'a> {
+    Fired,
+    /// `event_name` is not one of the destination's `events`.
+    EventNotMatched,
+    /// A `require` path is missing or null.
+    RequiredFieldMissing(&'a FieldPath),
+    /// A `require_consent` entry is not `"GRANTED"` in the event's `consent`
+    /// (absent, denied, or malformed).
+    NoConsent(&'a str),
+}
+
+impl Trigger<'_> {
+    pub fn fired(&self) -> bool {
+        matches!(self, Self::Fired)
+    }
+
+    /// A stable code for the reason: `fired`, `not_matched`, `required_missing`, `no_consent`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Fired => "fired",
+            Self::EventNotMatched => "not_matched",
+            Self::RequiredFieldMissing(_) => "required_missing",
+            Self::NoConsent(_) => "no_consent",
+        }
+    }
+}
+
+impl std::fmt::Display for Trigger<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Fired => f.write_str("triggered"),
+            Self::EventNotMatched => f.write_str("not matched: event_name is not in `events`"),
+            Self::RequiredFieldMissing(path) => {
+                write!(
+                    f,
+                    "not matched: required field `{}` is missing",
+                    path.as_str()
+                )
+            }
+            Self::NoConsent(kind) => write!(f, "no consent: `consent.{kind}` is not \"GRANTED\""),
+        }
+    }
+}
+
+/// Whether the event's `consent` object (GA4 Measurement Protocol style)
+/// grants `kind`: exactly the string `"GRANTED"`; anything else is no consent.
+fn granted(event: &Value, kind: &str) -> bool {
+    event
+        .get("consent")
+        .and_then(|c| c.get(kind))
+        .and_then(Value::as_str)
+        == Some("GRANTED")
 }
 
 /// Why a tag failed for an event before anything was sent.
@@ -199,13 +262,37 @@ pub enum EncodeError {
 impl Destination {
     /// Whether this destination's trigger fires for a (schema-valid) event.
     pub fn triggers(&self, event: &Value) -> bool {
+        self.trigger(event).fired()
+    }
+
+    /// The trigger decision for a (schema-valid) event, with its reason.
+    pub fn trigger(&self, event: &Value) -> Trigger<'_> {
         if !self.events.is_empty() {
             let name = event.get("event_name").and_then(Value::as_str);
             if !name.is_some_and(|n| self.events.iter().any(|e| e == n)) {
-                return false;
+                return Trigger::EventNotMatched;
             }
         }
-        self.require.iter().all(|p| p.lookup(event).is_some())
+        if let Some(path) = self.require.iter().find(|p| p.lookup(event).is_none()) {
+            return Trigger::RequiredFieldMissing(path);
+        }
+        if let Some(kind) = self.require_consent.iter().find(|k| !granted(event, k)) {
+            return Trigger::NoConsent(kind);
+        }
+        Trigger::Fired
+    }
+
+    /// The event as this destination sees it: transformed on a copy when it
+    /// has transforms, borrowed as it is otherwise.
+    pub fn transformed<'e>(&self, event: &'e Value) -> Cow<'e, Value> {
+        match &self.transform {
+            None => Cow::Borrowed(event),
+            Some(t) => {
+                let mut copy = event.clone();
+                t.apply(&mut copy);
+                Cow::Owned(copy)
+            }
+        }
     }
 
     /// Builds the message for one event whose identity is `event_id`.
@@ -215,6 +302,9 @@ impl Destination {
         event_id: &str,
         preview: bool,
     ) -> Result<Message, EncodeError> {
+        // Transforms first: nothing below (payload, attributes, errors) sees clear text.
+        let event = self.transformed(event);
+        let event = event.as_ref();
         let data = match &self.mapping {
             None => serde_json::to_vec(event),
             Some(rows) => {
@@ -296,6 +386,96 @@ mod tests {
         assert_eq!(num(json!("150.0")), Ok(json!(150)));
         assert_eq!(num(json!("7.77")), Ok(json!(7.77)));
         assert!(num(json!({})).is_err());
+    }
+
+    fn destination(toml: &str) -> Destination {
+        let text =
+            format!("[[destinations]]\nname = \"d\"\ntopic = \"projects/p/topics/dest\"\n{toml}");
+        crate::config::Config::parse_with_hash_key(&text, None, None)
+            .unwrap()
+            .destinations
+            .remove(0)
+    }
+
+    #[test]
+    fn consent_matrix() {
+        let d = destination(
+            "events = [\"purchase\"]\nrequire_consent = [\"ad_user_data\", \"ad_personalization\"]",
+        );
+        let both = json!({"ad_user_data": "GRANTED", "ad_personalization": "GRANTED"});
+        let with = |consent: Value| json!({"event_name": "purchase", "consent": consent});
+        assert_eq!(d.trigger(&with(both.clone())), Trigger::Fired);
+        for (consent, missing) in [
+            (
+                json!({"ad_user_data": "GRANTED", "ad_personalization": "DENIED"}),
+                "ad_personalization",
+            ),
+            (
+                json!({"ad_user_data": "DENIED", "ad_personalization": "GRANTED"}),
+                "ad_user_data",
+            ),
+            (json!({"ad_user_data": "GRANTED"}), "ad_personalization"),
+            (json!({}), "ad_user_data"),
+            (
+                json!({"ad_user_data": "granted", "ad_personalization": "GRANTED"}),
+                "ad_user_data",
+            ),
+            (
+                json!({"ad_user_data": true, "ad_personalization": "GRANTED"}),
+                "ad_user_data",
+            ),
+            (
+                json!({"ad_user_data": ["GRANTED"], "ad_personalization": "GRANTED"}),
+                "ad_user_data",
+            ),
+            (json!("GRANTED"), "ad_user_data"),
+            (json!(["GRANTED"]), "ad_user_data"),
+            (Value::Null, "ad_user_data"),
+        ] {
+            assert_eq!(
+                d.trigger(&with(consent.clone())),
+                Trigger::NoConsent(missing),
+                "{consent}"
+            );
+        }
+        assert_eq!(
+            d.trigger(&json!({"event_name": "purchase"})),
+            Trigger::NoConsent("ad_user_data")
+        );
+        assert_eq!(
+            d.trigger(&json!({"event_name": "page_view", "consent": both})),
+            Trigger::EventNotMatched
+        );
+        // Without require_consent, consent plays no part.
+        assert!(destination("").triggers(&json!({"consent": "nonsense"})));
+    }
+
+    #[test]
+    fn trigger_reasons() {
+        let d = destination("require = [\"items\"]\nrequire_consent = [\"ad_user_data\"]");
+        let missing = d.trigger(&json!({"consent": {"ad_user_data": "GRANTED"}}));
+        assert_eq!(missing.code(), "required_missing");
+        assert_eq!(
+            missing.to_string(),
+            "not matched: required field `items` is missing"
+        );
+        let no_consent = d.trigger(&json!({"items": []}));
+        assert_eq!(no_consent.code(), "no_consent");
+        assert!(no_consent.to_string().contains("consent.ad_user_data"));
+        assert!(!no_consent.fired());
+    }
+
+    #[test]
+    fn destinations_without_transforms_borrow_the_event() {
+        let event = json!({"user_data": {"email_address": "a@b.io"}});
+        assert!(matches!(
+            destination("").transformed(&event),
+            Cow::Borrowed(_)
+        ));
+        let d = destination("[destinations.transform]\ndrop = [\"user_data\"]");
+        assert_eq!(d.transformed(&event).into_owned(), json!({}));
+        let message = d.encode(&event, "e1", false).unwrap();
+        assert_eq!(message.data, b"{}");
     }
 
     #[test]

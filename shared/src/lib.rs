@@ -18,3 +18,4 @@ pub mod runtime;
 pub mod schema;
 pub mod store;
 pub mod time;
+pub mod transform;

@@ -5,7 +5,8 @@
 //!   Data field present) and the worst case (all 23 fields of the wrong type:
 //!   23 errors with their messages);
 //! - `hermes_encode/*`: the Hermes encoding of one event (whole event; the
-//!   example `items-realtime` mapping with `_num`), and the publish request body
+//!   example `items-realtime` mapping with `_num`; every personal-data
+//!   transform on the README's `login` event), and the publish request body
 //!   (base64 + JSON) of 100 messages;
 //! - `request_path/N`: the whole in-process request path for a body of N of the
 //!   README's events: parse → check → encode → publish request body → response
@@ -53,6 +54,19 @@ currency = "currency"
 items = "items"
 [destinations.attributes]
 source = "s2s"
+"#;
+
+/// Every personal-data transform at once (README, "Personal data").
+const TRANSFORMED: &str = r#"
+[[destinations]]
+name = "transformed"
+topic = "projects/bench/topics/transformed"
+[destinations.transform]
+drop = ["viewport_size"]
+hash = ["user_data.email_address", "user_data.phone_number", "user_data.first_name", "user_data.last_name"]
+hmac = ["user_id"]
+redact = ["email", "credit_card", "phone"]
+mask_ip = true
 "#;
 
 fn readme_events() -> Vec<Value> {
@@ -175,6 +189,25 @@ fn bench_encode(c: &mut Criterion) {
             black_box(
                 mapped
                     .encode(black_box(&purchase), "bench-event", false)
+                    .expect("encodes"),
+            )
+        })
+    });
+
+    let transformed_config = Config::parse_with_hash_key(
+        TRANSFORMED,
+        Some("bench"),
+        Some(b"a benchmark key of thirty-two b."),
+    )
+    .expect("config");
+    let transformed = &transformed_config.destinations[0];
+    let login = &events[2];
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("transforms_login", |b| {
+        b.iter(|| {
+            black_box(
+                transformed
+                    .encode(black_box(login), "bench-event", false)
                     .expect("encodes"),
             )
         })

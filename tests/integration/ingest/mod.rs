@@ -7,5 +7,6 @@ mod event_identity;
 mod hermes_encoding;
 mod http_contract;
 mod no_panic;
+mod personal_data;
 mod publish_faults;
 mod template_scenarios;
