@@ -88,6 +88,7 @@ struct RawConfig {
     counters: Option<toml::Table>,
     dashboard: Option<toml::Table>,
     dev: Option<toml::Table>,
+    preview: Option<crate::preview::RawPreview>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,6 +135,8 @@ pub struct Config {
     pub counters: toml::Table,
     pub dashboard: toml::Table,
     pub dev: toml::Table,
+    /// `[preview]`: the inspector's settings, which every function shares.
+    pub preview: crate::preview::PreviewSettings,
 }
 
 impl Default for Config {
@@ -149,6 +152,7 @@ impl Default for Config {
             counters: toml::Table::new(),
             dashboard: toml::Table::new(),
             dev: toml::Table::new(),
+            preview: crate::preview::PreviewSettings::default(),
         }
     }
 }
@@ -235,6 +239,8 @@ impl Config {
         config.counters = raw.counters.unwrap_or_default();
         config.dashboard = raw.dashboard.unwrap_or_default();
         config.dev = raw.dev.unwrap_or_default();
+        config.preview =
+            crate::preview::PreviewSettings::parse(raw.preview.unwrap_or_default(), project)?;
         Ok(config)
     }
 

@@ -8,6 +8,7 @@
 //! dashboard's totals (in `read`).
 
 mod commit;
+mod preview;
 mod read;
 mod store;
 pub mod value;
