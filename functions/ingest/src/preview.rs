@@ -215,7 +215,10 @@ fn triggered(dest: &Destination, tag: TracedTag) -> DestinationTrace {
                 Value::String(String::from_utf8_lossy(&message.data).into_owned())
             });
             mask_user_data(&mut payload, &mapped);
-            (Some(payload), Some(message.attributes.into_iter().collect()))
+            (
+                Some(payload),
+                Some(message.attributes.into_iter().collect()),
+            )
         }
         None => (None, None),
     };

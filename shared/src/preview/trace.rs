@@ -129,7 +129,9 @@ pub fn fit(trace: &mut RequestTrace) {
 }
 
 fn json_len(trace: &RequestTrace) -> usize {
-    serde_json::to_vec(trace).map(|v| v.len()).unwrap_or(usize::MAX)
+    serde_json::to_vec(trace)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]
@@ -191,6 +193,10 @@ mod tests {
         fit(&mut t);
         assert!(json_len(&t) <= MAX_TRACE_BYTES);
         assert!(t.events_omitted > 0 && t.events.len() + t.events_omitted == 100);
-        assert!(t.events[0].destinations[0].payload.as_ref().unwrap().is_string());
+        assert!(t.events[0].destinations[0]
+            .payload
+            .as_ref()
+            .unwrap()
+            .is_string());
     }
 }
