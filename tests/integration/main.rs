@@ -16,4 +16,6 @@ mod firestore_emulator;
 mod ingest;
 mod lambda;
 mod pipeline_emulator;
+mod preview;
+mod preview_emulator;
 mod push_oidc;
