@@ -90,14 +90,19 @@
     return 'bad';
   }
 
-  function detail(label, value) {
+  // Open/closed state of every <details>, by key, kept across re-renders.
+  var openState = {};
+
+  function detail(label, value, key) {
     var d = el('details', 'detail');
+    d.dataset.key = key;
+    if (openState[key]) d.open = true;
     d.appendChild(el('summary', null, label));
     d.appendChild(el('pre', null, typeof value === 'string' ? value : JSON.stringify(value, null, 2)));
     return d;
   }
 
-  function renderDestination(dest) {
+  function renderDestination(dest, key) {
     var tr = el('tr', 'destination');
     tr.dataset.name = dest.name;
     tr.dataset.triggered = dest.triggered ? 'true' : 'false';
@@ -113,12 +118,12 @@
     else if (dest.triggered) result.textContent = 'built, not published (validate only)';
     else result.textContent = '–';
     if (dest.payload !== null && dest.payload !== undefined) {
-      var p = detail('Payload', dest.payload);
+      var p = detail('Payload', dest.payload, key + '/payload');
       p.classList.add('payload');
       result.appendChild(p);
     }
     if (dest.attributes) {
-      var a = detail('Attributes', dest.attributes);
+      var a = detail('Attributes', dest.attributes, key + '/attributes');
       a.classList.add('attributes');
       result.appendChild(a);
     }
@@ -127,7 +132,7 @@
     return tr;
   }
 
-  function renderEvent(ev) {
+  function renderEvent(ev, key) {
     var box = el('div', 'event');
     box.dataset.index = ev.index;
     var head = el('div', 'event-head');
@@ -146,12 +151,17 @@
       box.appendChild(ul);
     }
     var table = el('table', 'destinations');
+    var cols = el('colgroup');
+    ['c-name', 'c-fired', 'c-why', 'c-result', 'c-time hide-sm'].forEach(function (c) { cols.appendChild(el('col', c)); });
+    table.appendChild(cols);
     var head2 = el('tr');
     ['Destination', 'Triggered', 'Why', 'Result', 'executionTime'].forEach(function (h, i) {
       head2.appendChild(el('th', i === 4 ? 'hide-sm' : null, h));
     });
     table.appendChild(head2);
-    ev.destinations.forEach(function (d) { table.appendChild(renderDestination(d)); });
+    ev.destinations.forEach(function (d) {
+      table.appendChild(renderDestination(d, key + '/' + ev.index + '/' + d.name));
+    });
     box.appendChild(table);
     return box;
   }
@@ -160,6 +170,7 @@
     var li = el('li');
     var d = el('details', 'card request');
     d.dataset.id = req.id;
+    d.dataset.key = req.id;
     d.dataset.status = req.status;
     if (openIt) d.open = true;
     var s = el('summary');
@@ -174,9 +185,9 @@
       (failedTags ? ' · ' + failedTags + ' failed tag' + (failedTags === 1 ? '' : 's') : '')));
     d.appendChild(s);
     var body = el('div', 'request-body');
-    req.events.forEach(function (e) { body.appendChild(renderEvent(e)); });
+    req.events.forEach(function (e) { body.appendChild(renderEvent(e, req.id)); });
     if (req.events_omitted) body.appendChild(el('div', 'omitted', req.events_omitted + ' more events not shown'));
-    var resp = detail('Response', req.response);
+    var resp = detail('Response', req.response, req.id + '/response');
     resp.classList.add('response');
     body.appendChild(resp);
     d.appendChild(body);
@@ -186,15 +197,16 @@
 
   function render(doc) {
     var list = $('requests');
-    var wasOpen = {};
-    Array.prototype.forEach.call(list.querySelectorAll('details.request'), function (d) {
-      wasOpen[d.dataset.id] = d.open;
+    var known = {};
+    Array.prototype.forEach.call(list.querySelectorAll('details'), function (d) {
+      openState[d.dataset.key] = d.open;
+      if (d.classList.contains('request')) known[d.dataset.id] = true;
     });
-    var first = list.children.length === 0;
     list.textContent = '';
     doc.requests.forEach(function (req, i) {
-      var keep = Object.prototype.hasOwnProperty.call(wasOpen, req.id) ? wasOpen[req.id] : (i === 0 || first && i < 1);
-      list.appendChild(renderRequest(req, keep));
+      // A request seen before keeps its state; a new one opens when it is the newest.
+      var openIt = known[req.id] ? openState[req.id] : i === 0;
+      list.appendChild(renderRequest(req, openIt));
     });
     $('empty').hidden = doc.requests.length > 0;
     $('count').textContent = doc.requests.length ? '(' + doc.requests.length + ')' : '';
