@@ -42,5 +42,9 @@ locals {
     "",
     "[dashboard]",
     "",
+    "[preview]",
+    "topic = ${jsonencode(google_pubsub_topic.preview.id)}",
+    "ttl_secs = ${var.preview_ttl_seconds}",
+    "",
   ]))
 }
