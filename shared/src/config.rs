@@ -496,6 +496,9 @@ shards = 4
                 .contains("schema.structural.a")
         );
         assert!(err("[schema]\nstructural = '{'").contains("schema.structural"));
+        assert!(err("[preview]\nttl_secs = 5").contains("preview.ttl_secs"));
+        assert!(err("[preview]\ntopic = \"1x\"").contains("preview.topic"));
+        assert!(err("[preview]\nttl = 60").contains("ttl"));
         assert!(
             err("[schema]\nprimitive = [{ field = \"x\", type = \"object\" }]")
                 .contains("schema.primitive[0].type")

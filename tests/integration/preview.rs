@@ -134,6 +134,9 @@ fn purchase(transaction: &str, quantity: Value) -> Value {
     })
 }
 
+/// A request: its transaction id, headers, the status expected, and whether it is traced.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, StatusCode, bool);
+
 #[tokio::test]
 async fn only_authorized_preview_requests_with_a_live_session_are_traced() {
     let s = setup(true);
@@ -153,7 +156,7 @@ async fn only_authorized_preview_requests_with_a_live_session_are_traced() {
     let expired =
         SessionValue::generate(now - Duration::from_secs(7200), Duration::from_secs(3600)).unwrap();
     let expired_value = expired.as_str().to_string();
-    let cases: Vec<(&str, Vec<(&str, &str)>, StatusCode, bool)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "T-preview",
             vec![header, ("authorization", &preview_auth)],
@@ -457,4 +460,67 @@ async fn beyond_loopback_hermes_dev_guards_the_inspector_with_the_production_tok
     assert_eq!(opened.status(), 201);
     drop(dev);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_page_is_self_contained_and_the_stream_shows_a_traced_request() {
+    let s = setup(true);
+    let page = s
+        .dashboard
+        .clone()
+        .oneshot(Request::get("/preview").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    // Nothing may be loaded from elsewhere.
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    let html = axum::body::to_bytes(page.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let html = String::from_utf8(html.to_vec()).unwrap();
+    assert!(html.contains("Send requests manually") && html.contains("EventSource"));
+    assert!(
+        !html.contains("{{")
+            && !html.contains("<script src")
+            && !html.contains("<link rel=\"stylesheet")
+    );
+
+    let session = open_session(&s.dashboard).await;
+    let id = session["session"].as_str().unwrap();
+    let response = s
+        .dashboard
+        .clone()
+        .oneshot(
+            Request::get(format!("/api/preview/{id}/stream"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut events = hermes_testkit::sse::Events::from_response(response);
+    let (_, first) = events.next(WAIT).await.expect("the first document");
+    assert_eq!(
+        serde_json::from_str::<Value>(&first).unwrap()["requests"],
+        json!([])
+    );
+    let auth = format!("Bearer {PREVIEW}");
+    send(
+        &s.ingest,
+        &json!([purchase("T-live", json!(1))]),
+        &[
+            ("x-gtm-server-preview", session["value"].as_str().unwrap()),
+            ("authorization", &auth),
+        ],
+    )
+    .await;
+    // The dashboard reads every second (its default poll interval): well within 2 s.
+    let (_, next) = events
+        .next(Duration::from_secs(2))
+        .await
+        .expect("the traced request, live");
+    let doc: Value = serde_json::from_str(&next).unwrap();
+    assert_eq!(doc["requests"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["requests"][0]["status"], 200);
 }
