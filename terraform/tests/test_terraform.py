@@ -550,7 +550,8 @@ def test_generated_config_names_exactly_the_provisioned_topics(mod):
     assert by_name["items-realtime"]["events"] == ["purchase"]
     assert by_name["items-realtime"]["require"] == ["items"]
     assert cfg["counters"]["shards"] == 1
-    assert cfg["dashboard"] == {}
+    # the curl the pages show targets the ingest service's deterministic URL
+    assert cfg["dashboard"] == {"ingest_url": "https://hermes-ingest-123456789012.europe-west1.run.app/"}
     assert cfg["preview"] == {"topic": mod.resource("google_pubsub_topic.preview")["id"], "ttl_secs": 3600}
     assert set(cfg) == {"container_id", "destinations", "counters", "dashboard", "preview"}
 
