@@ -234,6 +234,14 @@ async fn only_authorized_preview_requests_with_a_live_session_are_traced() {
             traced.push(*transaction);
         }
     }
+    // An authorized preview request refused for its body is traced too, with its answer.
+    let mut req = Request::post("/").header("content-type", "application/json");
+    for (k, v) in [header, ("authorization", preview_auth.as_str())] {
+        req = req.header(k, v);
+    }
+    let (status, _, _) = call(&s.ingest, req.body(Body::from("[{")).unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    traced.push("(bad JSON)");
     // One task writes traces in request order: once the last one is there,
     // every earlier one that was traced is there too.
     let all = s.traces.wait_for(traced.len(), WAIT).await;
@@ -247,7 +255,11 @@ async fn only_authorized_preview_requests_with_a_live_session_are_traced() {
         .map(|r| {
             r["events"][0]["destinations"][1]["payload"]["transaction_id"]
                 .as_str()
-                .unwrap()
+                .unwrap_or(if r["status"] == 400 && r["events"] == json!([]) {
+                    "(bad JSON)"
+                } else {
+                    "?"
+                })
         })
         .collect();
     traced.reverse();

@@ -147,6 +147,9 @@ async fn ingest(
         Err(e) => {
             // The message names the kind of problem, never tokens or event values.
             tracing::warn!(status = e.status().as_u16(), error = %e, "request refused");
+            if let Some(tracer) = &state.tracer {
+                tracer.refused(&headers, &state.tokens, container_id, &e);
+            }
             response::Refused {
                 container_id,
                 error: &e,

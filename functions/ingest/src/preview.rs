@@ -5,8 +5,10 @@
 //! never waits for it, a full channel drops the trace (logged), and a sink
 //! that fails is logged; the response is the same with or without tracing.
 
+use crate::error::IngestError;
 use crate::process::TracedTag;
 use crate::response::ResponseBody;
+use hermes_core::auth::Tokens;
 use hermes_core::config::Config;
 use hermes_core::error::report;
 use hermes_core::hermes::Destination;
@@ -105,6 +107,33 @@ impl Tracer {
                 mpsc::error::TrySendError::Closed(_) => "the trace task has stopped",
             };
             tracing::warn!(reason = why, "preview trace dropped");
+        }
+    }
+}
+
+impl Tracer {
+    /// Traces a request refused before its events were processed (400, 413,
+    /// 415, …) when it is an authorized preview request all the same; a 401
+    /// is never traced.
+    pub fn refused(
+        &self,
+        headers: &axum::http::HeaderMap,
+        tokens: &Tokens,
+        container_id: &str,
+        error: &IngestError,
+    ) {
+        if matches!(error, IngestError::Unauthorized) || !headers.contains_key(PREVIEW_HEADER) {
+            return;
+        }
+        let authorization = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes());
+        if !tokens.authorize(authorization, true) {
+            return;
+        }
+        if let Some(session) = Self::session(headers, SystemTime::now()) {
+            let (status, body) = crate::response::from_error(container_id, error);
+            self.send(session, status.as_u16(), &body, Vec::new(), Vec::new());
         }
     }
 }

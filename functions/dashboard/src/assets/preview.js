@@ -189,6 +189,8 @@
     if (req.events_omitted) body.appendChild(el('div', 'omitted', req.events_omitted + ' more events not shown'));
     var resp = detail('Response', req.response, req.id + '/response');
     resp.classList.add('response');
+    // A request refused before its events (400, 413, …) has only its answer to show.
+    if (!req.events.length && openState[req.id + '/response'] === undefined) resp.open = true;
     body.appendChild(resp);
     d.appendChild(body);
     li.appendChild(d);
