@@ -41,6 +41,15 @@ locals {
     "shards = ${var.counters_shards}",
     "",
     "[dashboard]",
+    # The curl the dashboard and the preview inspector show posts here. Cloud
+    # Run's deterministic URL (service name, project number, region): naming
+    # the ingest resource's uri instead would make the config depend on the
+    # service that receives it.
+    "ingest_url = ${jsonencode("https://${google_cloud_run_v2_service.ingest.name}-${data.google_project.this.number}.${var.region}.run.app/")}",
+    "",
+    "[preview]",
+    "topic = ${jsonencode(google_pubsub_topic.preview.id)}",
+    "ttl_secs = ${var.preview_ttl_seconds}",
     "",
     local.notify_enabled ? concat(
       [

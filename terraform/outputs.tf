@@ -18,6 +18,16 @@ output "dashboard_proxy_command" {
   value       = "gcloud run services proxy ${google_cloud_run_v2_service.private["dashboard"].name} --project ${var.project_id} --region ${var.region} --port 8080"
 }
 
+output "preview_inspector_command" {
+  description = "Opens the preview inspector on http://localhost:8080/preview with your own credentials."
+  value       = "gcloud run services proxy ${google_cloud_run_v2_service.private["dashboard"].name} --project ${var.project_id} --region ${var.region} --port 8080  # then open http://localhost:8080/preview"
+}
+
+output "preview_topic" {
+  description = "Topic on which ingest publishes the preview inspector's traces."
+  value       = google_pubsub_topic.preview.id
+}
+
 output "topics" {
   description = "Destination name -> Pub/Sub topic id."
   value       = { for name, t in google_pubsub_topic.destination : name => t.id }

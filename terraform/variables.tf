@@ -193,6 +193,17 @@ variable "preview_bearer_token" {
   }
 }
 
+variable "preview_ttl_seconds" {
+  description = "[preview] ttl_secs: how long a preview inspector session traces requests, and how long each trace is kept (Firestore TTL on hermes_preview_requests.expireAt)."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.preview_ttl_seconds >= 60 && var.preview_ttl_seconds <= 86400 && floor(var.preview_ttl_seconds) == var.preview_ttl_seconds
+    error_message = "preview_ttl_seconds must be a whole number of seconds from 60 to 86400."
+  }
+}
+
 variable "dashboard_invokers" {
   description = "IAM members allowed to open the private dashboard (e.g. [\"user:me@example.com\", \"group:analysts@example.com\"]). Project owners can open it anyway."
   type        = list(string)

@@ -90,6 +90,7 @@ struct RawConfig {
     dashboard: Option<toml::Table>,
     notify: Option<toml::Table>,
     dev: Option<toml::Table>,
+    preview: Option<crate::preview::RawPreview>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,6 +140,8 @@ pub struct Config {
     pub dashboard: toml::Table,
     pub notify: toml::Table,
     pub dev: toml::Table,
+    /// `[preview]`: the inspector's settings, which every function shares.
+    pub preview: crate::preview::PreviewSettings,
 }
 
 impl Default for Config {
@@ -155,6 +158,7 @@ impl Default for Config {
             dashboard: toml::Table::new(),
             notify: toml::Table::new(),
             dev: toml::Table::new(),
+            preview: crate::preview::PreviewSettings::default(),
         }
     }
 }
@@ -253,6 +257,8 @@ impl Config {
         config.dashboard = raw.dashboard.unwrap_or_default();
         config.notify = raw.notify.unwrap_or_default();
         config.dev = raw.dev.unwrap_or_default();
+        config.preview =
+            crate::preview::PreviewSettings::parse(raw.preview.unwrap_or_default(), project)?;
         Ok(config)
     }
 
@@ -534,6 +540,9 @@ shards = 4
                 .contains("schema.structural.a")
         );
         assert!(err("[schema]\nstructural = '{'").contains("schema.structural"));
+        assert!(err("[preview]\nttl_secs = 5").contains("preview.ttl_secs"));
+        assert!(err("[preview]\ntopic = \"1x\"").contains("preview.topic"));
+        assert!(err("[preview]\nttl = 60").contains("ttl"));
         assert!(
             err("[schema]\nprimitive = [{ field = \"x\", type = \"object\" }]")
                 .contains("schema.primitive[0].type")

@@ -12,6 +12,7 @@ pub mod future;
 pub mod gcp;
 pub mod hermes;
 pub mod logging;
+pub mod preview;
 pub mod pubsub;
 pub mod push;
 pub mod runtime;

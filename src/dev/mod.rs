@@ -10,6 +10,7 @@ mod db;
 mod delivery;
 mod emulator;
 mod notified;
+mod preview;
 mod queue;
 mod routes;
 mod settings;
@@ -21,6 +22,7 @@ use hermes_core::auth::Tokens;
 use hermes_core::config::{Config, ConfigError};
 use hermes_core::firestore::{FirestoreMarkers, FirestoreStore};
 use hermes_core::gcp::{project_from_env, AuthError};
+use hermes_core::preview::{TraceReader, TraceSink};
 use hermes_core::pubsub::{PubSubRest, Publisher};
 use hermes_core::store::{CounterStore, ItemsReader, MarkerStore, NOTIFIED_COLLECTION};
 use hermes_counters::Counters;
@@ -28,6 +30,7 @@ use hermes_dashboard::Dashboard;
 use hermes_ingest::Ingest;
 use hermes_notify::Notify;
 use notified::{Recorded, SqliteNotified};
+use preview::SqliteTraces;
 use queue::{SqliteQueue, COUNTERS, NOTIFY};
 use routes::DevState;
 use settings::DEFAULT_PROJECT;
@@ -51,6 +54,8 @@ pub enum DevError {
     Runtime(#[from] hermes_core::runtime::RuntimeError),
     #[error(transparent)]
     Usage(#[from] UsageError),
+    #[error("cannot prepare the preview traces table")]
+    Traces(#[from] hermes_core::store::StoreError),
 }
 
 /// Runs `hermes dev` until Ctrl-C / SIGTERM.
@@ -161,10 +166,28 @@ pub async fn run(options: Options) -> Result<(), DevError> {
         .as_ref()
         .map(|_| uuid::Uuid::new_v4().simple().to_string());
 
+    // Preview traces: SQLite, or the Firestore emulator when it holds the counters.
+    let traces: (Arc<dyn TraceSink>, Arc<dyn TraceReader>) = match (&db, &firestore_emulator) {
+        (Some(db), None) => {
+            let t = SqliteTraces::new(db.clone()).await?;
+            (Arc::new(t.clone()), Arc::new(t))
+        }
+        _ => {
+            let f = FirestoreStore::from_env(
+                &project,
+                &counters_settings.database,
+                counters_settings.commit_deadline,
+            )
+            .await?;
+            (Arc::new(f.clone()), Arc::new(f))
+        }
+    };
     let counters = Arc::new(Counters::new(counters_settings, store));
-    let dashboard = Arc::new(Dashboard::new(reader, dashboard_settings));
+    let dashboard = Arc::new(
+        Dashboard::new(reader, dashboard_settings).with_preview(traces.1, config.preview.ttl),
+    );
     let topics: Vec<_> = config.topics().into_iter().cloned().collect();
-    let ingest = Arc::new(Ingest::new(config, tokens.clone(), publisher)?);
+    let ingest = Arc::new(Ingest::new(config, tokens.clone(), publisher)?.with_tracing(traces.0));
     let publishing = ingest.publishing.clone();
     let state = Arc::new(DevState {
         queue: queue.clone(),
@@ -172,8 +195,20 @@ pub async fn run(options: Options) -> Result<(), DevError> {
         notify_log: notify.as_ref().and(notify_log.clone()),
         tokens,
     });
+    let host = options
+        .host
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    let mut dashboard_routes = hermes_dashboard::mount("/dashboard", dashboard.clone());
+    // Open on loopback; served beyond it, the dashboard and the inspector
+    // require the production token when one is configured.
+    if !host.is_loopback() {
+        dashboard_routes = dashboard_routes.route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            routes::production_token,
+        ));
+    }
     let mut router = hermes_ingest::router(ingest)
-        .merge(hermes_dashboard::mount("/dashboard", dashboard.clone()))
+        .merge(dashboard_routes)
         .merge(routes::router(state));
     if let Some(secret) = &push_secret {
         router = router.nest(
@@ -186,9 +221,6 @@ pub async fn run(options: Options) -> Result<(), DevError> {
     }
     let router = hermes_core::runtime::with_request_log(router);
 
-    let host = options
-        .host
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
     let listener = tokio::net::TcpListener::bind((host, port))
         .await
         .map_err(|source| hermes_core::runtime::RuntimeError::Bind {
@@ -284,6 +316,7 @@ fn banner(
     println!();
     println!("  ingest      POST {base}/");
     println!("  dashboard   {base}/dashboard");
+    println!("  preview     {base}/dashboard/preview");
     println!("  health      {base}/healthz");
     println!("  queue       {base}/dev/queue   dead letters: {base}/dev/dead-letters");
     match pubsub {

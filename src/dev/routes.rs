@@ -76,7 +76,7 @@ pub fn router(state: Arc<DevState>) -> Router {
 }
 
 /// The production token, when one is configured (as ingest checks it).
-async fn production_token(
+pub(super) async fn production_token(
     State(state): State<Arc<DevState>>,
     request: Request,
     next: Next,

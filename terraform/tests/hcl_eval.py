@@ -141,6 +141,8 @@ FUNCTIONS = {
     "tostring": _tostr,
     "contains": lambda xs, x: x in xs,
     "coalesce": lambda *xs: next(x for x in xs if x is not None and x != ""),
+    "max": lambda *xs: max(xs),
+    "min": lambda *xs: min(xs),
     "merge": lambda *ms: {k: v for m in ms for k, v in m.items()},
     "lower": lambda s: s.lower(),
     "trimspace": lambda s: s.strip(),

@@ -340,6 +340,7 @@ def test_topics_are_the_destinations_plus_the_dead_letter_topic(mod):
     assert ids == [
         "projects/hermes-test-1/topics/events",
         "projects/hermes-test-1/topics/hermes-dead-letter",
+        "projects/hermes-test-1/topics/hermes-preview",
         "projects/hermes-test-1/topics/items-realtime",
     ]
 
@@ -417,7 +418,9 @@ def test_ingest_publishes_to_its_topics_only(mod):
     grants = [g for g in _grants(mod) if g[3] == ingest]
     publisher = sorted(g[1] for g in grants if g[2] == "roles/pubsub.publisher")
     assert all(g[0] == "google_pubsub_topic_iam_member" for g in grants if g[2] == "roles/pubsub.publisher")
-    assert publisher == sorted(t["id"] for t in mod.resource("google_pubsub_topic.destination").values())
+    topics = [t["id"] for t in mod.resource("google_pubsub_topic.destination").values()]
+    # and the preview topic, where it publishes the inspector's traces
+    assert publisher == sorted(topics + [mod.resource("google_pubsub_topic.preview")["id"]])
     assert {g[2] for g in grants} == {"roles/pubsub.publisher", "roles/secretmanager.secretAccessor"}
     # and no project-level grant for ingest, nor any project-level Pub/Sub role for anyone
     assert not [g for g in grants if g[0] == "google_project_iam_member"]
@@ -552,8 +555,10 @@ def test_generated_config_names_exactly_the_provisioned_topics(mod):
     assert by_name["items-realtime"]["events"] == ["purchase"]
     assert by_name["items-realtime"]["require"] == ["items"]
     assert cfg["counters"]["shards"] == 1
-    assert cfg["dashboard"] == {}
-    assert set(cfg) == {"container_id", "destinations", "counters", "dashboard"}
+    # the curl the pages show targets the ingest service's deterministic URL
+    assert cfg["dashboard"] == {"ingest_url": "https://hermes-ingest-123456789012.europe-west1.run.app/"}
+    assert cfg["preview"] == {"topic": mod.resource("google_pubsub_topic.preview")["id"], "ttl_secs": 3600}
+    assert set(cfg) == {"container_id", "destinations", "counters", "dashboard", "preview"}
 
 
 def test_generated_config_follows_the_destinations_variable():
@@ -576,9 +581,11 @@ def test_generated_config_follows_the_destinations_variable():
     assert refunds["attributes"] == destinations["refunds.v1"]["attributes"]
     assert cfg["container_id"] == 'GTM-"X"'
     assert cfg["counters"]["shards"] == 4
-    # ingest may publish to every destination topic, and only those
+    # ingest may publish to every destination topic and the preview topic, and only those
     ingest = m.resource('google_service_account.this["ingest"]')["member"]
-    assert sorted(g[1] for g in _grants(m) if g[3] == ingest and g[2] == "roles/pubsub.publisher") == sorted(topics.values())
+    preview = m.resource("google_pubsub_topic.preview")["id"]
+    assert sorted(g[1] for g in _grants(m) if g[3] == ingest and g[2] == "roles/pubsub.publisher") == sorted(
+        [*topics.values(), preview])
 
 
 # ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 //! - [`sse`]: a Server-Sent Events reader.
 //! - [`publishers`]: a recording `Publisher` and a fake Pub/Sub publish answer.
 //! - [`stores`]: in-memory `CounterStore`s, and a `FirestoreStore` aimed at a test server.
+//! - [`traces`]: an in-memory preview trace store.
 //! - [`oidc`]: RSA test keys, their JWKS, and Google-style signed tokens.
 //! - [`samples`]: the shared test configuration, events and push envelopes.
 //! - [`faults`]: faults between real peers: lost answers, failed and slow pushes.
@@ -24,3 +25,4 @@ pub mod samples;
 pub mod sse;
 pub mod stores;
 pub mod webhook;
+pub mod traces;

@@ -19,4 +19,6 @@ mod lambda;
 mod notify_emulator;
 mod pipeline_emulator;
 mod push_kit;
+mod preview;
+mod preview_emulator;
 mod push_oidc;

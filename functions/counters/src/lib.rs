@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod items;
 pub mod marker;
+pub mod preview;
 pub mod settings;
 
 use axum::http::StatusCode;

@@ -2,11 +2,12 @@
 
 use hermes_core::config::Config;
 use hermes_core::firestore::FirestoreStore;
+use hermes_counters::preview::{self, TraceWriter};
 use hermes_counters::{router, Counters, StartupError};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-async fn start() -> Result<Counters, StartupError> {
+async fn start() -> Result<(Counters, TraceWriter), StartupError> {
     let config = Config::from_env()?;
     let settings = Counters::settings_from(&config)?;
     let store =
@@ -17,13 +18,15 @@ async fn start() -> Result<Counters, StartupError> {
         push_auth = settings.push_audience.is_some(),
         "hermes-counters ready"
     );
-    Ok(Counters::new(settings, Arc::new(store)))
+    // The preview topic's pushes are written to the same database.
+    let traces = TraceWriter::new(&settings, Arc::new(store.clone()));
+    Ok((Counters::new(settings, Arc::new(store)), traces))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     hermes_core::logging::init();
-    let counters = match start().await {
+    let (counters, traces) = match start().await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("hermes-counters: {}", hermes_core::error::Report(&e));
@@ -33,7 +36,8 @@ async fn main() -> ExitCode {
     if counters.settings.push_audience.is_none() {
         tracing::warn!("counters.push_audience is not set: push requests are not authenticated");
     }
-    match hermes_core::runtime::run(router(Arc::new(counters))).await {
+    let app = router(Arc::new(counters)).merge(preview::router(Arc::new(traces)));
+    match hermes_core::runtime::run(app).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hermes-counters: {}", hermes_core::error::Report(&e));

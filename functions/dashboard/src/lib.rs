@@ -13,6 +13,7 @@
 //! one stream is open and broadcasts through a [`tokio::sync::watch`] channel:
 //! N open pages cost one store read per interval, no pages cost nothing.
 
+pub mod preview;
 pub mod settings;
 pub mod view;
 
@@ -74,6 +75,8 @@ pub struct Dashboard {
     poll: Mutex<PollState>,
     /// `true` ends every open stream (see [`Dashboard::shutdown`]).
     closing: watch::Sender<bool>,
+    /// The preview inspector, when the dashboard can read traces.
+    preview: Option<Arc<preview::Preview>>,
 }
 
 impl Dashboard {
@@ -86,7 +89,18 @@ impl Dashboard {
             snapshots: watch::Sender::new(Snapshot::default()),
             poll: Mutex::new(PollState::default()),
             closing: watch::Sender::new(false),
+            preview: None,
         }
+    }
+
+    /// Serves the preview inspector over `traces`; `ttl` is `[preview] ttl_secs`.
+    pub fn with_preview(
+        mut self,
+        traces: Arc<dyn hermes_core::preview::TraceReader>,
+        ttl: Duration,
+    ) -> Self {
+        self.preview = Some(Arc::new(preview::Preview::new(traces, &self.settings, ttl)));
+        self
     }
 
     /// `[dashboard]` of the shared configuration.
@@ -123,6 +137,9 @@ impl Dashboard {
     /// graceful shutdown is not held up by streams that never finish.
     pub fn shutdown(&self) {
         self.closing.send_replace(true);
+        if let Some(preview) = &self.preview {
+            preview.shutdown();
+        }
     }
 
     fn lock_poll(&self) -> MutexGuard<'_, PollState> {
@@ -312,12 +329,17 @@ async fn closed(closing: &mut watch::Receiver<bool>) {
 
 /// `GET /` the page, `GET /api/items`, `GET /api/items/stream`, `GET /healthz`.
 pub fn router(state: Arc<Dashboard>) -> Router {
-    Router::new()
+    let inspector = state.preview.clone().map(preview::routes);
+    let router = Router::new()
         .route("/", get(page))
         .route("/api/items", get(items))
         .route("/api/items/stream", get(items_stream))
         .route("/healthz", get(|| async { "ok" }))
-        .with_state(state)
+        .with_state(state);
+    match inspector {
+        Some(inspector) => router.merge(inspector),
+        None => router,
+    }
 }
 
 /// The dashboard under `prefix` (`/dashboard`), to merge into a larger router:
@@ -340,7 +362,12 @@ pub fn mount(prefix: &str, state: Arc<Dashboard>) -> Router {
 }
 
 async fn page(State(dashboard): State<Arc<Dashboard>>) -> Response {
-    let mut response = axum::response::Html(dashboard.page.clone()).into_response();
+    html_page(dashboard.page.clone())
+}
+
+/// An embedded page with the headers that keep it self-contained.
+fn html_page(html: String) -> Response {
+    let mut response = axum::response::Html(html).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(

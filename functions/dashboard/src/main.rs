@@ -19,7 +19,8 @@ async fn start() -> Result<Dashboard, StartupError> {
         poll_interval_ms = settings.poll_interval.as_millis() as u64,
         "hermes-dashboard ready"
     );
-    Ok(Dashboard::new(Arc::new(store), settings))
+    let ttl = config.preview.ttl;
+    Ok(Dashboard::new(Arc::new(store.clone()), settings).with_preview(Arc::new(store), ttl))
 }
 
 #[tokio::main]

@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod error;
+pub mod preview;
 pub mod process;
 pub mod response;
 
@@ -17,6 +18,7 @@ use error::IngestError;
 use hermes_core::auth::Tokens;
 pub use hermes_core::config::StartupError;
 use hermes_core::config::{Config, ConfigError};
+use hermes_core::preview::{PublishTraces, SessionValue, TraceSink};
 use hermes_core::pubsub::{PubSubRest, Publisher};
 use hermes_core::schema::json_type;
 pub use process::Publishing;
@@ -25,7 +27,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 /// The header that marks a preview request.
-pub const PREVIEW_HEADER: &str = "x-gtm-server-preview";
+pub use hermes_core::preview::PREVIEW_HEADER;
 /// A client's key for one request, so that resending it publishes the same
 /// event identities (README, "Delivery guarantees").
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
@@ -35,6 +37,8 @@ pub struct Ingest {
     pub config: Config,
     pub tokens: Tokens,
     pub publishing: Publishing,
+    /// Traces authorized preview requests for the inspector, when configured.
+    pub tracer: Option<preview::Tracer>,
 }
 
 impl Ingest {
@@ -49,7 +53,15 @@ impl Ingest {
             config,
             tokens,
             publishing: Publishing::new(publisher),
+            tracer: None,
         })
+    }
+
+    /// Traces preview requests into `sink` (starts the trace task: call it
+    /// inside a Tokio runtime).
+    pub fn with_tracing(mut self, sink: Arc<dyn TraceSink>) -> Self {
+        self.tracer = Some(preview::Tracer::spawn(self.config.clone(), sink));
+        self
     }
 
     /// Configuration, tokens and Pub/Sub (or its emulator) from the environment.
@@ -58,8 +70,18 @@ impl Ingest {
         let tokens = Tokens::from_env()?;
         // Checked before reaching for credentials, so the error is the useful one.
         require_destinations(&config)?;
-        let publisher = PubSubRest::from_env(config.publish_deadline).await?;
-        Ok(Self::new(config, tokens, Arc::new(publisher))?)
+        let publisher: Arc<dyn Publisher> =
+            Arc::new(PubSubRest::from_env(config.publish_deadline).await?);
+        // On Google Cloud traces travel on the preview topic: ingest only publishes.
+        let traces = config.preview.topic.clone().map(|topic| PublishTraces {
+            publisher: publisher.clone(),
+            topic,
+        });
+        let ingest = Self::new(config, tokens, publisher)?;
+        Ok(match traces {
+            Some(sink) => ingest.with_tracing(Arc::new(sink)),
+            None => ingest,
+        })
     }
 }
 
@@ -105,7 +127,8 @@ async fn ingest(
 ) -> Response {
     let container_id = &state.config.container_id;
     match handle(&state, query.as_deref(), &headers, body).await {
-        Ok((events, report)) => {
+        Ok((events, mut report, session)) => {
+            let traced = std::mem::take(&mut report.traced);
             let (status, body) = response::from_report(container_id, report);
             if status != StatusCode::OK {
                 tracing::warn!(
@@ -115,11 +138,18 @@ async fn ingest(
                     "request not fully processed"
                 );
             }
-            response::respond(status, &body, events)
+            let response = response::respond(status, &body, events.len());
+            if let (Some(tracer), Some(session)) = (&state.tracer, session) {
+                tracer.send(session, status.as_u16(), &body, events, traced);
+            }
+            response
         }
         Err(e) => {
             // The message names the kind of problem, never tokens or event values.
             tracing::warn!(status = e.status().as_u16(), error = %e, "request refused");
+            if let Some(tracer) = &state.tracer {
+                tracer.refused(&headers, &state.tokens, container_id, &e);
+            }
             response::Refused {
                 container_id,
                 error: &e,
@@ -136,7 +166,7 @@ async fn handle(
     query: Option<&str>,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(usize, process::Report), IngestError> {
+) -> Result<(Vec<Value>, process::Report, Option<SessionValue>), IngestError> {
     let max = state.config.max_body_bytes;
     body::check_declared_length(headers, max)?;
     let preview = headers.contains_key(PREVIEW_HEADER);
@@ -149,12 +179,18 @@ async fn handle(
     let bytes = body::read(body, encoding, max).await?;
     let events = parse_events(&bytes)?;
     let publishing = (!validate_only(query)).then_some(&state.publishing);
+    // Only an authorized preview request with a live session value is traced.
+    let session = match (&state.tracer, preview) {
+        (Some(_), true) => preview::Tracer::session(headers, std::time::SystemTime::now()),
+        _ => None,
+    };
     let request = RequestContext {
         preview,
         idempotency_key,
+        trace: session.is_some(),
     };
     let report = process::process(&state.config, publishing, &events, request).await;
-    Ok((events.len(), report))
+    Ok((events, report, session))
 }
 
 /// The `Idempotency-Key` header: visible ASCII, at most

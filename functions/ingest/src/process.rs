@@ -26,6 +26,8 @@ pub struct RequestContext<'a> {
     pub preview: bool,
     /// The `Idempotency-Key` header, at most [`MAX_IDEMPOTENCY_KEY_BYTES`].
     pub idempotency_key: Option<&'a str>,
+    /// Traced by the preview inspector: keep each tag's message in [`Report::traced`].
+    pub trace: bool,
 }
 
 /// The identity of event `index` (its `hermes_event_id`): the event's own id
@@ -103,6 +105,22 @@ pub struct Report {
     pub message_ids: Vec<BTreeMap<String, String>>,
     pub tags_total: usize,
     pub tags_failed: usize,
+    /// Every tag execution with its message, for the preview inspector (only
+    /// when [`RequestContext::trace`]); the response never reads it.
+    pub traced: Vec<TracedTag>,
+}
+
+/// One tag execution as the preview inspector shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracedTag {
+    pub event: usize,
+    /// Index into the configuration's destinations.
+    pub dest: usize,
+    /// The message as encoded (`None` when encoding failed).
+    pub message: Option<Message>,
+    pub message_id: Option<String>,
+    pub error: Option<String>,
+    pub execution_time: u64,
 }
 
 impl Report {
@@ -123,6 +141,7 @@ enum Run {
     Pending(Option<Message>),
     Published {
         message_id: String,
+        millis: u64,
     },
     Failed {
         error: String,
@@ -134,6 +153,8 @@ struct TagRun {
     event: usize,
     dest: usize,
     state: Run,
+    /// A copy of the message for the preview inspector.
+    traced: Option<Message>,
 }
 
 /// Checks, encodes and publishes the events of one request. Without
@@ -153,7 +174,7 @@ pub async fn process(
     if let Some(publishing) = publishing {
         publish(config, publishing, &mut runs).await;
     }
-    account(config, runs, &mut report);
+    account(config, runs, request.trace, &mut report);
     report
 }
 
@@ -178,8 +199,12 @@ fn check_and_encode(
             }
             let id = identity
                 .get_or_insert_with(|| event_identity(config, event, i, request.idempotency_key));
+            let mut traced = None;
             let state = match dest.encode(event, id, request.preview) {
-                Ok(message) => Run::Pending(Some(message)),
+                Ok(message) => {
+                    traced = request.trace.then(|| message.clone());
+                    Run::Pending(Some(message))
+                }
                 Err(e) => Run::Failed {
                     error: e.to_string(),
                     millis: 0,
@@ -189,6 +214,7 @@ fn check_and_encode(
                 event: i,
                 dest: d,
                 state,
+                traced,
             });
         }
     }
@@ -274,7 +300,10 @@ async fn publish(config: &Config, publishing: &Publishing, runs: &mut [TagRun]) 
         match result {
             Ok(ids) => {
                 for (r, id) in batch_runs.into_iter().zip(ids) {
-                    runs[r].state = Run::Published { message_id: id };
+                    runs[r].state = Run::Published {
+                        message_id: id,
+                        millis,
+                    };
                 }
             }
             Err(e) => {
@@ -315,23 +344,37 @@ async fn publish_batches(publisher: Arc<dyn Publisher>, batches: Vec<Batch>) -> 
 }
 
 /// Turns tag executions into the response's per-event lists.
-fn account(config: &Config, runs: Vec<TagRun>, report: &mut Report) {
+fn account(config: &Config, runs: Vec<TagRun>, trace: bool, report: &mut Report) {
     let mut per_event: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
     for run in runs {
         let dest = &config.destinations[run.dest];
         let counts = per_event.entry(run.event).or_default();
         counts.0 += 1;
         report.tags_total += 1;
-        let failure = match run.state {
+        let (failure, published) = match run.state {
             // Validate-only: the message was built, nothing was sent.
-            Run::Pending(Some(_)) => None,
-            Run::Pending(None) => Some(("publish task failed".to_string(), 0)),
-            Run::Published { message_id, .. } => {
-                report.message_ids[run.event].insert(dest.name.clone(), message_id);
-                None
+            Run::Pending(Some(_)) => (None, None),
+            Run::Pending(None) => (Some(("publish task failed".to_string(), 0)), None),
+            Run::Published { message_id, millis } => {
+                report.message_ids[run.event].insert(dest.name.clone(), message_id.clone());
+                (None, Some((message_id, millis)))
             }
-            Run::Failed { error, millis } => Some((error, millis)),
+            Run::Failed { error, millis } => (Some((error, millis)), None),
         };
+        if trace {
+            report.traced.push(TracedTag {
+                event: run.event,
+                dest: run.dest,
+                message: run.traced,
+                message_id: published.as_ref().map(|(id, _)| id.clone()),
+                error: failure.as_ref().map(|(e, _)| e.clone()),
+                execution_time: published
+                    .as_ref()
+                    .map(|(_, ms)| *ms)
+                    .or(failure.as_ref().map(|(_, ms)| *ms))
+                    .unwrap_or(0),
+            });
+        }
         if let Some((error, millis)) = failure {
             counts.1 += 1;
             report.tags_failed += 1;

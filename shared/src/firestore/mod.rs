@@ -9,6 +9,7 @@
 
 mod commit;
 mod markers;
+mod preview;
 mod read;
 mod store;
 pub mod value;

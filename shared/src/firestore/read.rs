@@ -245,7 +245,7 @@ fn number(v: &Value) -> f64 {
 }
 
 /// A streamed REST answer: a JSON array of responses (one object accepted too).
-fn stream_of(what: &'static str, bytes: &[u8]) -> Result<Vec<Value>, FirestoreError> {
+pub(super) fn stream_of(what: &'static str, bytes: &[u8]) -> Result<Vec<Value>, FirestoreError> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Array(list)) => Ok(list),
         Ok(v @ Value::Object(_)) => Ok(vec![v]),

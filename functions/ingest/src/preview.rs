@@ -1,0 +1,264 @@
+//! Tracing for the preview inspector (README, "Preview inspector"). A request
+//! is traced when it is an authorized preview request whose
+//! `X-Gtm-Server-Preview` value is a live session value. The trace is built
+//! and sent by one background task fed through a bounded channel: the request
+//! never waits for it, a full channel drops the trace (logged), and a sink
+//! that fails is logged; the response is the same with or without tracing.
+
+use crate::error::IngestError;
+use crate::process::TracedTag;
+use crate::response::ResponseBody;
+use hermes_core::auth::Tokens;
+use hermes_core::config::Config;
+use hermes_core::error::report;
+use hermes_core::hermes::Destination;
+use hermes_core::preview::{
+    fit, mask_user_data, DestinationTrace, EventTrace, RequestTrace, SessionValue, TraceSink,
+    MAX_TRACED_EVENTS, PREVIEW_HEADER,
+};
+use hermes_core::time::format_timestamp;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+
+/// Traces waiting for the background task; beyond this they are dropped.
+const QUEUE: usize = 64;
+
+/// Why a destination triggered or not: `matched`.
+pub const REASON_MATCHED: &str = "matched";
+/// The event failed the schema: no destination runs.
+pub const REASON_SCHEMA: &str = "event failed the schema";
+
+/// Why a destination did not trigger for a schema-valid event. The inspector's
+/// reasons are all written here.
+pub fn not_triggered_reason(dest: &Destination, event: &Value) -> String {
+    if !dest.events.is_empty() {
+        let name = event.get("event_name").and_then(Value::as_str);
+        if !name.is_some_and(|n| dest.events.iter().any(|e| e == n)) {
+            return "event not in events".to_string();
+        }
+    }
+    match dest.require.iter().find(|p| p.lookup(event).is_none()) {
+        Some(path) => format!("required field missing: {}", path.as_str()),
+        None => "not triggered".to_string(),
+    }
+}
+
+/// What the request path hands over: cheap to build, everything else happens
+/// in the background task.
+struct Pending {
+    session: SessionValue,
+    received: SystemTime,
+    status: u16,
+    response: Value,
+    events: Vec<Value>,
+    traced: Vec<TracedTag>,
+}
+
+/// The sending end of the trace task.
+pub struct Tracer {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl Tracer {
+    /// Starts the background task (inside a Tokio runtime) writing to `sink`.
+    pub fn spawn(config: Config, sink: Arc<dyn TraceSink>) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Pending>(QUEUE);
+        tokio::spawn(async move {
+            while let Some(pending) = rx.recv().await {
+                let mut trace = build(&config, pending);
+                fit(&mut trace);
+                if let Err(e) = sink.record(&trace).await {
+                    tracing::warn!(error = %report(&e), "preview trace not stored");
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// The live session a request's preview header names, if any.
+    pub fn session(headers: &axum::http::HeaderMap, now: SystemTime) -> Option<SessionValue> {
+        let value = headers.get(PREVIEW_HEADER)?.to_str().ok()?;
+        SessionValue::parse(value, now)
+    }
+
+    /// Queues the trace of an answered request; never waits.
+    pub fn send(
+        &self,
+        session: SessionValue,
+        status: u16,
+        body: &ResponseBody,
+        events: Vec<Value>,
+        traced: Vec<TracedTag>,
+    ) {
+        let pending = Pending {
+            session,
+            received: SystemTime::now(),
+            status,
+            response: serde_json::to_value(body).unwrap_or(Value::Null),
+            events,
+            traced,
+        };
+        if let Err(e) = self.tx.try_send(pending) {
+            let why = match e {
+                mpsc::error::TrySendError::Full(_) => "the trace queue is full",
+                mpsc::error::TrySendError::Closed(_) => "the trace task has stopped",
+            };
+            tracing::warn!(reason = why, "preview trace dropped");
+        }
+    }
+}
+
+impl Tracer {
+    /// Traces a request refused before its events were processed (400, 413,
+    /// 415, …) when it is an authorized preview request all the same; a 401
+    /// is never traced.
+    pub fn refused(
+        &self,
+        headers: &axum::http::HeaderMap,
+        tokens: &Tokens,
+        container_id: &str,
+        error: &IngestError,
+    ) {
+        if matches!(error, IngestError::Unauthorized) || !headers.contains_key(PREVIEW_HEADER) {
+            return;
+        }
+        let authorization = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes());
+        if !tokens.authorize(authorization, true) {
+            return;
+        }
+        if let Some(session) = Self::session(headers, SystemTime::now()) {
+            let (status, body) = crate::response::from_error(container_id, error);
+            self.send(session, status.as_u16(), &body, Vec::new(), Vec::new());
+        }
+    }
+}
+
+fn build(config: &Config, p: Pending) -> RequestTrace {
+    let ttl = config.preview.ttl;
+    let invalid: HashSet<u64> = p
+        .response
+        .get("invalidSchemaEvents")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_u64)
+        .collect();
+    let mut errors: BTreeMap<u64, Vec<Value>> = BTreeMap::new();
+    for e in p
+        .response
+        .get("errors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(i) = e.get("eventIndex").and_then(Value::as_u64) {
+            errors.entry(i).or_default().push(e.clone());
+        }
+    }
+    let mut traced: BTreeMap<(usize, usize), TracedTag> = p
+        .traced
+        .into_iter()
+        .map(|t| ((t.event, t.dest), t))
+        .collect();
+    let events = p
+        .events
+        .iter()
+        .enumerate()
+        .take(MAX_TRACED_EVENTS)
+        .map(|(i, event)| {
+            let schema_failed = invalid.contains(&(i as u64));
+            let destinations = config
+                .destinations
+                .iter()
+                .enumerate()
+                .map(|(d, dest)| match traced.remove(&(i, d)) {
+                    Some(tag) => triggered(dest, tag),
+                    None => not_triggered(
+                        dest,
+                        if schema_failed {
+                            REASON_SCHEMA.to_string()
+                        } else {
+                            not_triggered_reason(dest, event)
+                        },
+                    ),
+                })
+                .collect();
+            EventTrace {
+                index: i,
+                event_name: event
+                    .get("event_name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                errors: errors.remove(&(i as u64)).unwrap_or_default(),
+                destinations,
+            }
+        })
+        .collect();
+    // Not a time-ordered id: the store orders by `received_at`.
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    RequestTrace {
+        session: p.session.session_id(),
+        id,
+        received_at: format_timestamp(p.received),
+        expire_at: format_timestamp(p.received + ttl.max(Duration::from_secs(1))),
+        status: p.status,
+        response: p.response,
+        events_omitted: p.events.len().saturating_sub(MAX_TRACED_EVENTS),
+        events,
+    }
+}
+
+fn not_triggered(dest: &Destination, reason: String) -> DestinationTrace {
+    DestinationTrace {
+        name: dest.name.clone(),
+        triggered: false,
+        reason,
+        payload: None,
+        attributes: None,
+        message_id: None,
+        error: None,
+        execution_time: None,
+    }
+}
+
+fn triggered(dest: &Destination, tag: TracedTag) -> DestinationTrace {
+    // Payload keys a mapping fills from `user_data` are masked like `user_data` itself.
+    let mapped: Vec<&str> = dest
+        .mapping
+        .iter()
+        .flatten()
+        .filter(|row| {
+            let p = row.path.as_str();
+            p == "user_data" || p.starts_with("user_data.")
+        })
+        .map(|row| row.key.as_str())
+        .collect();
+    let (payload, attributes) = match tag.message {
+        Some(message) => {
+            let mut payload = serde_json::from_slice::<Value>(&message.data).unwrap_or_else(|_| {
+                Value::String(String::from_utf8_lossy(&message.data).into_owned())
+            });
+            mask_user_data(&mut payload, &mapped);
+            (
+                Some(payload),
+                Some(message.attributes.into_iter().collect()),
+            )
+        }
+        None => (None, None),
+    };
+    DestinationTrace {
+        name: dest.name.clone(),
+        triggered: true,
+        reason: REASON_MATCHED.to_string(),
+        payload,
+        attributes,
+        message_id: tag.message_id,
+        error: tag.error,
+        execution_time: Some(tag.execution_time),
+    }
+}
