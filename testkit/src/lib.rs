@@ -24,5 +24,5 @@ pub mod publishers;
 pub mod samples;
 pub mod sse;
 pub mod stores;
-pub mod webhook;
 pub mod traces;
+pub mod webhook;

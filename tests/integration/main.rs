@@ -18,7 +18,7 @@ mod ingest;
 mod lambda;
 mod notify_emulator;
 mod pipeline_emulator;
-mod push_kit;
 mod preview;
 mod preview_emulator;
+mod push_kit;
 mod push_oidc;

@@ -11,7 +11,7 @@ use crate::response::ResponseBody;
 use hermes_core::auth::Tokens;
 use hermes_core::config::Config;
 use hermes_core::error::report;
-use hermes_core::hermes::Destination;
+use hermes_core::hermes::{Destination, Trigger};
 use hermes_core::preview::{
     fit, mask_user_data, DestinationTrace, EventTrace, RequestTrace, SessionValue, TraceSink,
     MAX_TRACED_EVENTS, PREVIEW_HEADER,
@@ -34,15 +34,13 @@ pub const REASON_SCHEMA: &str = "event failed the schema";
 /// Why a destination did not trigger for a schema-valid event. The inspector's
 /// reasons are all written here.
 pub fn not_triggered_reason(dest: &Destination, event: &Value) -> String {
-    if !dest.events.is_empty() {
-        let name = event.get("event_name").and_then(Value::as_str);
-        if !name.is_some_and(|n| dest.events.iter().any(|e| e == n)) {
-            return "event not in events".to_string();
+    match dest.trigger(event) {
+        Trigger::Fired => "not triggered".to_string(),
+        Trigger::EventNotMatched => "event not in events".to_string(),
+        Trigger::RequiredFieldMissing(path) => {
+            format!("required field missing: {}", path.as_str())
         }
-    }
-    match dest.require.iter().find(|p| p.lookup(event).is_none()) {
-        Some(path) => format!("required field missing: {}", path.as_str()),
-        None => "not triggered".to_string(),
+        Trigger::NoConsent(kind) => format!("no consent: {kind}"),
     }
 }
 
@@ -243,7 +241,12 @@ fn triggered(dest: &Destination, tag: TracedTag) -> DestinationTrace {
             let mut payload = serde_json::from_slice::<Value>(&message.data).unwrap_or_else(|_| {
                 Value::String(String::from_utf8_lossy(&message.data).into_owned())
             });
-            mask_user_data(&mut payload, &mapped);
+            // Values a `hash` / `hmac` transform produced are digests: shown as published.
+            let keep_digests = dest
+                .transform
+                .as_ref()
+                .is_some_and(|t| !t.hash.is_empty() || !t.hmac.is_empty());
+            mask_user_data(&mut payload, &mapped, keep_digests);
             (
                 Some(payload),
                 Some(message.attributes.into_iter().collect()),
@@ -260,5 +263,48 @@ fn triggered(dest: &Destination, tag: TracedTag) -> DestinationTrace {
         message_id: tag.message_id,
         error: tag.error,
         execution_time: Some(tag.execution_time),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::not_triggered_reason;
+    use hermes_core::config::Config;
+    use serde_json::json;
+
+    #[test]
+    fn every_reason_a_destination_does_not_trigger_is_named() {
+        let config = Config::parse(
+            r#"
+[[destinations]]
+name = "ads"
+topic = "ads"
+events = ["purchase"]
+require = ["items"]
+require_consent = ["ad_user_data"]
+"#,
+            Some("p"),
+        )
+        .expect("config");
+        let ads = &config.destinations[0];
+        let reason = |event| not_triggered_reason(ads, &event);
+        assert_eq!(
+            reason(json!({"event_name": "page_view"})),
+            "event not in events"
+        );
+        assert_eq!(
+            reason(json!({"event_name": "purchase"})),
+            "required field missing: items"
+        );
+        for consent in [
+            json!(null),
+            json!({"ad_user_data": "DENIED"}),
+            json!("GRANTED"),
+        ] {
+            assert_eq!(
+                reason(json!({"event_name": "purchase", "items": [], "consent": consent})),
+                "no consent: ad_user_data"
+            );
+        }
     }
 }

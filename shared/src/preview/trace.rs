@@ -2,6 +2,7 @@
 //! rules every trace follows: `user_data` values masked, and a bounded size.
 
 use super::SessionId;
+use crate::transform::is_sha256_hex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -61,39 +62,45 @@ pub struct DestinationTrace {
 
 /// Masks every value under a `user_data` key, at any depth, and every
 /// top-level key in `mapped` (payload keys a mapping filled from `user_data`).
-pub fn mask_user_data(payload: &mut Value, mapped: &[&str]) {
+/// With `keep_digests` (the destination hashes or keys personal data), a value
+/// that is a SHA-256 digest (64 hex digits) stays visible: it is what the
+/// transform published, and showing it is how a user checks the normalisation.
+pub fn mask_user_data(payload: &mut Value, mapped: &[&str], keep_digests: bool) {
     if let Value::Object(map) = payload {
         for key in mapped {
             if let Some(v) = map.get_mut(*key) {
-                mask_all(v);
+                mask_all(v, keep_digests);
             }
         }
     }
-    mask_under_user_data(payload);
+    mask_under_user_data(payload, keep_digests);
 }
 
-fn mask_under_user_data(v: &mut Value) {
+fn mask_under_user_data(v: &mut Value, keep_digests: bool) {
     match v {
         Value::Object(map) => {
             for (k, child) in map.iter_mut() {
                 if k == "user_data" {
-                    mask_all(child);
+                    mask_all(child, keep_digests);
                 } else {
-                    mask_under_user_data(child);
+                    mask_under_user_data(child, keep_digests);
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(mask_under_user_data),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| mask_under_user_data(item, keep_digests)),
         _ => {}
     }
 }
 
 /// Every leaf becomes `"***"` (nulls stay null: nothing to hide); the shape stays.
-fn mask_all(v: &mut Value) {
+fn mask_all(v: &mut Value, keep_digests: bool) {
     match v {
-        Value::Object(map) => map.values_mut().for_each(mask_all),
-        Value::Array(items) => items.iter_mut().for_each(mask_all),
+        Value::Object(map) => map.values_mut().for_each(|c| mask_all(c, keep_digests)),
+        Value::Array(items) => items.iter_mut().for_each(|c| mask_all(c, keep_digests)),
         Value::Null => {}
+        Value::String(s) if keep_digests && is_sha256_hex(s) => {}
         leaf => *leaf = Value::String(MASK.to_string()),
     }
 }
@@ -140,6 +147,24 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn digests_stay_visible_only_where_the_destination_hashes() {
+        let digest = "a".repeat(64);
+        let event = json!({"user_data": {"sha256_email_address": digest, "city": "Oslo"}});
+        let mut hashed = event.clone();
+        mask_user_data(&mut hashed, &[], true);
+        assert_eq!(
+            hashed,
+            json!({"user_data": {"sha256_email_address": digest, "city": MASK}})
+        );
+        let mut plain = event;
+        mask_user_data(&mut plain, &[], false);
+        assert_eq!(
+            plain,
+            json!({"user_data": {"sha256_email_address": MASK, "city": MASK}})
+        );
+    }
+
+    #[test]
     fn user_data_is_masked_at_any_depth_and_mapped_keys_too() {
         let mut p = json!({
             "user_data": {"email_address": "a@b.c", "address": [{"city": "Oslo"}], "x": null},
@@ -147,7 +172,7 @@ mod tests {
             "email": "a@b.c",
             "value": 3
         });
-        mask_user_data(&mut p, &["email"]);
+        mask_user_data(&mut p, &["email"], false);
         assert_eq!(
             p,
             json!({
