@@ -190,6 +190,22 @@ impl Config {
         Self::parse(&text, project_from_env().as_deref())
     }
 
+    /// [`Config::from_env`] for a function that never encodes events (counters,
+    /// dashboard, notify): the whole file is still checked, but
+    /// `HERMES_HASH_KEY` is not needed, so those services never hold that
+    /// secret. Without the key, `hmac` paths are removed rather than keyed, so
+    /// even a misuse of such a `Config` could not publish them in clear text.
+    pub fn from_env_without_hash_key() -> Result<Self, ConfigError> {
+        let text = source_from_env()?.unwrap_or_default();
+        let project = project_from_env();
+        Self::parse_inner(
+            &text,
+            project.as_deref(),
+            hash_key_from_env().as_deref(),
+            false,
+        )
+    }
+
     /// Parses and validates a TOML document. `project` completes bare topic ids;
     /// `HERMES_HASH_KEY` is read when a destination's `hmac` needs it.
     pub fn parse(text: &str, project: Option<&str>) -> Result<Self, ConfigError> {
@@ -202,6 +218,16 @@ impl Config {
         text: &str,
         project: Option<&str>,
         hash_key: Option<&[u8]>,
+    ) -> Result<Self, ConfigError> {
+        Self::parse_inner(text, project, hash_key, true)
+    }
+
+    /// `need_key`: a destination's `hmac` makes a missing or short key an error.
+    fn parse_inner(
+        text: &str,
+        project: Option<&str>,
+        hash_key: Option<&[u8]>,
+        need_key: bool,
     ) -> Result<Self, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::from_toml(text, &e))?;
         let mut config = Config::default();
@@ -244,7 +270,7 @@ impl Config {
             apply_schema(&mut config.schema, schema)?;
         }
         for (i, dest) in raw.destinations.unwrap_or_default().into_iter().enumerate() {
-            let dest = parse_destination(dest, i, project, hash_key)?;
+            let dest = parse_destination(dest, i, project, hash_key, need_key)?;
             if config.destinations.iter().any(|d| d.name == dest.name) {
                 return Err(ConfigError::invalid(
                     format!("destinations[{i}].name"),
@@ -351,6 +377,7 @@ fn parse_destination(
     i: usize,
     project: Option<&str>,
     hash_key: Option<&[u8]>,
+    need_key: bool,
 ) -> Result<Destination, ConfigError> {
     let key = |k: &str| format!("destinations[{i}].{k}");
     if raw.name.trim().is_empty() {
@@ -454,7 +481,7 @@ fn parse_destination(
     }
     let transform = match raw.transform {
         None => None,
-        Some(t) => Transform::parse(t, &key("transform"), hash_key)?,
+        Some(t) => Transform::parse(t, &key("transform"), hash_key, need_key)?,
     };
     Ok(Destination {
         id: raw.id.unwrap_or_else(|| raw.name.clone()),
@@ -565,5 +592,20 @@ shards = 4
         .unwrap_err()
         .to_string();
         assert!(no_key.contains("HERMES_HASH_KEY"), "{no_key}");
+    }
+
+    /// Counters, dashboard and notify check the same file but never encode, so
+    /// they start without the key; their `hmac` paths are removed, never kept.
+    #[test]
+    fn functions_that_never_encode_need_no_hash_key() {
+        let text = "[[destinations]]\nname = \"a\"\ntopic = \"abc\"\n[destinations.transform]\nhmac = [\"user_id\"]";
+        let config = Config::parse_inner(text, Some("p-1"), None, false).expect("no key needed");
+        let transform = config.destinations[0].transform.as_ref().expect("kept");
+        let mut event = serde_json::json!({"user_id": "u-1", "event_name": "x"});
+        transform.apply(&mut event);
+        assert_eq!(event, serde_json::json!({"event_name": "x"}));
+        // A short key is still refused: it is a mistake whoever reads it.
+        let short = Config::parse_inner(text, Some("p-1"), Some(b"short"), false);
+        assert!(short.is_err());
     }
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 async fn start() -> Result<(Counters, TraceWriter), StartupError> {
-    let config = Config::from_env()?;
+    let config = Config::from_env_without_hash_key()?;
     let settings = Counters::settings_from(&config)?;
     let store =
         FirestoreStore::from_function_env(&settings.database, settings.commit_deadline).await?;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 async fn start() -> Result<Dashboard, StartupError> {
-    let config = Config::from_env()?;
+    let config = Config::from_env_without_hash_key()?;
     let settings = Dashboard::settings_from(&config)?;
     let store =
         FirestoreStore::from_function_env(&settings.database, settings.read_deadline).await?;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 async fn start() -> Result<Notify, StartupError> {
-    let config = Config::from_env()?;
+    let config = Config::from_env_without_hash_key()?;
     let settings = Notify::settings_from(&config)?
         .ok_or_else(|| ConfigError::invalid("notify", "the [notify] section is required"))?;
     let url = Notify::url_from_env(&settings)?;

@@ -45,7 +45,8 @@ pub struct Transform {
     pub hmac: Vec<(TransformPath, FieldKind)>,
     pub redact: Redact,
     pub mask_ip: bool,
-    /// Present exactly when `hmac` is not empty.
+    /// Present when `hmac` is not empty, except in a `Config` of a function
+    /// that never encodes (`Config::from_env_without_hash_key`).
     hash_key: Option<HashKey>,
 }
 
@@ -53,11 +54,13 @@ impl Transform {
     /// Parses `[destinations.transform]`; `key` names it in errors
     /// (`destinations[2].transform`). `None` when it asks for nothing, so a
     /// destination without transforms costs nothing. `hash_key` is the raw
-    /// `HERMES_HASH_KEY`, needed only when `hmac` lists paths.
+    /// `HERMES_HASH_KEY`, needed only when `hmac` lists paths and `need_key`
+    /// (a function that encodes events).
     pub(crate) fn parse(
         raw: RawTransform,
         key: &str,
         hash_key: Option<&[u8]>,
+        need_key: bool,
     ) -> Result<Option<Self>, ConfigError> {
         let drop = paths(raw.drop, &format!("{key}.drop"))?;
         let hash = digest_paths(raw.hash, &format!("{key}.hash"))?;
@@ -76,7 +79,7 @@ impl Transform {
                 }
             }
         }
-        let hash_key = if hmac.is_empty() {
+        let hash_key = if hmac.is_empty() || (!need_key && hash_key.is_none()) {
             None
         } else {
             let needs = format!("{key}.hmac needs a key of at least {MIN_HASH_KEY_BYTES} bytes");
@@ -116,10 +119,15 @@ impl Transform {
         for (path, kind) in &self.hash {
             path.for_each_mut(event, &mut |v| digest(v, *kind, &Digest::Sha256));
         }
-        if let Some(key) = &self.hash_key {
-            for (path, kind) in &self.hmac {
-                path.for_each_mut(event, &mut |v| digest(v, *kind, &Digest::Hmac(key)));
+        match &self.hash_key {
+            Some(key) => {
+                for (path, kind) in &self.hmac {
+                    path.for_each_mut(event, &mut |v| digest(v, *kind, &Digest::Hmac(key)));
+                }
             }
+            // Only a function that never encodes parses without the key: nothing
+            // it could ever publish keeps these values.
+            None => self.hmac.iter().for_each(|(path, _)| path.remove(event)),
         }
         if self.mask_ip {
             if let Some(map) = event.as_object_mut() {
@@ -253,12 +261,14 @@ mod tests {
 
     fn transform(toml: &str) -> Transform {
         let raw: RawTransform = toml::from_str(toml).unwrap();
-        Transform::parse(raw, "t", Some(KEY)).unwrap().unwrap()
+        Transform::parse(raw, "t", Some(KEY), true)
+            .unwrap()
+            .unwrap()
     }
 
     fn parse_err(toml: &str, key: Option<&[u8]>) -> String {
         let raw: RawTransform = toml::from_str(toml).unwrap();
-        Transform::parse(raw, "destinations[0].transform", key)
+        Transform::parse(raw, "destinations[0].transform", key, true)
             .unwrap_err()
             .to_string()
     }
@@ -310,7 +320,9 @@ mod tests {
         let event = json!({"user_id": "U-42", "n": 7});
         let run = |key: &[u8]| {
             let raw: RawTransform = toml::from_str(r#"hmac = ["user_id", "n"]"#).unwrap();
-            let t = Transform::parse(raw, "t", Some(key)).unwrap().unwrap();
+            let t = Transform::parse(raw, "t", Some(key), true)
+                .unwrap()
+                .unwrap();
             let mut e = event.clone();
             t.apply(&mut e);
             e
@@ -347,7 +359,7 @@ mod tests {
         );
         assert!(!short.contains("short\""), "the key itself is never shown");
         let raw: RawTransform = toml::from_str("drop = []\nmask_ip = false").unwrap();
-        assert_eq!(Transform::parse(raw, "t", None).unwrap(), None);
+        assert_eq!(Transform::parse(raw, "t", None, true).unwrap(), None);
         assert!(toml::from_str::<RawTransform>("hsah = []").is_err());
     }
 }
