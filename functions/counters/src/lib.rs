@@ -16,8 +16,8 @@ pub use hermes_core::config::StartupError;
 use hermes_core::config::{Config, ConfigError};
 use hermes_core::future::BoxFuture;
 use hermes_core::push::{
-    error_response, AuthFailure, FailureClass, JobError, JobOutcome, OidcConfig, OidcVerifier,
-    PushError, PushJob, PushMessage,
+    error_response, AuthFailure, FailureClass, JobError, JobOutcome, OidcVerifier, PushError,
+    PushJob, PushMessage,
 };
 use hermes_core::store::{Applied, CounterCommit, CounterStore, DocumentId, StoreError};
 use items::Poison;
@@ -109,13 +109,11 @@ pub struct Counters {
 
 impl Counters {
     pub fn new(settings: Settings, store: Arc<dyn CounterStore>) -> Self {
-        let verifier = settings.push_audience.as_ref().map(|audience| {
-            OidcVerifier::new(OidcConfig {
-                audience: audience.clone(),
-                service_account_email: settings.push_service_account.clone(),
-                jwks_url: settings.jwks_url.clone(),
-            })
-        });
+        let verifier = OidcVerifier::for_push(
+            settings.push_audience.as_deref(),
+            settings.push_service_account.as_deref(),
+            &settings.jwks_url,
+        );
         Self {
             catalog: CatalogCache::new(settings.catalog_ttl),
             settings,

@@ -16,8 +16,8 @@ use hermes_core::config::{Config, ConfigError};
 use hermes_core::future::BoxFuture;
 use hermes_core::hermes::ATTR_EVENT_NAME;
 use hermes_core::push::{
-    error_response, event_of, marker_id, origin, FailureClass, JobError, JobOutcome, OidcConfig,
-    OidcVerifier, PushJob, PushMessage,
+    error_response, event_of, marker_id, origin, FailureClass, JobError, JobOutcome, OidcVerifier,
+    PushJob, PushMessage,
 };
 use hermes_core::store::{DocumentId, MarkerStore, StoreError};
 use serde_json::{json, Value};
@@ -99,13 +99,11 @@ pub struct Notify {
 
 impl Notify {
     pub fn new(settings: Settings, url: WebhookUrl, markers: Arc<dyn MarkerStore>) -> Self {
-        let verifier = settings.push_audience.as_ref().map(|audience| {
-            OidcVerifier::new(OidcConfig {
-                audience: audience.clone(),
-                service_account_email: settings.push_service_account.clone(),
-                jwks_url: settings.jwks_url.clone(),
-            })
-        });
+        let verifier = OidcVerifier::for_push(
+            settings.push_audience.as_deref(),
+            settings.push_service_account.as_deref(),
+            &settings.jwks_url,
+        );
         Self {
             webhook: Webhook::new(url, settings.timeout),
             settings,

@@ -237,6 +237,23 @@ impl JwksCache {
 }
 
 impl OidcVerifier {
+    /// A push job's verifier from its settings: none without an audience
+    /// (push authentication off), else one for that audience and, when set,
+    /// that service account.
+    pub fn for_push(
+        audience: Option<&str>,
+        service_account_email: Option<&str>,
+        jwks_url: &str,
+    ) -> Option<Self> {
+        audience.map(|audience| {
+            Self::new(OidcConfig {
+                audience: audience.to_string(),
+                service_account_email: service_account_email.map(str::to_string),
+                jwks_url: jwks_url.to_string(),
+            })
+        })
+    }
+
     pub fn new(config: OidcConfig) -> Self {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.leeway = LEEWAY_SECS;
