@@ -27,27 +27,8 @@ impl FirestoreMarkers {
     }
 
     async fn read(&self, id: &DocumentId) -> Result<bool, FirestoreError> {
-        let url = self
-            .store
-            .url(&format!("/documents/{}/{id}", self.collection))?;
         let deadline = Deadline::after(self.store.deadline);
-        match self
-            .store
-            .call("marker read", Method::GET, &url, None, deadline)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(FirestoreError::Call {
-                source: CallError::Rejected(e),
-                ..
-            }) if e
-                .api()
-                .is_some_and(|(http, api)| http == 404 || api.status == "NOT_FOUND") =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        }
+        self.store.exists(self.collection, id, deadline).await
     }
 
     async fn write(

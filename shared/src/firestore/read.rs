@@ -63,7 +63,18 @@ impl FirestoreStore {
         marker_id: &DocumentId,
         deadline: Deadline,
     ) -> Result<bool, FirestoreError> {
-        let url = self.url(&format!("/documents/{PROCESSED_COLLECTION}/{marker_id}"))?;
+        self.exists(PROCESSED_COLLECTION, marker_id, deadline).await
+    }
+
+    /// `GET` of `{collection}/{id}`: found, or NOT_FOUND (any other refusal
+    /// is an error, never taken for absence).
+    pub(super) async fn exists(
+        &self,
+        collection: &str,
+        id: &DocumentId,
+        deadline: Deadline,
+    ) -> Result<bool, FirestoreError> {
+        let url = self.url(&format!("/documents/{collection}/{id}"))?;
         match self
             .call("marker read", Method::GET, &url, None, deadline)
             .await
