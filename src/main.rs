@@ -89,20 +89,25 @@ fn load(path: &str) -> Result<(Config, Vec<u8>), ExitCode> {
     Ok((config, bytes))
 }
 
-/// `hermes validate --payloads`: per event, each destination's decoded message
-/// (after its transforms), or why it does not trigger, or why it fails.
-fn payloads(path: &str) -> ExitCode {
-    let (config, bytes) = match load(path) {
-        Ok(loaded) => loaded,
-        Err(code) => return code,
-    };
-    let events = match parse_events(&bytes) {
-        Ok(events) => events,
+/// The configuration and the file's events, or the exit code after saying why not.
+fn load_events(path: &str) -> Result<(Config, Vec<serde_json::Value>), ExitCode> {
+    let (config, bytes) = load(path)?;
+    match parse_events(&bytes) {
+        Ok(events) => Ok((config, events)),
         Err(e) => {
             let (_, body) = response::from_error(&config.container_id, &e);
             println!("{}", body.error);
-            return ExitCode::FAILURE;
+            Err(ExitCode::FAILURE)
         }
+    }
+}
+
+/// `hermes validate --payloads`: per event, each destination's decoded message
+/// (after its transforms), or why it does not trigger, or why it fails.
+fn payloads(path: &str) -> ExitCode {
+    let (config, events) = match load_events(path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
     let mut ok = true;
     let mut out = Vec::with_capacity(events.len());
@@ -159,17 +164,9 @@ fn payloads(path: &str) -> ExitCode {
 }
 
 async fn validate(path: &str) -> ExitCode {
-    let (config, bytes) = match load(path) {
+    let (config, events) = match load_events(path) {
         Ok(loaded) => loaded,
         Err(code) => return code,
-    };
-    let events = match parse_events(&bytes) {
-        Ok(events) => events,
-        Err(e) => {
-            let (_, body) = response::from_error(&config.container_id, &e);
-            println!("{}", body.error);
-            return ExitCode::FAILURE;
-        }
     };
     let report = process::process(&config, None, &events, process::RequestContext::default()).await;
     let (status, body) = response::from_report(&config.container_id, report);
