@@ -27,6 +27,16 @@ CREATE TABLE IF NOT EXISTS items (
     profit REAL NOT NULL,
     last_event_at TEXT
 );
+-- Money per item and currency (README, Data model); profit NULL while no
+-- cost is known. The items table's own revenue / profit columns are what dev
+-- databases from before held: read as XXX, never written again.
+CREATE TABLE IF NOT EXISTS item_money (
+    item_id TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    revenue REAL NOT NULL,
+    profit REAL,
+    PRIMARY KEY (item_id, currency)
+);
 CREATE TABLE IF NOT EXISTS processed (
     marker_id TEXT PRIMARY KEY,
     expire_at TEXT NOT NULL

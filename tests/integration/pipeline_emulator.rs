@@ -97,7 +97,7 @@ async fn a_purchase_sent_to_ingest_ends_as_counters() {
         if counts == (Some(2), Some(2)) {
             let blazer = blazer.unwrap_or_default();
             assert_eq!(
-                blazer["fields"]["revenue"]["doubleValue"].as_f64(),
+                blazer["fields"]["revenue"]["mapValue"]["fields"]["DKK"]["doubleValue"].as_f64(),
                 Some(300.0),
                 "{blazer}"
             );

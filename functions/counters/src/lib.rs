@@ -17,7 +17,7 @@ use catalog::CatalogCache;
 pub use hermes_core::config::StartupError;
 use hermes_core::config::{Config, ConfigError};
 use hermes_core::error::report;
-use hermes_core::hermes::ATTR_PREVIEW;
+use hermes_core::hermes::{ATTR_EVENT_NAME, ATTR_PREVIEW};
 use hermes_core::push::{AuthFailure, OidcConfig, OidcVerifier, PushError, PushMessage};
 use hermes_core::store::{Applied, CounterCommit, CounterStore, DocumentId, StoreError};
 use items::Poison;
@@ -77,6 +77,7 @@ impl CountersError {
             Self::Envelope(_) | Self::Poison(_) => StatusCode::BAD_REQUEST,
             Self::Store(StoreError::Transient(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(StoreError::Permanent(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(StoreError::Refused(_)) => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -140,7 +141,11 @@ impl Counters {
         }
         let ids: Vec<DocumentId> = items.iter().map(|i| i.item_id.clone()).collect();
         let catalog = self.catalog.get(self.store.as_ref(), &ids).await?;
-        let updates = items::aggregate(&items, &catalog);
+        let refund = message
+            .attributes
+            .get(ATTR_EVENT_NAME)
+            .is_some_and(|name| self.settings.refund_events.contains(name));
+        let updates = items::aggregate(&items, &catalog, refund)?;
         let distinct = updates.len();
         let shard =
             (self.settings.shards > 1).then(|| shard_of(&message.message_id, self.settings.shards));
