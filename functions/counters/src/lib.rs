@@ -217,7 +217,9 @@ async fn push(State(counters): State<Arc<Counters>>, headers: HeaderMap, body: B
     .await;
     match result {
         Ok((message, outcome)) => {
+            // `metric` and `outcome` feed Terraform's log-based metrics (README, "Monitoring").
             tracing::info!(
+                metric = "counters_message",
                 message_id = %message.message_id,
                 outcome = outcome.as_str(),
                 delivery_attempt = message.delivery_attempt.unwrap_or(0),
@@ -242,11 +244,11 @@ async fn push(State(counters): State<Arc<Counters>>, headers: HeaderMap, body: B
             match status {
                 // One structured line per poison message: the dead-letter topic keeps the message itself.
                 StatusCode::BAD_REQUEST => {
-                    tracing::error!(message_id = id, error = %error, "poison message")
+                    tracing::error!(metric = "counters_message", outcome = "poison", message_id = id, error = %error, "poison message")
                 }
                 StatusCode::UNAUTHORIZED => tracing::warn!(error = %error, "push refused"),
                 _ => {
-                    tracing::warn!(message_id = id, error = %error, status = status.as_u16(), "message will be redelivered")
+                    tracing::warn!(metric = "counters_message", outcome = "retry", message_id = id, error = %error, status = status.as_u16(), "message will be redelivered")
                 }
             }
             e.into_response()

@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod error;
+pub mod metrics;
 pub mod process;
 pub mod response;
 
@@ -119,7 +120,7 @@ async fn ingest(
         }
         Err(e) => {
             // The message names the kind of problem, never tokens or event values.
-            tracing::warn!(status = e.status().as_u16(), error = %e, "request refused");
+            tracing::warn!(metric = "ingest_refused", status = e.status().as_u16(), error = %e, "request refused");
             response::Refused {
                 container_id,
                 error: &e,
@@ -154,6 +155,10 @@ async fn handle(
         idempotency_key,
     };
     let report = process::process(&state.config, publishing, &events, request).await;
+    // A validate-only request publishes nothing: it is no traffic of the pipeline.
+    if publishing.is_some() {
+        metrics::log_request(&report, preview);
+    }
     Ok((events.len(), report))
 }
 
