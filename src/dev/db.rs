@@ -37,6 +37,20 @@ CREATE TABLE IF NOT EXISTS item_money (
     profit REAL,
     PRIMARY KEY (item_id, currency)
 );
+-- Pipeline health of the last hour (dev/health.rs): counts per minute, and
+-- the event ids counted, so an event published to two topics counts once.
+CREATE TABLE IF NOT EXISTS health (
+    minute INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (minute, kind, key)
+);
+CREATE TABLE IF NOT EXISTS health_event_ids (
+    minute INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (minute, event_id)
+);
 CREATE TABLE IF NOT EXISTS processed (
     marker_id TEXT PRIMARY KEY,
     expire_at TEXT NOT NULL

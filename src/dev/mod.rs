@@ -7,6 +7,7 @@
 mod db;
 mod delivery;
 mod emulator;
+mod health;
 mod queue;
 mod routes;
 mod settings;
@@ -127,13 +128,26 @@ pub async fn run(options: Options) -> Result<(), DevError> {
     let topics: Vec<_> = config.topics().into_iter().cloned().collect();
     let ingest = Arc::new(Ingest::new(config, tokens.clone(), publisher)?);
     let publishing = ingest.publishing.clone();
+    let health = match (&queue, &db) {
+        (Some(q), Some(db)) => Some(Arc::new(health::Health::new(db.clone(), q.clone()))),
+        _ => None,
+    };
     let state = Arc::new(DevState {
         queue: queue.clone(),
         catalog: sqlite_store,
         tokens,
+        health: health.clone(),
     });
-    let mut router = hermes_ingest::router(ingest)
+    let mut ingest_router = hermes_ingest::router(ingest);
+    if let Some(h) = &health {
+        ingest_router = ingest_router.layer(axum::middleware::from_fn_with_state(
+            h.clone(),
+            health::record_ingest,
+        ));
+    }
+    let mut router = ingest_router
         .merge(hermes_dashboard::mount("/dashboard", dashboard.clone()))
+        .merge(routes::health_router(state.clone()))
         .merge(routes::router(state));
     if let Some(secret) = &push_secret {
         router = router.nest(
