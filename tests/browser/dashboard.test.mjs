@@ -302,6 +302,25 @@ test('the dashboard in a real browser', { timeout: 120_000 }, async (t) => {
       assert.deepEqual(problems, []);
     });
 
+    await t.test('hermes dev shows the pipeline health', async () => {
+      // An event that fails the schema, beside the purchases sent above.
+      const r = await fetch(INGEST, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(TOKEN ? { authorization: `Bearer ${TOKEN}` } : {}) },
+        body: JSON.stringify([{ event_name: 7 }]),
+      });
+      assert.equal(r.status, 422);
+      await page.waitForSelector('#health:not([hidden]) tr[data-event-name="purchase"]', { timeout: 5000 });
+      await page.waitForSelector('#health-rejected tr[data-code="type"]', { timeout: 5000 });
+      const purchases = await page.$eval('tr[data-event-name="purchase"]', (tr) => tr.title);
+      assert.ok(parseInt(purchases, 10) >= PURCHASES.length, purchases);
+      assert.equal(NUMBER(await page.textContent('#health-rejected tr[data-code="type"] td.num')), 1);
+      assert.equal(NUMBER(await page.textContent('#health-dead')), 0);
+      await page.$eval('#health', (el) => el.scrollIntoView());
+      await page.screenshot({ path: join(shots, 'health-1280.png') });
+      assert.deepEqual(problems, []);
+    });
+
     await t.test('the trailing-slash URL serves the same page', async () => {
       const u = new URL(DASHBOARD);
       u.pathname = u.pathname.endsWith('/') ? u.pathname.replace(/\/+$/, '') || '/' : u.pathname + '/';

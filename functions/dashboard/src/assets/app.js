@@ -450,6 +450,74 @@
     if (last) renderChart(last.items);
   });
 
+  // ---- pipeline health (hermes dev only: on Google Cloud, Cloud Monitoring has it) ----------
+
+  var HEALTH = base + 'api/health';
+
+  function healthRow(tbody, label, value, spark) {
+    var tr = document.createElement('tr');
+    var name = document.createElement('td');
+    name.textContent = label;
+    if (spark) {
+      var max = Math.max.apply(null, spark.concat([1]));
+      var s = document.createElement('span');
+      s.className = 'spark';
+      s.setAttribute('aria-hidden', 'true');
+      spark.forEach(function (n) {
+        var bar = document.createElement('i');
+        bar.style.height = Math.round((n / max) * 16) + 'px';
+        s.appendChild(bar);
+      });
+      name.appendChild(s);
+    }
+    var td = document.createElement('td');
+    td.className = 'num';
+    td.textContent = value;
+    tr.appendChild(name);
+    tr.appendChild(td);
+    tbody.appendChild(tr);
+    return tr;
+  }
+
+  function renderHealth(h) {
+    var events = $('health-events');
+    events.textContent = '';
+    var per = h.events_per_minute || {};
+    var names = Object.keys(per).sort();
+    names.forEach(function (n) {
+      var counts = Array.isArray(per[n]) ? per[n] : [];
+      var tr = healthRow(events, n, count(counts.length ? counts[counts.length - 1] : 0) + '/min', counts);
+      tr.setAttribute('data-event-name', n);
+      tr.title = count(counts.reduce(function (a, b) { return a + b; }, 0)) + ' in 10 minutes';
+    });
+    if (!names.length) healthRow(events, 'No events yet', '');
+    var rejected = $('health-rejected');
+    rejected.textContent = '';
+    var r = h.rejected_last_hour || {};
+    var f = h.refused_last_hour || {};
+    Object.keys(r).sort().forEach(function (code) {
+      healthRow(rejected, 'schema: ' + code, count(r[code])).setAttribute('data-code', code);
+    });
+    Object.keys(f).sort().forEach(function (status) {
+      healthRow(rejected, 'request refused: HTTP ' + status, count(f[status])).setAttribute('data-status', status);
+    });
+    if (!Object.keys(r).length && !Object.keys(f).length) healthRow(rejected, 'Nothing rejected', '');
+    $('health-dead').textContent = count(h.dead_letters);
+    $('health-pending').textContent = count(h.pending) + ' waiting for delivery';
+    $('health').hidden = false;
+  }
+
+  function pollHealth() {
+    fetch(HEALTH, { cache: 'no-store' }).then(function (r) {
+      // Not served (the dashboard on its own): no health card, no more polling.
+      if (r.status === 404) return false;
+      return r.json().then(function (h) { if (r.ok) renderHealth(h); return true; });
+    }).catch(function () { return true; }).then(function (again) {
+      if (again) setTimeout(pollHealth, 2000);
+    });
+  }
+  pollHealth();
+
   // ---- live updates -----------------------------------------------------------------------
 
   var retryMs = 1000;
