@@ -7,6 +7,8 @@ locals {
       "cloudresourcemanager.googleapis.com",
       "firestore.googleapis.com",
       "iam.googleapis.com",
+      "logging.googleapis.com",
+      "monitoring.googleapis.com",
       "pubsub.googleapis.com",
       "run.googleapis.com",
       "secretmanager.googleapis.com",

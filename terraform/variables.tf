@@ -362,5 +362,24 @@ variable "notify_push_audience" {
   validation {
     condition     = length(var.notify_push_audience) > 0 && !can(regex("\\s", var.notify_push_audience))
     error_message = "notify_push_audience must be a non-empty string without whitespace."
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channel IDs (projects/PROJECT/notificationChannels/ID) the alert policies notify. Empty: the alerts open incidents in the console without notifying anyone."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.notification_channels : can(regex("^projects/[^/]+/notificationChannels/[^/]+$", c))])
+    error_message = "notification_channels must be full channel names: projects/PROJECT/notificationChannels/ID."
+  }
+}
+
+variable "tag_failure_rate_threshold" {
+  description = "Share of failed tag executions (0-1) over 10 minutes above which the tag failure alert fires."
+  type        = number
+  default     = 0.05
+
+  validation {
+    condition     = var.tag_failure_rate_threshold > 0 && var.tag_failure_rate_threshold < 1
+    error_message = "tag_failure_rate_threshold must be between 0 and 1 (exclusive)."
   }
 }

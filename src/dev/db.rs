@@ -27,6 +27,30 @@ CREATE TABLE IF NOT EXISTS items (
     profit REAL NOT NULL,
     last_event_at TEXT
 );
+-- Money per item and currency (README, Data model); profit NULL while no
+-- cost is known. The items table's own revenue / profit columns are what dev
+-- databases from before held: read as XXX, never written again.
+CREATE TABLE IF NOT EXISTS item_money (
+    item_id TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    revenue REAL NOT NULL,
+    profit REAL,
+    PRIMARY KEY (item_id, currency)
+);
+-- Pipeline health of the last hour (dev/health.rs): counts per minute, and
+-- the event ids counted, so an event published to two topics counts once.
+CREATE TABLE IF NOT EXISTS health (
+    minute INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (minute, kind, key)
+);
+CREATE TABLE IF NOT EXISTS health_event_ids (
+    minute INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (minute, event_id)
+);
 CREATE TABLE IF NOT EXISTS processed (
     marker_id TEXT PRIMARY KEY,
     expire_at TEXT NOT NULL

@@ -9,6 +9,7 @@
 mod db;
 mod delivery;
 mod emulator;
+mod health;
 mod notified;
 mod preview;
 mod queue;
@@ -189,25 +190,38 @@ pub async fn run(options: Options) -> Result<(), DevError> {
     let topics: Vec<_> = config.topics().into_iter().cloned().collect();
     let ingest = Arc::new(Ingest::new(config, tokens.clone(), publisher)?.with_tracing(traces.0));
     let publishing = ingest.publishing.clone();
+    let health = match (&queue, &db) {
+        (Some(q), Some(db)) => Some(Arc::new(health::Health::new(db.clone(), q.clone()))),
+        _ => None,
+    };
     let state = Arc::new(DevState {
         queue: queue.clone(),
         catalog: sqlite_store,
         notify_log: notify.as_ref().and(notify_log.clone()),
         tokens,
+        health: health.clone(),
     });
     let host = options
         .host
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
-    let mut dashboard_routes = hermes_dashboard::mount("/dashboard", dashboard.clone());
-    // Open on loopback; served beyond it, the dashboard and the inspector
-    // require the production token when one is configured.
+    let mut dashboard_routes = hermes_dashboard::mount("/dashboard", dashboard.clone())
+        .merge(routes::health_router(state.clone()));
+    // Open on loopback; served beyond it, the dashboard, its health figures and
+    // the inspector require the production token when one is configured.
     if !host.is_loopback() {
         dashboard_routes = dashboard_routes.route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             routes::production_token,
         ));
     }
-    let mut router = hermes_ingest::router(ingest)
+    let mut ingest_router = hermes_ingest::router(ingest);
+    if let Some(h) = &health {
+        ingest_router = ingest_router.layer(axum::middleware::from_fn_with_state(
+            h.clone(),
+            health::record_ingest,
+        ));
+    }
+    let mut router = ingest_router
         .merge(dashboard_routes)
         .merge(routes::router(state));
     if let Some(secret) = &push_secret {

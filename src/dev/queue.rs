@@ -5,6 +5,7 @@
 
 use super::db::{Db, DbError};
 use hermes_core::future::BoxFuture;
+use hermes_core::hermes::{ATTR_EVENT_ID, ATTR_EVENT_NAME};
 use hermes_core::pubsub::{Message, PublishError, Publisher, TopicName};
 use hermes_core::time::format_timestamp;
 use rusqlite::params;
@@ -328,6 +329,18 @@ impl Publisher for SqliteQueue {
                 })
                 .collect();
             let now = now_ms();
+            let events: Vec<(String, String)> = messages
+                .iter()
+                .filter_map(|m| {
+                    let get = |key: &str| {
+                        m.attributes
+                            .iter()
+                            .find(|(k, _)| k.as_str() == key)
+                            .map(|(_, v)| v.clone())
+                    };
+                    Some((get(ATTR_EVENT_NAME)?, get(ATTR_EVENT_ID)?))
+                })
+                .collect();
             // One transaction: the whole batch is durable, or none of it (and the tag fails).
             let ids = self
                 .db
@@ -357,6 +370,7 @@ impl Publisher for SqliteQueue {
                             ids.extend(id);
                         }
                     }
+                    super::health::record_published(&tx, &events)?;
                     tx.commit()?;
                     Ok(ids)
                 })

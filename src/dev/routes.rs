@@ -26,6 +26,8 @@ pub struct DevState {
     pub notify_log: Option<SqliteNotified>,
     /// With a production token configured, every `/dev/*` route requires it.
     pub tokens: Tokens,
+    /// Pipeline health from the embedded queue (absent with a Pub/Sub emulator).
+    pub health: Option<Arc<super::health::Health>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,20 @@ pub fn router(state: Arc<DevState>) -> Router {
             production_token,
         ))
         .with_state(state)
+}
+
+/// `GET /dashboard/api/health`: beside the dashboard's own routes, and open
+/// like them (the dashboard and its figures are served on loopback).
+pub fn health_router(state: Arc<DevState>) -> Router {
+    Router::new()
+        .route("/dashboard/api/health", get(health))
+        .with_state(state)
+}
+
+async fn health(State(state): State<Arc<DevState>>) -> Result<Response, RouteError> {
+    let health = state.health.as_ref().ok_or(RouteError::NoQueue)?;
+    let no_store = [(header::CACHE_CONTROL, "no-store")];
+    Ok((no_store, Json(health.snapshot().await?)).into_response())
 }
 
 /// The production token, when one is configured (as ingest checks it).

@@ -323,6 +323,9 @@ def test_validations_accept_the_example_tfvars():
     ("notify_body", "xml"),
     ("notify_events", ["page view"]),
     ("notify_image", "hermes:latest"),
+    ("notification_channels", ["my-channel"]),
+    ("tag_failure_rate_threshold", 0),
+    ("tag_failure_rate_threshold", 5),
 ])
 def test_validations_reject_bad_values(name, value):
     m = Module(TF_DIR, {**SAMPLE, name: value})
@@ -700,3 +703,118 @@ def test_notify_markers_expire_and_its_config_is_generated():
     }
     json_body = rendered_config(Module(TF_DIR, {**NOTIFY_ON, "notify_body": "json"}))["notify"]
     assert json_body["body"] == "json" and "template" not in json_body
+# Monitoring: log-based metrics read fields the functions really log
+# ---------------------------------------------------------------------------
+
+# Captured from the real binaries by tests/integration/log_fields.rs (which
+# fails when a field listed there is no longer logged).
+LOG_FIELDS = json.loads((Path(__file__).parent / "log_fields.json").read_text())
+METRICS = ["events_accepted", "events_rejected", "requests_refused", "tag_runs",
+           "tag_failures", "counters_messages"]
+
+_FIELD_REF = re.compile(r"jsonPayload\.([A-Za-z_][A-Za-z0-9_]*)")
+_FIELD_EQ = re.compile(r'jsonPayload\.([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"([^"]*)"')
+
+
+def log_metric_problems(metric: dict, logged: dict) -> list[str]:
+    """What a log-based metric reads that the logged lines do not have."""
+    problems = []
+    flt = metric.get("filter") or ""
+    selected = dict(_FIELD_EQ.findall(flt))
+    kind = selected.get("metric")
+    if kind is None:
+        return [f"{metric['name']}: the filter selects no jsonPayload.metric"]
+    if kind not in logged:
+        return [f"{metric['name']}: no log line has metric={kind!r}"]
+    lines = logged[kind]
+    for field in _FIELD_REF.findall(flt):
+        if field not in lines["fields"]:
+            problems.append(f"{metric['name']}: the filter reads jsonPayload.{field}, not logged")
+    for field, value in selected.items():
+        if field == "metric":
+            continue
+        if value not in lines["values"].get(field, []):
+            problems.append(f"{metric['name']}: {field}={value!r} is never logged")
+    value = metric.get("value_extractor")
+    if value:
+        for field in _FIELD_REF.findall(value):
+            if lines["fields"].get(field) != "number":
+                problems.append(f"{metric['name']}: the value {field} is not a logged number")
+    for label, extractor in (metric.get("label_extractors") or {}).items():
+        for field in _FIELD_REF.findall(extractor):
+            if field not in lines["fields"]:
+                problems.append(f"{metric['name']}: label {label} reads {field}, not logged")
+    return problems
+
+
+def test_log_metrics_read_only_fields_the_functions_log(mod):
+    seen = set()
+    for name in METRICS:
+        m = mod.resource(f"google_logging_metric.{name}")
+        metric = {k: m[k] for k in ("name", "filter")}
+        for k in ("value_extractor", "label_extractors"):
+            metric[k] = m[k] if m.has(k) else None
+        assert log_metric_problems(metric, LOG_FIELDS) == []
+        assert 'resource.type="cloud_run_revision"' in metric["filter"]
+        seen.add(dict(_FIELD_EQ.findall(metric["filter"]))["metric"])
+    # Every kind of line the functions log for metrics is counted somewhere.
+    assert seen == set(LOG_FIELDS)
+    assert {i["name"] for i in mod.all_instances("google_logging_metric")} == {
+        "hermes_" + n for n in ["ingest_events_accepted", "ingest_events_rejected",
+                                "ingest_requests_refused", "ingest_tag_runs",
+                                "ingest_tag_failures", "counters_messages"]}
+
+
+@pytest.mark.parametrize("change,expected", [
+    ({"filter": 'jsonPayload.metric="ingest_event"'}, "no log line"),
+    ({"value_extractor": "EXTRACT(jsonPayload.events_acepted)"}, "not a logged number"),
+    ({"value_extractor": "EXTRACT(jsonPayload.message)"}, "not a logged number"),
+    ({"label_extractors": {"code": "EXTRACT(jsonPayload.error_code)"}}, "label code"),
+    ({"filter": 'jsonPayload.metric="counters_message" AND jsonPayload.outcome="poisoned"'},
+     "never logged"),
+    ({"filter": 'jsonPayload.metric="ingest_events" AND jsonPayload.status>=400'}, "jsonPayload.status"),
+    ({"filter": 'severity>=ERROR'}, "selects no"),
+])
+def test_the_log_field_check_catches_planted_mistakes(change, expected):
+    metric = {"name": "planted", "filter": 'jsonPayload.metric="ingest_events"',
+              "value_extractor": "EXTRACT(jsonPayload.events_accepted)", "label_extractors": None,
+              **change}
+    problems = log_metric_problems(metric, LOG_FIELDS)
+    assert problems and expected in problems[0], problems
+
+
+def test_dashboard_and_alerts_chart_the_log_metrics(mod):
+    names = {i["name"] for i in mod.all_instances("google_logging_metric")}
+    promql = mod.local("promql")
+    for series in promql.values():
+        base = series.removeprefix("logging_googleapis_com:user_").removesuffix("_sum")
+        assert base in names, series
+    dashboard = json.loads(mod.resource("google_monitoring_dashboard.hermes")["dashboard_json"])
+    queries = [
+        ds["timeSeriesQuery"].get("prometheusQuery")
+        or ds["timeSeriesQuery"]["timeSeriesFilter"]["filter"]
+        for tile in dashboard["mosaicLayout"]["tiles"]
+        for ds in tile["widget"]["xyChart"]["dataSets"]
+    ]
+    for series in promql.values():
+        if series.endswith("tag_runs_sum"):
+            continue
+        assert any(series in q for q in queries), series
+    assert any('subscription_id="hermes-dead-letter"' in q for q in queries)
+
+
+def test_alerts_on_dead_letters_and_tag_failure_rate(mod):
+    dead = mod.resource("google_monitoring_alert_policy.dead_letters")
+    cond = dead.block("conditions").block("condition_threshold")
+    assert "pubsub.googleapis.com/subscription/num_undelivered_messages" in cond.arg("filter")
+    assert 'subscription_id="hermes-dead-letter"' in cond.arg("filter")
+    assert cond.arg("comparison") == "COMPARISON_GT" and cond.arg("threshold_value") == 0
+    rate = mod.resource("google_monitoring_alert_policy.tag_failure_rate")
+    query = rate.block("conditions").block("condition_prometheus_query_language").arg("query")
+    assert "hermes_ingest_tag_failures_sum" in query and "hermes_ingest_tag_runs_sum" in query
+    assert query.endswith("> 0.05")
+    for policy in (dead, rate):
+        assert policy["notification_channels"] == []
+    channel = "projects/hermes-test-1/notificationChannels/123"
+    m = Module(TF_DIR, {**SAMPLE, "notification_channels": [channel]})
+    assert m.resource("google_monitoring_alert_policy.dead_letters")["notification_channels"] == [channel]

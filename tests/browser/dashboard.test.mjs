@@ -184,7 +184,8 @@ test('the dashboard in a real browser', { timeout: 120_000 }, async (t) => {
       }, marker);
       const expected = {};
       let totalCounter = start.totals.counter;
-      let totalRevenue = start.totals.revenue;
+      // Amounts are by currency: { "DKK": … }. These purchases are in DKK only.
+      let totalRevenue = (start.totals.revenue || {}).DKK || 0;
       for (const [n, lines] of PURCHASES.entries()) {
         const items = lines.map(([id, quantity]) => ({ item_id: id + suffix, ...PRODUCTS[id], quantity }));
         const value = items.reduce((sum, i) => sum + i.price * i.quantity, 0);
@@ -255,6 +256,68 @@ test('the dashboard in a real browser', { timeout: 120_000 }, async (t) => {
       await page.waitForTimeout(1800); // let the bars, numbers and row highlights settle
       mkdirSync(dirname(SCREENSHOT), { recursive: true });
       await page.screenshot({ path: SCREENSHOT });
+      assert.deepEqual(problems, []);
+    });
+
+    await t.test('two currencies show side by side, never summed', async () => {
+      const before = await readItems();
+      const dkk = (before.totals.revenue || {}).DKK || 0;
+      const eur = ((before.totals.revenue || {}).EUR || 0) + 2 * 25;
+      const id = `EUR-001${suffix}`;
+      await post([
+        {
+          event_name: 'purchase',
+          transaction_id: `T-EUR${suffix}`,
+          currency: 'EUR',
+          items: [{ item_id: id, item_name: 'Euro scarf', price: 25, quantity: 2 }],
+        },
+      ]);
+      await page.waitForSelector('#kpi-revenue .amount[data-currency="EUR"]', { timeout: LIVE_WITHIN_MS });
+      const kpi = await page.$$eval('#kpi-revenue .amount', (spans) =>
+        spans.map((s) => [s.getAttribute('data-currency'), s.textContent]),
+      );
+      assert.deepEqual(kpi.map(([c]) => c), ['DKK', 'EUR'], JSON.stringify(kpi));
+      assert.equal(NUMBER(kpi[0][1]), dkk, 'DKK unchanged by a EUR sale');
+      assert.equal(NUMBER(kpi[1][1]), eur);
+      assert.match(kpi[1][1], /€/);
+      // The totals row: one figure per currency too.
+      const total = await page.$$eval('#total-revenue .amount', (spans) =>
+        spans.map((s) => [s.getAttribute('data-currency'), s.textContent]),
+      );
+      assert.deepEqual(total.map(([c]) => c), ['DKK', 'EUR']);
+      assert.equal(NUMBER(total[1][1]), eur);
+      // The row of the EUR item names its currency.
+      const cell = await page.textContent(`tr[data-item-id="${id}"] td[data-col="revenue"]`);
+      assert.match(cell, /€/);
+      assert.equal(NUMBER(cell), 50);
+      // The chart still ranks by units, and can rank by revenue within one currency.
+      const buttons = await page.$$eval('.segmented button', (bs) => bs.map((b) => b.textContent));
+      assert.deepEqual(buttons, ['Units', 'DKK', 'EUR']);
+      await page.click('.segmented button[data-metric="revenue:EUR"]');
+      const top = await page.$eval('#chart .bar', (b) => b.getAttribute('data-item-id'));
+      assert.equal(top, id, 'the only EUR item leads the EUR ranking');
+      await page.click('.segmented button[data-metric="counter"]');
+      await page.waitForTimeout(600);
+      await page.screenshot({ path: join(shots, 'currencies-1280.png') });
+      assert.deepEqual(problems, []);
+    });
+
+    await t.test('hermes dev shows the pipeline health', async () => {
+      // An event that fails the schema, beside the purchases sent above.
+      const r = await fetch(INGEST, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(TOKEN ? { authorization: `Bearer ${TOKEN}` } : {}) },
+        body: JSON.stringify([{ event_name: 7 }]),
+      });
+      assert.equal(r.status, 422);
+      await page.waitForSelector('#health:not([hidden]) tr[data-event-name="purchase"]', { timeout: 5000 });
+      await page.waitForSelector('#health-rejected tr[data-code="type"]', { timeout: 5000 });
+      const purchases = await page.$eval('tr[data-event-name="purchase"]', (tr) => tr.title);
+      assert.ok(parseInt(purchases, 10) >= PURCHASES.length, purchases);
+      assert.equal(NUMBER(await page.textContent('#health-rejected tr[data-code="type"] td.num')), 1);
+      assert.equal(NUMBER(await page.textContent('#health-dead')), 0);
+      await page.$eval('#health', (el) => el.scrollIntoView());
+      await page.screenshot({ path: join(shots, 'health-1280.png') });
       assert.deepEqual(problems, []);
     });
 

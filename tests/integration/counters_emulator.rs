@@ -104,9 +104,14 @@ fn event_envelope(message_id: &str, event_id: &str, subscription: &str, data: &V
     e
 }
 
-/// A numeric field of a Firestore document (integerValue or doubleValue).
+/// A numeric field of a Firestore document (integerValue or doubleValue);
+/// `revenue.EUR` reads into a map field.
 fn number(doc: &Value, field: &str) -> f64 {
-    let v = &doc["fields"][field];
+    let mut segments = field.split('.');
+    let mut v = &doc["fields"][segments.next().unwrap_or_default()];
+    for segment in segments {
+        v = &v["mapValue"]["fields"][segment];
+    }
     v["integerValue"]
         .as_str()
         .and_then(|s| s.parse().ok())
@@ -141,7 +146,7 @@ async fn the_same_message_twice_counts_once() {
     );
     let doc = c.doc("items/123").await.expect("item document");
     assert_eq!(number(&doc, "counter"), 2.0);
-    assert_eq!(number(&doc, "revenue"), 300.0);
+    assert_eq!(number(&doc, "revenue.XXX"), 300.0);
     assert_eq!(string(&doc, "item_name"), "Blazer");
     assert!(
         doc["fields"]["last_event_at"]["timestampValue"].is_string(),
@@ -169,7 +174,7 @@ async fn the_same_message_twice_counts_once() {
     .await;
     let doc = c.doc("items/123").await.expect("item document");
     assert_eq!(number(&doc, "counter"), 3.0);
-    assert_eq!(number(&doc, "revenue"), 450.0);
+    assert_eq!(number(&doc, "revenue.XXX"), 450.0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -194,7 +199,7 @@ async fn the_same_event_under_two_message_ids_counts_once() {
     );
     let doc = c.doc("items/rp").await.expect("item document");
     assert_eq!(number(&doc, "counter"), 3.0);
-    assert_eq!(number(&doc, "revenue"), 15.0);
+    assert_eq!(number(&doc, "revenue.XXX"), 15.0);
     let marker = c
         .doc(&marker_path(
             SUBSCRIPTION,
@@ -253,8 +258,7 @@ async fn a_split_batch_counts_each_part_once_on_redelivery() {
                 item_id: DocumentId::parse(format!("i{i}")).unwrap(),
                 fields: Map::new(),
                 counter: 1,
-                revenue: 0.0,
-                profit: None,
+                money: Default::default(),
             })
             .collect(),
         expire_at: SystemTime::now() + Duration::from_secs(86_400),
@@ -308,10 +312,10 @@ async fn two_items_with_one_repeated_sum_right() {
     assert_eq!(status, 200, "{body}");
     let blazer = c.doc("items/123").await.expect("blazer");
     assert_eq!(number(&blazer, "counter"), 4.0);
-    assert_eq!(number(&blazer, "revenue"), 600.0);
+    assert_eq!(number(&blazer, "revenue.DKK"), 600.0);
     let shirt = c.doc("items/456").await.expect("t-shirt");
     assert_eq!(number(&shirt, "counter"), 2.0);
-    assert_eq!(number(&shirt, "revenue"), 60.0);
+    assert_eq!(number(&shirt, "revenue.DKK"), 60.0);
     assert_eq!(string(&shirt, "currency"), "DKK");
     assert!(
         shirt["fields"].get("profit").is_none(),
@@ -339,8 +343,8 @@ async fn catalog_cost_gives_profit_and_enriches() {
     let data = json!({"items": [{ "item_id": "456", "item_name": "T-Shirt", "price": 30, "quantity": 2 }]});
     assert_eq!(c.push(&envelope("m-profit", &data, json!({}))).await.0, 200);
     let shirt = c.doc("items/456").await.expect("t-shirt");
-    assert_eq!(number(&shirt, "profit"), 35.0);
-    assert_eq!(number(&shirt, "revenue"), 60.0);
+    assert_eq!(number(&shirt, "profit.XXX"), 35.0);
+    assert_eq!(number(&shirt, "revenue.XXX"), 60.0);
     assert_eq!(string(&shirt, "brand"), "Acme");
     assert_eq!(string(&shirt, "item_category"), "Shirts");
 }
@@ -373,7 +377,7 @@ async fn shards_sum_to_the_same_totals() {
         if let Some(shard) = c.doc(&format!("items/hot/shards/{k}")).await {
             used += 1;
             sum.0 += number(&shard, "counter");
-            sum.1 += number(&shard, "revenue");
+            sum.1 += number(&shard, "revenue.XXX");
             assert_eq!(string(&shard, "item_name"), "Hot item");
         }
     }
@@ -389,7 +393,7 @@ async fn shards_sum_to_the_same_totals() {
         .iter()
         .find(|i| i.item_id == "hot")
         .expect("hot item listed");
-    assert_eq!((hot.counter as f64, hot.revenue), expected);
+    assert_eq!((hot.counter as f64, hot.revenue["XXX"]), expected);
     assert_eq!(hot.fields["item_name"], "Hot item");
 }
 
@@ -400,6 +404,11 @@ async fn poison_messages_are_400_with_one_log_line_each() {
     };
     let bad_base64 =
         json!({"message": {"data": "%%%not base64%%%", "messageId": "p-1"}, "subscription": "s"});
+    // 21 levels: one more than Firestore allows in a document.
+    let mut deep = json!(1);
+    for _ in 0..20 {
+        deep = json!({ "k": deep });
+    }
     let cases = [
         bad_base64,
         envelope("p-2", &json!("not an object"), json!({})),
@@ -410,6 +419,32 @@ async fn poison_messages_are_400_with_one_log_line_each() {
             json!({}),
         ),
         envelope("p-5", &json!({"items": [{"item_id": "a/b"}]}), json!({})),
+        // Two quantities of i64::MAX used to wrap to -2 and be "applied".
+        envelope(
+            "p-6",
+            &json!({"items": [{"item_id": "huge", "quantity": i64::MAX}, {"item_id": "huge", "quantity": i64::MAX}]}),
+            json!({}),
+        ),
+        envelope(
+            "p-7",
+            &json!({"items": [{"item_id": "huge", "price": "NaN"}]}),
+            json!({}),
+        ),
+        envelope(
+            "p-8",
+            &json!({"items": [{"item_id": "huge", "deep": deep}]}),
+            json!({}),
+        ),
+        envelope(
+            "p-9",
+            &json!({"items": [{"item_id": "huge", "price": 1, "currency": "E.U"}]}),
+            json!({}),
+        ),
+        envelope(
+            "p-10",
+            &json!({"items": [{"item_id": "huge", "price": 1e308, "quantity": 1000}]}),
+            json!({}),
+        ),
     ];
     for (i, case) in cases.iter().enumerate() {
         let (status, body) = c.push(case).await;
@@ -424,10 +459,17 @@ async fn poison_messages_are_400_with_one_log_line_each() {
     let errors = c.function.log_lines("ERROR");
     assert_eq!(
         errors.len(),
-        6,
+        11,
         "one ERROR line per poison message: {errors:?}"
     );
-    for id in ["p-1", "p-2", "p-3", "p-4", "p-5"] {
+    assert!(c.doc("items/huge").await.is_none(), "nothing written");
+    for line in &errors {
+        let text = line.to_string();
+        assert!(text.len() < 2_000, "a bounded line: {text}");
+    }
+    for id in [
+        "p-1", "p-2", "p-3", "p-4", "p-5", "p-6", "p-7", "p-8", "p-9", "p-10",
+    ] {
         assert!(
             errors.iter().any(|e| e["message_id"] == id),
             "no log for {id}"
@@ -436,6 +478,23 @@ async fn poison_messages_are_400_with_one_log_line_each() {
         let marker = marker_path(subscription, EventIdentity::MessageId(id.into()), 0);
         assert!(c.doc(&marker).await.is_none());
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn message_ids_firestore_could_not_use_still_count_once() {
+    let Some(c) = Counters::start("odd-ids", "shards = 2").await else {
+        return;
+    };
+    // The marker's id is a hash, the shard a number: no message id reaches a document path.
+    let data = json!({"items": [{ "item_id": "odd", "quantity": 1 }]});
+    for id in ["a/b", "__x__", "..", &"m".repeat(2_000)] {
+        let (status, body) = c.push(&envelope(id, &data, json!({}))).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("applied")));
+        let (status, body) = c.push(&envelope(id, &data, json!({}))).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("duplicate")));
+    }
+    let items = c.store().items().await.expect("items");
+    assert_eq!(items[0].counter, 4);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -525,4 +584,95 @@ async fn oidc_push_authentication() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert!(c.doc("items/auth-item").await.is_some());
+}
+
+/// Two currencies on one item and across items, a refund, on one document or on shards:
+/// every sum stays per currency, in Firestore and as readers see it.
+async fn money_by_currency(test: &str, section: &str) {
+    let Some(c) = Counters::start(test, section).await else {
+        return;
+    };
+    let database = format!("projects/{}/databases/(default)", c.project);
+    let (status, answer) = c
+        .emu
+        .firestore_commit(
+            &database,
+            &json!({"writes": [{"update": {
+                "name": c.doc_name("catalog/a"),
+                "fields": {"cost": {"doubleValue": 4.0}}
+            }}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let sales = [
+        json!({"currency": "EUR", "items": [
+            {"item_id": "a", "price": 10, "quantity": 2},
+            {"item_id": "a", "price": 100, "currency": "DKK"},
+            {"item_id": "b", "price": 5, "currency": "DKK"}]}),
+        json!({"items": [{"item_id": "a", "price": 10, "currency": "EUR", "quantity": 3}]}),
+        json!({"items": [{"item_id": "b", "price": 7, "currency": "usd"}]}),
+    ];
+    for (i, sale) in sales.iter().enumerate() {
+        let (status, body) = c
+            .push(&envelope(&format!("{test}-sale-{i}"), sale, json!({})))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let refund =
+        json!({"items": [{"item_id": "a", "price": 10, "currency": "EUR", "quantity": 2}]});
+    let (status, body) = c
+        .push(&envelope(
+            &format!("{test}-refund"),
+            &refund,
+            json!({"event_name": "refund"}),
+        ))
+        .await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("applied")));
+
+    let items = c.store().items().await.expect("items");
+    let find = |id: &str| items.iter().find(|i| i.item_id == id).expect(id).clone();
+    let (a, b) = (find("a"), find("b"));
+    assert_eq!(a.counter, 1 + 2 + 3 - 2, "{a:?}");
+    let amounts = |pairs: &[(&str, f64)]| -> hermes_core::store::Amounts {
+        pairs.iter().map(|(c, v)| (c.to_string(), *v)).collect()
+    };
+    assert_eq!(
+        a.revenue,
+        amounts(&[("DKK", 100.0), ("EUR", 30.0)]),
+        "{a:?}"
+    );
+    assert_eq!(a.profit, amounts(&[("DKK", 96.0), ("EUR", 18.0)]), "{a:?}");
+    assert_eq!(b.revenue, amounts(&[("DKK", 5.0), ("USD", 7.0)]), "{b:?}");
+    assert!(b.profit.is_empty(), "no cost for b: {b:?}");
+    if section.contains("shards") {
+        let mut used = 0;
+        for k in 0..3 {
+            used += usize::from(c.doc(&format!("items/a/shards/{k}")).await.is_some());
+        }
+        assert!(used > 1, "the messages of item a should use several shards");
+    }
+
+    // The dashboard's document of the same store: amounts by currency, never summed.
+    let doc = hermes_dashboard::view::items_document(items.clone());
+    assert_eq!(doc["items"][0]["item_id"], "a");
+    assert_eq!(
+        doc["items"][0]["revenue"],
+        json!({"DKK": 100.0, "EUR": 30.0})
+    );
+    assert_eq!(doc["items"][0]["profit"], json!({"DKK": 96.0, "EUR": 18.0}));
+    assert_eq!(
+        doc["totals"],
+        json!({"items": 2, "counter": 6, "revenue": {"DKK": 105.0, "EUR": 30.0, "USD": 7.0},
+               "profit": {"DKK": 96.0, "EUR": 18.0}})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn money_is_kept_per_currency_and_refunds_subtract() {
+    money_by_currency("money", "").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sharded_money_is_summed_per_currency() {
+    money_by_currency("money-shards", "shards = 3").await;
 }

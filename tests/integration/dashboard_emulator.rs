@@ -93,7 +93,7 @@ async fn the_dashboard_shows_the_counters_with_shards_summed() {
     let doc: Value = resp.json().await.expect("JSON");
     let blazer = item(&doc, "123");
     assert_eq!(blazer["counter"], 16, "{doc}");
-    assert_eq!(blazer["revenue"].as_f64(), Some(2400.0), "{doc}");
+    assert_eq!(blazer["revenue"], json!({"XXX": 2400.0}), "{doc}");
     assert_eq!(blazer["item_name"], "Blazer");
     assert!(blazer["last_event_at"].is_string(), "{blazer}");
     let shirt = item(&doc, "456");
@@ -102,7 +102,7 @@ async fn the_dashboard_shows_the_counters_with_shards_summed() {
     assert_eq!(doc["items"][0]["item_id"], "123", "sorted by counter");
     assert_eq!(doc["totals"]["items"], 2);
     assert_eq!(doc["totals"]["counter"], 17);
-    assert_eq!(doc["totals"]["revenue"].as_f64(), Some(2430.0));
+    assert_eq!(doc["totals"]["revenue"], json!({"XXX": 2430.0}));
 
     // The event stream: the same document on connect, and the next change.
     let mut events = Events::open(&format!("{api}/stream")).await;

@@ -8,8 +8,8 @@
 
 use hermes_core::firestore::FirestoreStore;
 use hermes_core::store::{
-    Applied, CounterCommit, CounterStore, DocumentId, EventIdentity, ItemTotals, ItemUpdate,
-    ItemsReader, MarkerOrigin,
+    Amounts, Applied, CounterCommit, CounterStore, Currency, DocumentId, EventIdentity, ItemTotals,
+    ItemUpdate, ItemsReader, MarkerOrigin, Money,
 };
 use hermes_counters::marker::marker_id;
 use hermes_testkit::emulator::{unique_id, Emulator};
@@ -40,9 +40,20 @@ fn item(id: &str, name: &str, quantity: i64, price: f64, cost: Option<f64>) -> I
         item_id: DocumentId::parse(id).unwrap(),
         fields,
         counter: quantity,
-        revenue: price * quantity as f64,
-        profit: cost.map(|c| (price - c) * quantity as f64),
+        money: [(
+            Currency::parse("DKK").unwrap(),
+            Money {
+                revenue: price * quantity as f64,
+                profit: cost.map(|c| (price - c) * quantity as f64),
+            },
+        )]
+        .into(),
     }
+}
+
+/// The DKK amount of `amounts` (0 when absent): these tests sell in DKK.
+fn dkk(amounts: &Amounts) -> f64 {
+    amounts.get("DKK").copied().unwrap_or(0.0)
 }
 
 const SUBSCRIPTION: &str = "projects/p/subscriptions/items-realtime-counters";
@@ -102,7 +113,7 @@ async fn the_same_commit_twice_counts_once() {
     let shoe = find(&items, "sku-1");
     assert_eq!(shoe.counter, 2);
     assert!(
-        close(shoe.revenue, 20.0) && close(shoe.profit, 8.0),
+        close(dkk(&shoe.revenue), 20.0) && close(dkk(&shoe.profit), 8.0),
         "{shoe:?}"
     );
     assert_eq!(shoe.fields["item_name"], "Shoe");
@@ -176,12 +187,15 @@ async fn items_sum_across_commits_and_repeats() {
     assert_eq!(items.len(), 2, "{items:#?}");
     let a = find(&items, "a");
     assert_eq!(a.counter, 5);
-    assert!(close(a.revenue, 12.5), "{a:?}");
-    assert!(close(a.profit, 1.5 * 4.0), "{a:?}");
+    assert!(close(dkk(&a.revenue), 12.5), "{a:?}");
+    assert!(close(dkk(&a.profit), 1.5 * 4.0), "{a:?}");
     assert_eq!(a.fields["item_name"], "Alpha v2");
     let b = find(&items, "b");
     assert_eq!(b.counter, 2);
-    assert!(close(b.revenue, 8.0) && close(b.profit, 0.0), "{b:?}");
+    assert!(
+        close(dkk(&b.revenue), 8.0) && close(dkk(&b.profit), 0.0),
+        "{b:?}"
+    );
 }
 
 #[tokio::test]
@@ -226,7 +240,10 @@ async fn sharded_commits_are_summed_by_items() {
     assert_eq!(items.len(), 3, "{items:#?}");
     let hot = find(&items, "hot");
     assert_eq!(hot.counter, 7);
-    assert!(close(hot.revenue, 7.0) && close(hot.profit, 3.5), "{hot:?}");
+    assert!(
+        close(dkk(&hot.revenue), 7.0) && close(dkk(&hot.profit), 3.5),
+        "{hot:?}"
+    );
     assert_eq!(hot.fields["item_name"], "Hot v3", "newest shard's fields");
     let mixed = find(&items, "mixed");
     assert_eq!(mixed.counter, 4);

@@ -16,6 +16,7 @@ mod exactly_once;
 mod firestore_emulator;
 mod ingest;
 mod lambda;
+mod log_fields;
 mod notify_emulator;
 mod pipeline_emulator;
 mod preview;

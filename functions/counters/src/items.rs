@@ -3,10 +3,21 @@
 //! [`ItemUpdate`] per distinct item.
 
 use hermes_core::store::{
-    CatalogEntries, DocumentId, InvalidDocumentId, ItemUpdate, RESERVED_FIELDS,
+    CatalogEntries, Currency, DocumentId, InvalidCurrency, InvalidDocumentId, ItemUpdate,
+    RESERVED_FIELDS,
 };
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+
+/// The largest quantity of one item in one message (either sign). Firestore
+/// cannot check a stored counter before it commits (its increment stops at
+/// i64::MAX rather than wrapping), so each message is bounded instead: at this
+/// size, reaching i64::MAX takes nine billion maximal messages for one item.
+pub const MAX_QUANTITY: i64 = 1_000_000_000;
+
+/// Firestore's limit on the depth of fields in maps and arrays (a top-level
+/// field is depth 1): a deeper item can never be written.
+pub const MAX_FIELD_DEPTH: usize = 20;
 
 /// Why a message can never be counted (it is acknowledged with 400, and
 /// Pub/Sub's dead-letter policy keeps it).
@@ -33,6 +44,20 @@ pub enum Poison {
         field: &'static str,
         reason: String,
     },
+    #[error("items[{index}].currency {source}")]
+    BadCurrency {
+        index: usize,
+        source: InvalidCurrency,
+    },
+    #[error("currency {0}")]
+    BadMessageCurrency(InvalidCurrency),
+    #[error("items[{index}].{field} is nested deeper than Firestore's {MAX_FIELD_DEPTH} levels")]
+    TooDeep { index: usize, field: String },
+    #[error("item {item_id}: the {what} of this message is beyond what can be counted")]
+    Overflow {
+        item_id: DocumentId,
+        what: &'static str,
+    },
 }
 
 /// One item of a message.
@@ -41,6 +66,8 @@ pub struct Item {
     pub item_id: DocumentId,
     pub quantity: i64,
     pub price: Option<f64>,
+    /// The item's `currency`, else the message's, else `XXX`.
+    pub currency: Currency,
     /// Every other field, kept as descriptive data.
     pub fields: Map<String, Value>,
 }
@@ -51,14 +78,44 @@ pub fn parse(data: &[u8]) -> Result<Vec<Item>, Poison> {
     let Some(Value::Array(raw_items)) = value.get("items") else {
         return Err(Poison::NoItems);
     };
+    let currency = match currency_of(value.get("currency")) {
+        Ok(c) => c.unwrap_or_else(Currency::none),
+        Err(e) => return Err(Poison::BadMessageCurrency(e)),
+    };
     raw_items
         .iter()
         .enumerate()
-        .map(|(i, raw)| parse_item(i, raw))
+        .map(|(i, raw)| parse_item(i, raw, &currency))
         .collect()
 }
 
-fn parse_item(index: usize, raw: &Value) -> Result<Item, Poison> {
+/// A currency field: absent, `null` or `""` say nothing; anything else must be a code.
+fn currency_of(v: Option<&Value>) -> Result<Option<Currency>, InvalidCurrency> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => Currency::parse(s).map(Some),
+        Some(other) => Err(InvalidCurrency(
+            other.to_string().chars().take(16).collect(),
+        )),
+    }
+}
+
+/// How deep a field holding `v` goes (a scalar field is depth 1), counted
+/// only up to `limit + 1` so a pathological value costs no more than that.
+fn depth(v: &Value, limit: usize) -> usize {
+    if limit == 0 {
+        return 1;
+    }
+    let inner = match v {
+        Value::Array(a) => a.iter().map(|x| depth(x, limit - 1)).max().unwrap_or(0),
+        Value::Object(m) => m.values().map(|x| depth(x, limit - 1)).max().unwrap_or(0),
+        _ => return 1,
+    };
+    1 + inner
+}
+
+fn parse_item(index: usize, raw: &Value, message_currency: &Currency) -> Result<Item, Poison> {
     let Value::Object(obj) = raw else {
         return Err(Poison::ItemNotObject(index));
     };
@@ -77,6 +134,13 @@ fn parse_item(index: usize, raw: &Value) -> Result<Item, Poison> {
             reason,
         })?,
     };
+    if !(-MAX_QUANTITY..=MAX_QUANTITY).contains(&quantity) {
+        return Err(Poison::BadNumber {
+            index,
+            field: "quantity",
+            reason: format!("{quantity} is beyond ±{MAX_QUANTITY}"),
+        });
+    }
     let price = match obj.get("price") {
         None | Some(Value::Null) => None,
         Some(v) => Some(number(v).map_err(|reason| Poison::BadNumber {
@@ -85,6 +149,17 @@ fn parse_item(index: usize, raw: &Value) -> Result<Item, Poison> {
             reason,
         })?),
     };
+    let currency = currency_of(obj.get("currency"))
+        .map_err(|source| Poison::BadCurrency { index, source })?
+        .unwrap_or_else(|| message_currency.clone());
+    for (k, v) in obj {
+        if depth(v, MAX_FIELD_DEPTH) > MAX_FIELD_DEPTH {
+            return Err(Poison::TooDeep {
+                index,
+                field: k.chars().take(40).collect(),
+            });
+        }
+    }
     let fields = obj
         .iter()
         .filter(|(k, _)| k.as_str() != "quantity" && !RESERVED_FIELDS.contains(&k.as_str()))
@@ -94,6 +169,7 @@ fn parse_item(index: usize, raw: &Value) -> Result<Item, Poison> {
         item_id,
         quantity,
         price,
+        currency,
         fields,
     })
 }
@@ -106,7 +182,7 @@ fn number(v: &Value) -> Result<f64, String> {
         _ => None,
     };
     f.filter(|f| f.is_finite())
-        .ok_or_else(|| format!("{v} is not a number"))
+        .ok_or_else(|| format!("{} is not a finite number", preview(v)))
 }
 
 fn whole_number(v: &Value) -> Result<i64, String> {
@@ -117,15 +193,32 @@ fn whole_number(v: &Value) -> Result<i64, String> {
     if f.fract() == 0.0 && f.abs() < 9.0e15 {
         Ok(f as i64)
     } else {
-        Err(format!("{v} is not a whole number"))
+        Err(format!("{} is not a whole number", preview(v)))
+    }
+}
+
+/// A short preview of a value for an error text (it ends up in logs).
+fn preview(v: &Value) -> String {
+    let text = v.to_string();
+    if text.chars().count() <= 40 {
+        text
+    } else {
+        format!("{}…", text.chars().take(40).collect::<String>())
     }
 }
 
 /// One update per distinct item id, in order of first appearance. Catalog
-/// fields fill in what the event does not say; the catalog's `cost` gives profit.
-pub fn aggregate(items: &[Item], catalog: &CatalogEntries) -> Vec<ItemUpdate> {
+/// fields fill in what the event does not say; the catalog's `cost` gives
+/// profit. A refund (`refund = true`) subtracts. Every sum is checked: a
+/// counter beyond i64 or an amount that is not finite makes the message poison.
+pub fn aggregate(
+    items: &[Item],
+    catalog: &CatalogEntries,
+    refund: bool,
+) -> Result<Vec<ItemUpdate>, Poison> {
     let mut updates: Vec<ItemUpdate> = Vec::new();
     let mut index: HashMap<&DocumentId, usize> = HashMap::new();
+    let sign = if refund { -1 } else { 1 };
     for item in items {
         let slot = *index.entry(&item.item_id).or_insert_with(|| {
             let mut fields = Map::new();
@@ -140,29 +233,44 @@ pub fn aggregate(items: &[Item], catalog: &CatalogEntries) -> Vec<ItemUpdate> {
                 item_id: item.item_id.clone(),
                 fields,
                 counter: 0,
-                revenue: 0.0,
-                profit: None,
+                money: BTreeMap::new(),
             });
             updates.len() - 1
         });
         let update = &mut updates[slot];
+        let overflow = |what| Poison::Overflow {
+            item_id: item.item_id.clone(),
+            what,
+        };
         for (k, v) in &item.fields {
             update.fields.insert(k.clone(), v.clone());
         }
-        update.counter += item.quantity;
+        // |quantity| ≤ MAX_QUANTITY, so the product cannot overflow; the sum can.
+        update.counter = update
+            .counter
+            .checked_add(sign * item.quantity)
+            .ok_or_else(|| overflow("counter"))?;
         if let Some(price) = item.price {
-            let quantity = item.quantity as f64;
-            update.revenue += price * quantity;
+            let quantity = (sign * item.quantity) as f64;
+            let money = update.money.entry(item.currency.clone()).or_default();
+            money.revenue += price * quantity;
+            if !money.revenue.is_finite() {
+                return Err(overflow("revenue"));
+            }
             let cost = catalog
                 .get(&item.item_id)
                 .and_then(|c| c.get("cost"))
                 .and_then(|c| number(c).ok());
             if let Some(cost) = cost {
-                *update.profit.get_or_insert(0.0) += (price - cost) * quantity;
+                let profit = money.profit.get_or_insert(0.0);
+                *profit += (price - cost) * quantity;
+                if !profit.is_finite() {
+                    return Err(overflow("profit"));
+                }
             }
         }
     }
-    updates
+    Ok(updates)
 }
 
 #[cfg(test)]
@@ -172,6 +280,11 @@ mod tests {
 
     fn items(v: Value) -> Result<Vec<Item>, Poison> {
         parse(v.to_string().as_bytes())
+    }
+
+    fn money(u: &ItemUpdate, currency: &str) -> (f64, Option<f64>) {
+        let m = u.money[&Currency::parse(currency).unwrap()];
+        (m.revenue, m.profit)
     }
 
     #[test]
@@ -189,19 +302,38 @@ mod tests {
                 .clone(),
         )]
         .into();
-        let updates = aggregate(&parsed, &catalog);
+        let updates = aggregate(&parsed, &catalog, false).unwrap();
         assert_eq!(updates.len(), 2);
-        assert_eq!(
-            (updates[0].counter, updates[0].revenue, updates[0].profit),
-            (1, 150.0, None)
-        );
-        assert_eq!(
-            (updates[1].counter, updates[1].revenue, updates[1].profit),
-            (2, 60.0, Some(40.0))
-        );
+        assert_eq!(updates[0].counter, 1);
+        assert_eq!(money(&updates[0], "DKK"), (150.0, None));
+        assert_eq!(updates[1].counter, 2);
+        assert_eq!(money(&updates[1], "DKK"), (60.0, Some(40.0)));
         assert_eq!(updates[1].fields["brand"], "Acme");
         assert_eq!(updates[1].fields["item_name"], "T-Shirt");
         assert!(!updates[1].fields.contains_key("quantity"));
+        // A refund of the same message subtracts everything.
+        let refund = aggregate(&parsed, &catalog, true).unwrap();
+        assert_eq!(refund[1].counter, -2);
+        assert_eq!(money(&refund[1], "DKK"), (-60.0, Some(-40.0)));
+    }
+
+    #[test]
+    fn currencies_are_kept_apart() {
+        let parsed = items(json!({"currency": "eur", "items": [
+            {"item_id": "a", "price": 10, "currency": "DKK"},
+            {"item_id": "a", "price": 2, "quantity": 3},
+            {"item_id": "b", "price": 1, "currency": ""}
+        ]}))
+        .unwrap();
+        let updates = aggregate(&parsed, &HashMap::new(), false).unwrap();
+        assert_eq!(updates[0].counter, 4);
+        assert_eq!(updates[0].money.len(), 2);
+        assert_eq!(money(&updates[0], "DKK"), (10.0, None));
+        assert_eq!(money(&updates[0], "EUR"), (6.0, None));
+        assert_eq!(money(&updates[1], "EUR"), (1.0, None));
+        // No currency anywhere: XXX.
+        let parsed = items(json!({"items": [{"item_id": "a", "price": 1}]})).unwrap();
+        assert_eq!(parsed[0].currency.as_str(), "XXX");
     }
 
     #[test]
@@ -210,11 +342,85 @@ mod tests {
             {"item_id": 7, "price": "2.5"}, {"item_id": "7", "quantity": "3", "price": 2.5, "item_name": "x"}
         ]}))
         .unwrap();
-        let updates = aggregate(&parsed, &HashMap::new());
+        let updates = aggregate(&parsed, &HashMap::new(), false).unwrap();
         assert_eq!(updates.len(), 1);
         assert_eq!(updates[0].counter, 4);
-        assert_eq!(updates[0].revenue, 10.0);
+        assert_eq!(money(&updates[0], "XXX"), (10.0, None));
         assert_eq!(updates[0].fields["item_name"], "x");
+    }
+
+    #[test]
+    fn arithmetic_never_wraps() {
+        // Each quantity is bounded, so no sum of them reaches i64::MAX.
+        assert!(matches!(
+            items(json!({"items": [{"item_id": "a", "quantity": i64::MAX}]})),
+            Err(Poison::BadNumber {
+                field: "quantity",
+                ..
+            })
+        ));
+        assert!(matches!(
+            items(json!({"items": [{"item_id": "a", "quantity": -MAX_QUANTITY - 1}]})),
+            Err(Poison::BadNumber {
+                field: "quantity",
+                ..
+            })
+        ));
+        let max = items(json!({"items": [{"item_id": "a", "quantity": MAX_QUANTITY}]})).unwrap();
+        assert_eq!(
+            aggregate(&max, &HashMap::new(), true).unwrap()[0].counter,
+            -MAX_QUANTITY
+        );
+        // An amount that becomes infinite.
+        let huge = items(json!({"items": [
+            {"item_id": "a", "price": 1e308, "quantity": 10}
+        ]}))
+        .unwrap();
+        assert!(matches!(
+            aggregate(&huge, &HashMap::new(), false),
+            Err(Poison::Overflow {
+                what: "revenue",
+                ..
+            })
+        ));
+        // Non-finite input: JSON cannot spell it, a string can.
+        for bad in ["NaN", "inf", "-Infinity"] {
+            assert!(matches!(
+                items(json!({"items": [{"item_id": "a", "price": bad}]})),
+                Err(Poison::BadNumber { field: "price", .. })
+            ));
+        }
+        // 1e400 does not fit f64 either.
+        assert!(parse(br#"{"items": [{"item_id": "a", "price": 1e400}]}"#).is_err());
+    }
+
+    #[test]
+    fn nesting_and_currency_poison() {
+        let nest = |levels: usize| {
+            let mut v = json!(1);
+            for _ in 0..levels {
+                v = json!({ "k": v });
+            }
+            v
+        };
+        // A field holding 19 maps is 20 levels deep: the most Firestore takes.
+        assert!(items(json!({"items": [{"item_id": "a", "deep": nest(19)}]})).is_ok());
+        assert!(matches!(
+            items(json!({"items": [{"item_id": "a", "deep": nest(20)}]})),
+            Err(Poison::TooDeep { .. })
+        ));
+        assert!(matches!(
+            items(json!({"items": [{"item_id": "a", "deep": [[[nest(18)]]]}]})),
+            Err(Poison::TooDeep { .. })
+        ));
+        assert!(matches!(
+            items(json!({"items": [{"item_id": "a", "currency": "E.R"}]})),
+            Err(Poison::BadCurrency { .. })
+        ));
+        assert!(matches!(
+            items(json!({"currency": 7, "items": []})),
+            Err(Poison::BadMessageCurrency(_))
+        ));
     }
 
     #[test]

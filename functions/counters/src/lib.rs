@@ -15,6 +15,7 @@ use catalog::CatalogCache;
 pub use hermes_core::config::StartupError;
 use hermes_core::config::{Config, ConfigError};
 use hermes_core::future::BoxFuture;
+use hermes_core::hermes::ATTR_EVENT_NAME;
 use hermes_core::push::{
     error_response, AuthFailure, FailureClass, JobError, JobOutcome, OidcVerifier, PushError,
     PushJob, PushMessage,
@@ -81,7 +82,10 @@ impl CountersError {
 impl JobError for CountersError {
     fn class(&self) -> FailureClass {
         match self {
-            Self::Envelope(_) | Self::Poison(_) => FailureClass::Poison,
+            // A commit the store refuses for its content (a counter past i64) never passes.
+            Self::Envelope(_) | Self::Poison(_) | Self::Store(StoreError::Refused(_)) => {
+                FailureClass::Poison
+            }
             Self::Store(StoreError::Transient(_)) => FailureClass::Transient,
             // The push kit checks tokens before the job runs: these two only
             // reach here from a caller of `Counters::count` that checked them itself.
@@ -142,7 +146,11 @@ impl Counters {
         }
         let ids: Vec<DocumentId> = items.iter().map(|i| i.item_id.clone()).collect();
         let catalog = self.catalog.get(self.store.as_ref(), &ids).await?;
-        let updates = items::aggregate(&items, &catalog);
+        let refund = message
+            .attributes
+            .get(ATTR_EVENT_NAME)
+            .is_some_and(|name| self.settings.refund_events.contains(name));
+        let updates = items::aggregate(&items, &catalog, refund)?;
         let distinct = updates.len();
         let shard =
             (self.settings.shards > 1).then(|| shard_of(&message.message_id, self.settings.shards));

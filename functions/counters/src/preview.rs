@@ -34,7 +34,7 @@ impl JobError for TraceError {
     /// a store failure is retried.
     fn class(&self) -> FailureClass {
         match self {
-            Self::NotATrace(_) => FailureClass::Poison,
+            Self::NotATrace(_) | Self::Store(StoreError::Refused(_)) => FailureClass::Poison,
             Self::Store(StoreError::Transient(_)) => FailureClass::Transient,
             Self::Store(StoreError::Permanent(_)) => FailureClass::Permanent,
         }
@@ -74,7 +74,7 @@ impl PushJob for TraceWriter {
     type Error = TraceError;
 
     fn name(&self) -> &'static str {
-        "preview-traces"
+        "preview_traces"
     }
 
     fn verifier(&self) -> Option<&OidcVerifier> {

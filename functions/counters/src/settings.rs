@@ -17,6 +17,7 @@ struct Raw {
     marker_ttl_days: Option<u64>,
     database: Option<String>,
     commit_deadline_ms: Option<u64>,
+    refund_events: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +40,8 @@ pub struct Settings {
     pub database: String,
     /// Overall time for one Firestore call, retries included.
     pub commit_deadline: Duration,
+    /// `event_name`s whose items are subtracted (counter, revenue, profit).
+    pub refund_events: Vec<String>,
 }
 
 impl Default for Settings {
@@ -53,6 +56,7 @@ impl Default for Settings {
             marker_ttl: Duration::from_secs(10 * 86_400),
             database: "(default)".to_string(),
             commit_deadline: Duration::from_secs(10),
+            refund_events: vec!["refund".to_string()],
         }
     }
 }
@@ -133,6 +137,15 @@ impl Settings {
             }
             s.commit_deadline = Duration::from_millis(v);
         }
+        if let Some(v) = raw.refund_events {
+            if v.iter().any(|e| e.trim().is_empty()) {
+                return Err(ConfigError::invalid(
+                    "counters.refund_events",
+                    "event names must not be empty",
+                ));
+            }
+            s.refund_events = v;
+        }
         Ok(s)
     }
 }
@@ -159,6 +172,17 @@ mod tests {
             .to_string()
             .contains("shard"));
         assert!(parse("push_service_account = \"a@b\"").is_err());
+        assert_eq!(parse("").unwrap().refund_events, ["refund"]);
+        assert_eq!(
+            parse("refund_events = [\"refund\", \"return\"]")
+                .unwrap()
+                .refund_events,
+            ["refund", "return"]
+        );
+        assert!(parse("refund_events = [\"\"]")
+            .unwrap_err()
+            .to_string()
+            .contains("counters.refund_events"));
         assert!(parse("count_preview = \"yes\"")
             .unwrap_err()
             .to_string()

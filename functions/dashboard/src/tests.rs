@@ -20,8 +20,8 @@ fn item(id: &str, name: &str, counter: i64, price: f64) -> ItemTotals {
             .cloned()
             .unwrap(),
         counter,
-        revenue: price * counter as f64,
-        profit: 0.0,
+        revenue: [("DKK".to_string(), price * counter as f64)].into(),
+        profit: Default::default(),
         last_event_at: Some("2026-03-01T12:00:00Z".into()),
     }
 }
@@ -112,12 +112,12 @@ async fn items_json_has_the_fixed_shape() {
     assert_eq!(doc["items"][0]["item_id"], "b");
     assert_eq!(doc["items"][0]["item_name"], "Beta");
     assert_eq!(doc["items"][0]["counter"], 3);
-    assert_eq!(doc["items"][0]["revenue"], 7.5);
+    assert_eq!(doc["items"][0]["revenue"], serde_json::json!({"DKK": 7.5}));
     assert_eq!(doc["items"][0]["price"], 2.5);
     assert_eq!(doc["items"][1]["item_category"], Value::Null);
     assert_eq!(doc["totals"]["items"], 2);
     assert_eq!(doc["totals"]["counter"], 4);
-    assert_eq!(doc["totals"]["revenue"], 17.5);
+    assert_eq!(doc["totals"]["revenue"], serde_json::json!({"DKK": 17.5}));
 }
 
 #[tokio::test]
@@ -200,7 +200,7 @@ async fn the_stream_sends_on_connect_and_on_change_only() {
     assert!(started.elapsed() < Duration::from_millis(500));
     let doc: Value = serde_json::from_str(&data).unwrap();
     assert_eq!(doc["items"][0]["counter"], 2);
-    assert_eq!(doc["totals"]["revenue"], 20.0);
+    assert_eq!(doc["totals"]["revenue"], serde_json::json!({"DKK": 20.0}));
 }
 
 #[tokio::test]

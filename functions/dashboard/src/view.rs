@@ -1,9 +1,11 @@
 //! The JSON the page and `GET /api/items` see: the fixed shape
 //! `{ "items": [ { "item_id", "item_name", "item_category", "counter", "revenue",
 //! "profit", "last_event_at", …other descriptive fields } ], "totals": { "items",
-//! "counter", "revenue", "profit", "currency" } }`, items sorted by counter, highest first.
+//! "counter", "revenue", "profit" } }`, items sorted by counter, highest first.
+//! Every `revenue` and `profit` is an object currency → amount
+//! (`{"DKK": 150.0, "EUR": 20.0}`): amounts in different currencies are never added.
 
-use hermes_core::store::ItemTotals;
+use hermes_core::store::{add_amounts, Amounts, ItemTotals};
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
 
@@ -49,8 +51,8 @@ fn item(t: &ItemTotals) -> Value {
         text_field(&t.fields, "item_category"),
     );
     out.insert("counter".into(), json!(t.counter));
-    out.insert("revenue".into(), json!(round_money(t.revenue)));
-    out.insert("profit".into(), json!(round_money(t.profit)));
+    out.insert("revenue".into(), money(&t.revenue));
+    out.insert("profit".into(), money(&t.profit));
     out.insert(
         "last_event_at".into(),
         t.last_event_at.clone().map_or(Value::Null, Value::String),
@@ -63,26 +65,21 @@ fn item(t: &ItemTotals) -> Value {
     Value::Object(out)
 }
 
+/// `{ "DKK": 150.0, … }`, rounded, currencies in code order.
+fn money(amounts: &Amounts) -> Value {
+    Value::Object(
+        amounts
+            .iter()
+            .map(|(currency, amount)| (currency.clone(), json!(round_money(*amount))))
+            .collect(),
+    )
+}
+
+/// By counter (amounts in different currencies have no order), then by id.
 fn order(a: &ItemTotals, b: &ItemTotals) -> Ordering {
     b.counter
         .cmp(&a.counter)
-        .then_with(|| b.revenue.total_cmp(&a.revenue))
         .then_with(|| a.item_id.cmp(&b.item_id))
-}
-
-/// The currency every item that names one names; `None` when they differ or none does.
-fn common_currency(items: &[ItemTotals]) -> Option<String> {
-    let mut common: Option<&str> = None;
-    for t in items {
-        if let Some(Value::String(c)) = t.fields.get("currency") {
-            match common {
-                None => common = Some(c),
-                Some(x) if x == c => {}
-                Some(_) => return None,
-            }
-        }
-    }
-    common.map(str::to_string)
 }
 
 /// The whole document, items sorted by counter (highest first).
@@ -91,16 +88,18 @@ pub fn items_document(mut items: Vec<ItemTotals>) -> Value {
     let counter = items
         .iter()
         .fold(0i64, |sum, t| sum.saturating_add(t.counter));
-    let revenue: f64 = items.iter().map(|t| t.revenue).sum();
-    let profit: f64 = items.iter().map(|t| t.profit).sum();
+    let (mut revenue, mut profit) = (Amounts::new(), Amounts::new());
+    for t in &items {
+        add_amounts(&mut revenue, &t.revenue);
+        add_amounts(&mut profit, &t.profit);
+    }
     json!({
         "items": items.iter().map(item).collect::<Vec<_>>(),
         "totals": {
             "items": items.len(),
             "counter": counter,
-            "revenue": round_money(revenue),
-            "profit": round_money(profit),
-            "currency": common_currency(&items),
+            "revenue": money(&revenue),
+            "profit": money(&profit),
         }
     })
 }
@@ -109,13 +108,14 @@ pub fn items_document(mut items: Vec<ItemTotals>) -> Value {
 mod tests {
     use super::*;
 
-    fn totals(id: &str, counter: i64, revenue: f64, fields: Value) -> ItemTotals {
+    fn totals(id: &str, counter: i64, revenue: &[(&str, f64)], fields: Value) -> ItemTotals {
+        let amounts: Amounts = revenue.iter().map(|(c, a)| (c.to_string(), *a)).collect();
         ItemTotals {
             item_id: id.into(),
             fields: fields.as_object().cloned().unwrap_or_default(),
             counter,
-            revenue,
-            profit: revenue / 2.0,
+            profit: amounts.iter().map(|(c, a)| (c.clone(), a / 2.0)).collect(),
+            revenue: amounts,
             last_event_at: Some("2026-01-02T03:04:05Z".into()),
         }
     }
@@ -123,32 +123,32 @@ mod tests {
     #[test]
     fn shape_order_and_totals() {
         let doc = items_document(vec![
-            totals("b", 1, 0.1, json!({"item_name": "B", "currency": "DKK"})),
+            totals("b", 1, &[("DKK", 0.1)], json!({"item_name": "B"})),
             totals(
                 "a",
                 5,
-                0.2,
-                json!({"item_name": "A", "item_category": "Tops", "brand": "Acme", "currency": "DKK", "counter": 99}),
+                &[("DKK", 0.2)],
+                json!({"item_name": "A", "item_category": "Tops", "brand": "Acme", "counter": 99}),
             ),
-            totals("c", 1, 0.3, json!({})),
+            totals("c", 1, &[("DKK", 0.3)], json!({})),
         ]);
         let items = doc["items"].as_array().unwrap();
         let ids: Vec<_> = items
             .iter()
             .map(|i| i["item_id"].as_str().unwrap())
             .collect();
-        assert_eq!(ids, ["a", "c", "b"]);
+        assert_eq!(ids, ["a", "b", "c"]);
         let a = items[0].as_object().unwrap();
         let keys: Vec<_> = a.keys().map(String::as_str).collect();
         assert_eq!(&keys[..7], &ITEM_KEYS);
         assert_eq!(a["counter"], 5, "a descriptive field never hides the count");
         assert_eq!(a["brand"], "Acme");
-        assert_eq!(items[1]["item_name"], Value::Null);
-        assert_eq!(doc["totals"]["items"], 3);
-        assert_eq!(doc["totals"]["counter"], 7);
-        assert_eq!(doc["totals"]["revenue"], 0.6);
-        assert_eq!(doc["totals"]["profit"], 0.3);
-        assert_eq!(doc["totals"]["currency"], "DKK");
+        assert_eq!(a["revenue"], json!({"DKK": 0.2}));
+        assert_eq!(items[2]["item_name"], Value::Null);
+        assert_eq!(
+            doc["totals"],
+            json!({"items": 3, "counter": 7, "revenue": {"DKK": 0.6}, "profit": {"DKK": 0.3}})
+        );
     }
 
     #[test]
@@ -156,13 +156,18 @@ mod tests {
         let doc = items_document(vec![]);
         assert_eq!(
             doc,
-            json!({"items": [], "totals": {"items": 0, "counter": 0, "revenue": 0.0, "profit": 0.0, "currency": null}})
+            json!({"items": [], "totals": {"items": 0, "counter": 0, "revenue": {}, "profit": {}}})
         );
         let doc = items_document(vec![
-            totals("a", 1, 1.0, json!({"currency": "DKK"})),
-            totals("b", 1, 1.0, json!({"currency": "EUR"})),
+            totals("a", 1, &[("DKK", 150.0), ("EUR", 20.0)], json!({})),
+            totals("b", 1, &[("EUR", 1.5)], json!({})),
         ]);
-        assert_eq!(doc["totals"]["currency"], Value::Null);
+        assert_eq!(
+            doc["items"][0]["revenue"],
+            json!({"DKK": 150.0, "EUR": 20.0})
+        );
+        assert_eq!(doc["totals"]["revenue"], json!({"DKK": 150.0, "EUR": 21.5}));
+        assert_eq!(doc["totals"]["profit"], json!({"DKK": 75.0, "EUR": 10.75}));
     }
 
     #[test]

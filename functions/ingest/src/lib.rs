@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod error;
+pub mod metrics;
 pub mod preview;
 pub mod process;
 pub mod response;
@@ -146,7 +147,7 @@ async fn ingest(
         }
         Err(e) => {
             // The message names the kind of problem, never tokens or event values.
-            tracing::warn!(status = e.status().as_u16(), error = %e, "request refused");
+            tracing::warn!(metric = "ingest_refused", status = e.status().as_u16(), error = %e, "request refused");
             if let Some(tracer) = &state.tracer {
                 tracer.refused(&headers, &state.tokens, container_id, &e);
             }
@@ -190,6 +191,10 @@ async fn handle(
         trace: session.is_some(),
     };
     let report = process::process(&state.config, publishing, &events, request).await;
+    // A validate-only request publishes nothing: it is no traffic of the pipeline.
+    if publishing.is_some() {
+        metrics::log_request(&report, preview);
+    }
     Ok((events, report, session))
 }
 

@@ -72,7 +72,9 @@ impl JobError for NotifyError {
             Self::Webhook(WebhookError::Unavailable(_) | WebhookError::Unreachable(_))
             | Self::InFlight
             | Self::Store(StoreError::Transient(_)) => FailureClass::Transient,
-            Self::Webhook(WebhookError::Unexpected(_)) | Self::Store(StoreError::Permanent(_)) => {
+            // Markers are never refused for their content; were one, retrying is the safe side.
+            Self::Webhook(WebhookError::Unexpected(_))
+            | Self::Store(StoreError::Permanent(_) | StoreError::Refused(_)) => {
                 FailureClass::Permanent
             }
         }

@@ -51,7 +51,11 @@ fn item_write(
     shard: Option<u32>,
 ) -> Result<Value, FirestoreError> {
     // JSON has no NaN / Infinity: serde_json would send `null`, an invalid increment.
-    if !item.revenue.is_finite() || item.profit.is_some_and(|p| !p.is_finite()) {
+    let finite = item
+        .money
+        .values()
+        .all(|m| m.revenue.is_finite() && m.profit.is_none_or(f64::is_finite));
+    if !finite {
         return Err(FirestoreError::NotFinite(item.item_id.clone()));
     }
     let path = match shard {
@@ -72,10 +76,22 @@ fn item_write(
     let mask: Vec<String> = fields.keys().map(|k| field_path(k)).collect();
     let mut transforms = vec![
         json!({ "fieldPath": "counter", "increment": { "integerValue": item.counter.to_string() } }),
-        json!({ "fieldPath": "revenue", "increment": { "doubleValue": item.revenue } }),
     ];
-    if let Some(profit) = item.profit {
-        transforms.push(json!({ "fieldPath": "profit", "increment": { "doubleValue": profit } }));
+    // `revenue.EUR`: a currency code is three uppercase letters, a simple
+    // field name, so the path needs no backticks.
+    for (currency, money) in &item.money {
+        transforms.push(json!({
+            "fieldPath": format!("revenue.{}", field_path(currency.as_str())),
+            "increment": { "doubleValue": money.revenue },
+        }));
+    }
+    for (currency, money) in &item.money {
+        if let Some(profit) = money.profit {
+            transforms.push(json!({
+                "fieldPath": format!("profit.{}", field_path(currency.as_str())),
+                "increment": { "doubleValue": profit },
+            }));
+        }
     }
     transforms.push(json!({ "fieldPath": "last_event_at", "setToServerValue": "REQUEST_TIME" }));
     Ok(json!({
@@ -96,11 +112,14 @@ fn merge_updates(items: &[ItemUpdate]) -> Vec<ItemUpdate> {
         {
             Some(m) => {
                 m.counter = m.counter.saturating_add(item.counter);
-                m.revenue += item.revenue;
-                m.profit = match (m.profit, item.profit) {
-                    (None, None) => None,
-                    (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
-                };
+                for (currency, money) in &item.money {
+                    let into = m.money.entry(currency.clone()).or_default();
+                    into.revenue += money.revenue;
+                    into.profit = match (into.profit, money.profit) {
+                        (None, None) => None,
+                        (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+                    };
+                }
                 for (k, v) in &item.fields {
                     m.fields.insert(k.clone(), v.clone());
                 }
@@ -117,7 +136,7 @@ fn merge_updates(items: &[ItemUpdate]) -> Vec<ItemUpdate> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{DocumentId, EventIdentity, MarkerOrigin};
+    use crate::store::{Currency, DocumentId, EventIdentity, MarkerOrigin, Money};
     use std::time::UNIX_EPOCH;
 
     const DB: &str = "projects/p/databases/(default)";
@@ -145,8 +164,14 @@ mod tests {
             .into_iter()
             .collect(),
             counter,
-            revenue: 2.5 * counter as f64,
-            profit,
+            money: [(
+                Currency::parse("DKK").unwrap(),
+                Money {
+                    revenue: 2.5 * counter as f64,
+                    profit,
+                },
+            )]
+            .into(),
         }
     }
 
@@ -204,11 +229,11 @@ mod tests {
         );
         assert_eq!(
             t[1],
-            json!({ "fieldPath": "revenue", "increment": { "doubleValue": 10.0 } })
+            json!({ "fieldPath": "revenue.DKK", "increment": { "doubleValue": 10.0 } })
         );
         assert_eq!(
             t[2],
-            json!({ "fieldPath": "profit", "increment": { "doubleValue": 0.5 } })
+            json!({ "fieldPath": "profit.DKK", "increment": { "doubleValue": 0.5 } })
         );
         assert_eq!(
             t[3],
@@ -239,7 +264,18 @@ mod tests {
                 .len(),
             3
         );
-        commit.items[0].revenue = f64::NAN;
+        let eur = Currency::parse("EUR").unwrap();
+        commit.items[0].money.insert(
+            eur.clone(),
+            Money {
+                revenue: 1.0,
+                profit: None,
+            },
+        );
+        let t = commit_body(DB, &commit).unwrap()["writes"][1]["updateTransforms"].clone();
+        assert_eq!(t[1]["fieldPath"], "revenue.DKK");
+        assert_eq!(t[2]["fieldPath"], "revenue.EUR");
+        commit.items[0].money.get_mut(&eur).unwrap().revenue = f64::NAN;
         assert!(matches!(
             commit_body(DB, &commit),
             Err(FirestoreError::NotFinite(_))

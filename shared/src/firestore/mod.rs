@@ -60,6 +60,8 @@ impl From<FirestoreError> for StoreError {
             FirestoreError::Call { source, .. } if source.class() == ErrorClass::Transient => {
                 StoreError::transient(e)
             }
+            // An amount JSON cannot carry: no retry can send it.
+            FirestoreError::NotFinite(_) => StoreError::Refused(e.into()),
             _ => StoreError::permanent(e),
         }
     }

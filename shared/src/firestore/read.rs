@@ -8,8 +8,8 @@ use super::value::{double_of, from_fields, from_value, int_of};
 use super::FirestoreError;
 use crate::gcp::{CallError, Deadline};
 use crate::store::{
-    merge_shards, CatalogEntries, DocumentId, ItemTotals, CATALOG_COLLECTION, ITEMS_COLLECTION,
-    PROCESSED_COLLECTION, SHARDS_COLLECTION,
+    merge_shards, Amounts, CatalogEntries, DocumentId, ItemTotals, CATALOG_COLLECTION,
+    ITEMS_COLLECTION, NO_CURRENCY, PROCESSED_COLLECTION, SHARDS_COLLECTION,
 };
 use crate::time::normalize_timestamp;
 use reqwest::Method;
@@ -218,8 +218,8 @@ fn totals_of(item_id: &str, doc: &Value) -> ItemTotals {
     for (k, v) in fields {
         match k.as_str() {
             "counter" => totals.counter = integer(v),
-            "revenue" => totals.revenue = number(v),
-            "profit" => totals.profit = number(v),
+            "revenue" => totals.revenue = amounts(v),
+            "profit" => totals.profit = amounts(v),
             "last_event_at" => {
                 totals.last_event_at = v
                     .get("timestampValue")
@@ -253,6 +253,28 @@ fn number(v: &Value) -> f64 {
         .or_else(|| v.get("integerValue").and_then(int_of).map(|i| i as f64))
         .filter(|d| d.is_finite())
         .unwrap_or(0.0)
+}
+
+/// `revenue` / `profit`: a map of currency code → amount. A plain number is
+/// the single-currency field written before amounts were kept per currency:
+/// its currency is unknown, so it reads as `XXX` (README, "Data model").
+fn amounts(v: &Value) -> Amounts {
+    if let Some(fields) = v
+        .get("mapValue")
+        .map(|m| m.get("fields").and_then(Value::as_object))
+    {
+        return fields
+            .into_iter()
+            .flatten()
+            .map(|(currency, amount)| (currency.clone(), number(amount)))
+            .collect();
+    }
+    let legacy = number(v);
+    if legacy == 0.0 {
+        Amounts::new()
+    } else {
+        [(NO_CURRENCY.to_string(), legacy)].into()
+    }
 }
 
 /// A streamed REST answer: a JSON array of responses (one object accepted too).
@@ -291,7 +313,8 @@ mod tests {
             "name": "projects/p/databases/(default)/documents/items/a/shards/0",
             "fields": {
                 "counter": { "integerValue": "5" },
-                "revenue": { "integerValue": "3" },
+                "revenue": { "mapValue": { "fields": {
+                    "DKK": { "integerValue": "3" }, "EUR": { "doubleValue": 0.5 } } } },
                 "profit": { "doubleValue": 1.5 },
                 "last_event_at": { "timestampValue": "2026-01-01T00:00:00Z" },
                 "item_name": { "stringValue": "A" },
@@ -299,7 +322,11 @@ mod tests {
         });
         assert_eq!(s.item_of(&doc), Some(("a".to_string(), true)));
         let t = totals_of("a", &doc);
-        assert_eq!((t.counter, t.revenue, t.profit), (5, 3.0, 1.5));
+        assert_eq!(t.counter, 5);
+        let revenue: Amounts = [("DKK".to_string(), 3.0), ("EUR".to_string(), 0.5)].into();
+        assert_eq!(t.revenue, revenue);
+        // A single number from before amounts were per currency.
+        assert_eq!(t.profit, [("XXX".to_string(), 1.5)].into());
         assert_eq!(
             t.last_event_at.as_deref(),
             Some("2026-01-01T00:00:00.000000Z")

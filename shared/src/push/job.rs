@@ -220,9 +220,13 @@ async fn push<J: PushJob>(
     }
     .await;
     let name = job.name();
+    // `metric` (`counters_message`, …) and `outcome` feed Terraform's
+    // log-based metrics (README, "Monitoring").
+    let metric = format_args!("{name}_message");
     match result {
         Ok((message, outcome)) => {
             tracing::info!(
+                metric = %metric,
                 job = name,
                 message_id = %preview(&message.message_id, ID_PREVIEW_CHARS),
                 outcome = outcome.as_str(),
@@ -249,7 +253,7 @@ async fn push<J: PushJob>(
             match status {
                 // One structured line per poison message: the dead-letter topic keeps the message itself.
                 StatusCode::BAD_REQUEST => {
-                    tracing::error!(job = name, message_id = %id, error = %error, "poison message")
+                    tracing::error!(metric = %metric, outcome = "poison", job = name, message_id = %id, error = %error, "poison message")
                 }
                 StatusCode::UNAUTHORIZED => {
                     tracing::warn!(job = name, error = %error, "push refused")
@@ -258,7 +262,7 @@ async fn push<J: PushJob>(
                     tracing::error!(job = name, error = %error, "push body too large")
                 }
                 _ => {
-                    tracing::warn!(job = name, message_id = %id, error = %error, status = status.as_u16(), "message will be redelivered")
+                    tracing::warn!(metric = %metric, outcome = "retry", job = name, message_id = %id, error = %error, status = status.as_u16(), "message will be redelivered")
                 }
             }
             e.into_response()

@@ -12,14 +12,16 @@
 
 mod document_id;
 mod markers;
+mod money;
 
 pub use document_id::{DocumentId, InvalidDocumentId};
 pub use markers::{MarkerStore, NOTIFIED_COLLECTION};
+pub use money::{Amounts, Currency, InvalidCurrency, Money, NO_CURRENCY};
 
 use crate::future::BoxFuture;
 use crate::hermes::ATTR_EVENT_ID;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 /// Collection of the exactly-once markers (with `expireAt` for a TTL policy).
@@ -40,12 +42,10 @@ pub struct ItemUpdate {
     pub item_id: DocumentId,
     /// Descriptive fields set as given (item_name, item_category, price, cost, …).
     pub fields: Map<String, Value>,
-    /// `counter += quantity`.
+    /// `counter += quantity` (negative for a refund).
     pub counter: i64,
-    /// `revenue += price × quantity`.
-    pub revenue: f64,
-    /// `profit += (price − cost) × quantity`, when the cost is known.
-    pub profit: Option<f64>,
+    /// `revenue.<CUR>` and `profit.<CUR>` increments, per currency of the sale.
+    pub money: BTreeMap<Currency, Money>,
 }
 
 /// Which event a message carries (README, "The counters function").
@@ -117,6 +117,10 @@ pub enum StoreError {
     /// Retrying the same request will not help (permissions, bad request).
     #[error("storage error")]
     Permanent(#[source] BackendError),
+    /// The commit can never be applied, whatever the store's health: a counter
+    /// it would take beyond i64. The message is poison.
+    #[error("the store refused the commit")]
+    Refused(#[source] BackendError),
 }
 
 impl StoreError {
@@ -143,8 +147,10 @@ pub struct ItemTotals {
     pub item_id: String,
     pub fields: Map<String, Value>,
     pub counter: i64,
-    pub revenue: f64,
-    pub profit: f64,
+    /// By currency code; a currency appears once something was sold in it.
+    pub revenue: Amounts,
+    /// By currency code; only currencies with a known cost.
+    pub profit: Amounts,
     /// RFC 3339, UTC.
     pub last_event_at: Option<String>,
 }
@@ -175,9 +181,9 @@ pub fn merge_shards(item_id: &str, shards: impl IntoIterator<Item = ItemTotals>)
         ..ItemTotals::default()
     };
     for shard in shards {
-        total.counter += shard.counter;
-        total.revenue += shard.revenue;
-        total.profit += shard.profit;
+        total.counter = total.counter.saturating_add(shard.counter);
+        add_amounts(&mut total.revenue, &shard.revenue);
+        add_amounts(&mut total.profit, &shard.profit);
         // RFC 3339 UTC strings of one format order as their instants.
         let newer = match (&shard.last_event_at, &total.last_event_at) {
             (Some(s), Some(t)) => s > t,
@@ -192,6 +198,13 @@ pub fn merge_shards(item_id: &str, shards: impl IntoIterator<Item = ItemTotals>)
     total
 }
 
+/// `into[c] += from[c]` for every currency `c`: sums stay per currency.
+pub fn add_amounts(into: &mut Amounts, from: &Amounts) {
+    for (currency, amount) in from {
+        *into.entry(currency.clone()).or_insert(0.0) += amount;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,8 +217,8 @@ mod tests {
                 .into_iter()
                 .collect(),
             counter: c,
-            revenue: c as f64 * 2.0,
-            profit: 1.0,
+            revenue: [("DKK".to_string(), c as f64 * 2.0), (format!("E{c}R"), 1.0)].into(),
+            profit: [("DKK".to_string(), 1.0)].into(),
             last_event_at: Some(t.into()),
         };
         let total = merge_shards(
@@ -216,8 +229,14 @@ mod tests {
             ],
         );
         assert_eq!(total.counter, 3);
-        assert_eq!(total.revenue, 6.0);
-        assert_eq!(total.profit, 2.0);
+        let revenue: Amounts = [
+            ("DKK".to_string(), 6.0),
+            ("E1R".to_string(), 1.0),
+            ("E2R".to_string(), 1.0),
+        ]
+        .into();
+        assert_eq!(total.revenue, revenue);
+        assert_eq!(total.profit, [("DKK".to_string(), 2.0)].into());
         assert_eq!(total.fields["item_name"], "new");
     }
 }

@@ -16,8 +16,8 @@
 //! No discovery document: a failure when `CI` is set, else a visible skip.
 
 use hermes_core::store::{
-    Applied, CounterCommit, CounterStore, DocumentId, EventIdentity, ItemUpdate, ItemsReader,
-    MarkerOrigin,
+    Applied, CounterCommit, CounterStore, Currency, DocumentId, EventIdentity, ItemUpdate,
+    ItemsReader, MarkerOrigin, Money,
 };
 use hermes_testkit::discovery::{Direction, Discovery};
 use hermes_testkit::stores::firestore_at;
@@ -62,8 +62,8 @@ fn document(path: &str, fields: Value) -> Value {
 fn item_fields(counter: i64, revenue: f64, name: &str) -> Value {
     json!({
         "counter": { "integerValue": counter.to_string() },
-        "revenue": { "doubleValue": revenue },
-        "profit": { "doubleValue": revenue / 2.0 },
+        "revenue": { "mapValue": { "fields": { "EUR": { "doubleValue": revenue } } } },
+        "profit": { "mapValue": { "fields": { "EUR": { "doubleValue": revenue / 2.0 } } } },
         "last_event_at": { "timestampValue": T },
         "item_name": { "stringValue": name },
     })
@@ -208,15 +208,29 @@ fn commit_with_marker(marker: &str, shard: Option<u32>) -> CounterCommit {
                     "__reserved__": "dropped", "counter": 999
                 })),
                 counter: 2,
-                revenue: 21.0,
-                profit: Some(12.0),
+                money: [
+                    (
+                        Currency::parse("EUR").unwrap(),
+                        Money {
+                            revenue: 21.0,
+                            profit: Some(12.0),
+                        },
+                    ),
+                    (
+                        Currency::parse("DKK").unwrap(),
+                        Money {
+                            revenue: 150.0,
+                            profit: None,
+                        },
+                    ),
+                ]
+                .into(),
             },
             ItemUpdate {
                 item_id: DocumentId::parse("sku 2 é").unwrap(),
                 fields: Map::new(),
                 counter: 1,
-                revenue: 0.0,
-                profit: None,
+                money: Default::default(),
             },
         ],
         expire_at: SystemTime::now() + Duration::from_secs(10 * 86_400),
@@ -262,7 +276,8 @@ async fn every_request_matches_the_discovery_document() {
     assert_eq!(items.len(), 4, "{items:?}");
     assert_eq!((by_id("a").counter, by_id("b").counter), (1, 3));
     assert_eq!(by_id("s").counter, 1000);
-    assert_eq!(by_id("t").revenue, 10.0);
+    assert_eq!(by_id("t").revenue, [("EUR".to_string(), 10.0)].into());
+    assert_eq!(by_id("t").profit, [("EUR".to_string(), 5.0)].into());
     assert_eq!(by_id("t").fields["item_name"], "T");
 
     let requests = server.received_requests().await.expect("recording is on");

@@ -55,8 +55,14 @@ fn commit() -> CounterCommit {
                 .into_iter()
                 .collect(),
             counter: 2,
-            revenue: 20.0,
-            profit: Some(8.0),
+            money: [(
+                hermes_core::store::Currency::parse("DKK").unwrap(),
+                hermes_core::store::Money {
+                    revenue: 20.0,
+                    profit: Some(8.0),
+                },
+            )]
+            .into(),
         }],
         expire_at: SystemTime::now() + Duration::from_secs(86_400),
     }

@@ -28,7 +28,8 @@
 
   function money(value, currency) {
     var v = typeof value === 'number' && isFinite(value) ? value : 0;
-    if (typeof currency === 'string' && /^[A-Za-z]{3}$/.test(currency)) {
+    // XXX is ISO 4217's "no currency": sales that named none show as plain amounts.
+    if (typeof currency === 'string' && /^[A-Za-z]{3}$/.test(currency) && currency.toUpperCase() !== 'XXX') {
       var code = currency.toUpperCase();
       if (!(code in currencies)) {
         try {
@@ -68,6 +69,40 @@
 
   function hasCost(item) {
     return item.cost !== undefined && item.cost !== null;
+  }
+
+  // Amounts come as { "DKK": 150, "EUR": 20 }: one figure per currency, never summed.
+  function codes(amounts) {
+    return amounts && typeof amounts === 'object' ? Object.keys(amounts).sort() : [];
+  }
+
+  function hasAmounts(amounts) {
+    return codes(amounts).length > 0;
+  }
+
+  // Fills `el` with one span per currency (`data-currency`), or one plain
+  // figure when `plain` (a single-currency shop: the header names the currency).
+  function putAmounts(el, amounts, plain) {
+    var list = codes(amounts);
+    if (!list.length) list = [''];
+    var key = plain ? 'plain' : 'multi';
+    var texts = list.map(function (c) {
+      var v = c ? amounts[c] : 0;
+      return plain ? money(v, null) : money(v, c || null);
+    });
+    var signature = key + '|' + list.join(',') + '|' + texts.join('|');
+    if (el.getAttribute('data-amounts') === signature) return false;
+    el.setAttribute('data-amounts', signature);
+    el.textContent = '';
+    list.forEach(function (c, i) {
+      var span = document.createElement('span');
+      span.className = 'amount';
+      if (c) span.setAttribute('data-currency', c);
+      span.textContent = texts[i];
+      el.appendChild(span);
+    });
+    el.title = texts.join(' \u00b7 ');
+    return true;
   }
 
   // ---- connection indicator ---------------------------------------------------------
@@ -149,6 +184,26 @@
     el.classList.add('bump');
   }
 
+  function setKpiAmounts(id, amounts, code) {
+    var el = $(id);
+    var had = el.hasAttribute('data-amounts');
+    // One currency: the figure names it, as a single-currency shop always saw.
+    var changed = code !== undefined && code !== null
+      ? putAmounts(el, singleAmount(amounts, code), false)
+      : putAmounts(el, amounts, false);
+    el.classList.toggle('multi', codes(amounts).length > 1 && (code === undefined || code === null));
+    if (changed && had) {
+      bump(el);
+      setTimeout(function () { el.classList.remove('bump'); }, 700);
+    }
+  }
+
+  function singleAmount(amounts, code) {
+    var out = {};
+    out[code] = amounts && typeof amounts[code] === 'number' ? amounts[code] : 0;
+    return out;
+  }
+
   function setKpi(id, value) {
     var el = $(id);
     if (el.textContent !== value) {
@@ -189,13 +244,9 @@
     if (title !== undefined && td.title !== title) td.title = title;
   }
 
-  // With one currency for every item, the rows show plain amounts and the
+  // With one currency across the shop, the rows show plain amounts and the
   // headers name the currency; with several, each amount names its own.
   var common = null;
-
-  function rowMoney(value, item) {
-    return common ? money(value, null) : money(value, item.currency);
-  }
 
   function renderRow(tr, item) {
     var c = tr.children;
@@ -214,11 +265,12 @@
       put(c[2], '—');
     }
     put(c[3], count(item.counter));
-    put(c[4], rowMoney(item.revenue, item));
-    if (hasCost(item) || item.profit) {
-      put(c[5], rowMoney(item.profit, item), '');
+    putAmounts(c[4], item.revenue, common !== null);
+    if (hasCost(item) || hasAmounts(item.profit)) {
+      putAmounts(c[5], item.profit, common !== null);
       c[5].classList.remove('unknown');
     } else {
+      c[5].removeAttribute('data-amounts');
       put(c[5], '—', 'No cost known for this item (add it to the catalog)');
       c[5].classList.add('unknown');
     }
@@ -228,11 +280,20 @@
     c[6].setAttribute('data-time', item.last_event_at || '');
   }
 
+  // Every currency the shop sold in, in code order.
+  function shopCurrencies(totals) {
+    var seen = {};
+    codes(totals.revenue).concat(codes(totals.profit)).forEach(function (c) { seen[c] = true; });
+    return Object.keys(seen).sort();
+  }
+
   function renderTable(items, totals) {
     var tbody = $('rows');
-    common = typeof totals.currency === 'string' && totals.currency ? totals.currency : null;
-    put($('head-revenue'), common ? 'Revenue (' + common + ')' : 'Revenue');
-    put($('head-profit'), common ? 'Profit (' + common + ')' : 'Profit');
+    var all = shopCurrencies(totals);
+    common = all.length <= 1 ? (all[0] || 'XXX') : null;
+    var named = common && common !== 'XXX' ? ' (' + common + ')' : '';
+    put($('head-revenue'), 'Revenue' + named);
+    put($('head-profit'), 'Profit' + named);
     var seen = {};
     var frag = [];
     for (var i = 0; i < items.length; i++) {
@@ -266,20 +327,53 @@
     var n = totals.items || items.length;
     put($('total-items'), '(' + count(n) + (n === 1 ? ' item)' : ' items)'));
     put($('total-counter'), count(totals.counter));
-    put($('total-revenue'), money(totals.revenue, null));
-    put($('total-profit'), money(totals.profit, null));
+    putAmounts($('total-revenue'), totals.revenue, common !== null);
+    putAmounts($('total-profit'), totals.profit, common !== null);
     put($('total-last'), ago(newest));
     $('total-last').setAttribute('data-time', newest || '');
     put($('table-count'), count(n) + (n === 1 ? ' item' : ' items'));
   }
 
+  // `metric` is 'counter' or 'revenue:<CUR>': revenue ranks within one currency.
+  function metricOf(item) {
+    if (metric === 'counter') return typeof item.counter === 'number' ? item.counter : 0;
+    var code = metric.slice('revenue:'.length);
+    var v = item.revenue && item.revenue[code];
+    return typeof v === 'number' && isFinite(v) ? v : 0;
+  }
+
+  // The rank buttons: Units, then Revenue once per currency (just "Revenue" for one).
+  var buttonsFor = null;
+
+  function renderMetricButtons(totals) {
+    var all = codes(totals.revenue);
+    var signature = all.join(',');
+    if (buttonsFor === signature) return;
+    buttonsFor = signature;
+    var group = document.querySelector('.segmented');
+    var wanted = ['counter'].concat(all.map(function (c) { return 'revenue:' + c; }));
+    if (wanted.indexOf(metric) < 0) metric = 'counter';
+    group.textContent = '';
+    wanted.forEach(function (m) {
+      var b = document.createElement('button');
+      b.type = 'button';
+      b.setAttribute('data-metric', m);
+      b.setAttribute('aria-pressed', String(m === metric));
+      var code = m.slice('revenue:'.length);
+      b.textContent = m === 'counter' ? 'Units'
+        : all.length > 1 ? code : 'Revenue';
+      if (m !== 'counter') b.title = 'Rank by revenue in ' + code;
+      group.appendChild(b);
+    });
+  }
+
   function renderChart(items) {
     var chart = $('chart');
     var sorted = items.slice().sort(function (a, b) {
-      return (b[metric] || 0) - (a[metric] || 0) || (b.counter || 0) - (a.counter || 0);
+      return metricOf(b) - metricOf(a) || (b.counter || 0) - (a.counter || 0);
     }).slice(0, TOP);
     var max = 0;
-    sorted.forEach(function (it) { max = Math.max(max, it[metric] || 0); });
+    sorted.forEach(function (it) { max = Math.max(max, metricOf(it)); });
     while (chart.children.length > sorted.length) chart.removeChild(chart.lastChild);
     sorted.forEach(function (item, i) {
       var bar = chart.children[i];
@@ -301,8 +395,9 @@
       }
       label.title = name;
       bar.setAttribute('data-item-id', text(item.item_id));
-      bar.children[1].textContent = metric === 'revenue' ? money(item.revenue, item.currency) : count(item.counter);
-      var pct = max > 0 ? Math.max(2, ((item[metric] || 0) / max) * 100) : 0;
+      bar.children[1].textContent = metric === 'counter' ? count(item.counter)
+        : money(metricOf(item), common === null ? metric.slice('revenue:'.length) : common);
+      var pct = max > 0 ? Math.max(2, (Math.max(0, metricOf(item)) / max) * 100) : 0;
       bar.children[2].firstChild.style.width = pct.toFixed(2) + '%';
     });
   }
@@ -314,14 +409,17 @@
     var items = doc.items;
     var totals = doc.totals || {};
     setKpi('kpi-counter', count(totals.counter));
-    setKpi('kpi-revenue', money(totals.revenue, totals.currency));
-    setKpi('kpi-profit', money(totals.profit, totals.currency));
+    var all = shopCurrencies(totals);
+    var only = all.length <= 1 ? (all[0] || 'XXX') : null;
+    setKpiAmounts('kpi-revenue', totals.revenue || {}, only);
+    setKpiAmounts('kpi-profit', totals.profit || {}, only);
     setKpi('kpi-items', count(totals.items !== undefined ? totals.items : items.length));
     var empty = items.length === 0;
     $('empty').hidden = !empty;
     $('content').hidden = empty;
     if (!empty) {
       renderTable(items, totals);
+      renderMetricButtons(totals);
       renderChart(items);
     }
     body.setAttribute('data-state', empty ? 'empty' : 'items');
@@ -340,15 +438,85 @@
     }
   }, 1000);
 
-  Array.prototype.forEach.call(document.querySelectorAll('.segmented button'), function (button) {
-    button.addEventListener('click', function () {
-      metric = button.getAttribute('data-metric') === 'revenue' ? 'revenue' : 'counter';
-      Array.prototype.forEach.call(document.querySelectorAll('.segmented button'), function (b) {
-        b.setAttribute('aria-pressed', String(b === button));
-      });
-      if (last) renderChart(last.items);
+  // One listener for the rank buttons, which are rebuilt as currencies appear.
+  document.querySelector('.segmented').addEventListener('click', function (e) {
+    var button = e.target && e.target.closest ? e.target.closest('button[data-metric]') : null;
+    if (!button) return;
+    var m = button.getAttribute('data-metric');
+    metric = m === 'counter' || /^revenue:[A-Z]{3}$/.test(m) ? m : 'counter';
+    Array.prototype.forEach.call(document.querySelectorAll('.segmented button'), function (b) {
+      b.setAttribute('aria-pressed', String(b === button));
     });
+    if (last) renderChart(last.items);
   });
+
+  // ---- pipeline health (hermes dev only: on Google Cloud, Cloud Monitoring has it) ----------
+
+  var HEALTH = base + 'api/health';
+
+  function healthRow(tbody, label, value, spark) {
+    var tr = document.createElement('tr');
+    var name = document.createElement('td');
+    name.textContent = label;
+    if (spark) {
+      var max = Math.max.apply(null, spark.concat([1]));
+      var s = document.createElement('span');
+      s.className = 'spark';
+      s.setAttribute('aria-hidden', 'true');
+      spark.forEach(function (n) {
+        var bar = document.createElement('i');
+        bar.style.height = Math.round((n / max) * 16) + 'px';
+        s.appendChild(bar);
+      });
+      name.appendChild(s);
+    }
+    var td = document.createElement('td');
+    td.className = 'num';
+    td.textContent = value;
+    tr.appendChild(name);
+    tr.appendChild(td);
+    tbody.appendChild(tr);
+    return tr;
+  }
+
+  function renderHealth(h) {
+    var events = $('health-events');
+    events.textContent = '';
+    var per = h.events_per_minute || {};
+    var names = Object.keys(per).sort();
+    names.forEach(function (n) {
+      var counts = Array.isArray(per[n]) ? per[n] : [];
+      var tr = healthRow(events, n, count(counts.length ? counts[counts.length - 1] : 0) + '/min', counts);
+      tr.setAttribute('data-event-name', n);
+      tr.title = count(counts.reduce(function (a, b) { return a + b; }, 0)) + ' in 10 minutes';
+    });
+    if (!names.length) healthRow(events, 'No events yet', '');
+    var rejected = $('health-rejected');
+    rejected.textContent = '';
+    var r = h.rejected_last_hour || {};
+    var f = h.refused_last_hour || {};
+    Object.keys(r).sort().forEach(function (code) {
+      healthRow(rejected, 'schema: ' + code, count(r[code])).setAttribute('data-code', code);
+    });
+    Object.keys(f).sort().forEach(function (status) {
+      healthRow(rejected, 'request refused: HTTP ' + status, count(f[status])).setAttribute('data-status', status);
+    });
+    if (!Object.keys(r).length && !Object.keys(f).length) healthRow(rejected, 'Nothing rejected', '');
+    $('health-dead').textContent = count(h.dead_letters);
+    $('health-pending').textContent = count(h.pending) + ' waiting for delivery';
+    $('health').hidden = false;
+  }
+
+  function pollHealth() {
+    fetch(HEALTH, { cache: 'no-store' }).then(function (r) {
+      // Not served (the dashboard on its own): no health card, no more polling.
+      if (r.status === 404) return false;
+      return r.json().then(function (h) { if (r.ok) renderHealth(h); return true; });
+    }).catch(function () { return true; }).then(function (again) {
+      if (again) setTimeout(pollHealth, 2000);
+    });
+  }
+  pollHealth();
 
   // ---- live updates -----------------------------------------------------------------------
 
