@@ -79,7 +79,7 @@ async fn validate(path: &str) -> ExitCode {
         eprintln!("hermes: cannot read {path}: {e}");
         return ExitCode::from(2);
     }
-    let events = match parse_events(&bytes) {
+    let events = match parse_events(&bytes, config.limits.max_events) {
         Ok(events) => events,
         Err(e) => {
             let (_, body) = response::from_error(&config.container_id, &e);

@@ -125,6 +125,7 @@ pub async fn run(options: Options) -> Result<(), DevError> {
     let counters = Arc::new(Counters::new(counters_settings, store));
     let dashboard = Arc::new(Dashboard::new(reader, dashboard_settings));
     let topics: Vec<_> = config.topics().into_iter().cloned().collect();
+    let protection = hermes_core::runtime::Protection::from_config(&config);
     let ingest = Arc::new(Ingest::new(config, tokens.clone(), publisher)?);
     let publishing = ingest.publishing.clone();
     let state = Arc::new(DevState {
@@ -141,7 +142,6 @@ pub async fn run(options: Options) -> Result<(), DevError> {
             hermes_counters::router(counters.clone()),
         );
     }
-    let router = hermes_core::runtime::with_request_log(router);
 
     let host = options
         .host
@@ -174,7 +174,7 @@ pub async fn run(options: Options) -> Result<(), DevError> {
     });
     let (stop, stopped) = watch::channel(false);
     let delivery = queue.map(|q| tokio::spawn(delivery::deliver(q, counters, stopped)));
-    let served = hermes_core::runtime::serve(listener, router).await;
+    let served = hermes_core::runtime::serve_protected(listener, router, &protection).await;
     if !publishing.drain(Duration::from_secs(8)).await {
         tracing::warn!("stopping with publishes still running");
     }

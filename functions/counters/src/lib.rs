@@ -83,9 +83,16 @@ impl CountersError {
 
 impl IntoResponse for CountersError {
     fn into_response(self) -> Response {
+        // The caller learns the class of the problem; the detail (the store's
+        // own error, what the token should have held) goes to the log only.
+        let error = match &self {
+            Self::Unauthorized(f) => format!("unauthorized push: {}", f.code()),
+            Self::Store(e) => e.to_string(),
+            Self::Envelope(_) | Self::Poison(_) => report(&self),
+        };
         (
             self.status(),
-            Json(json!({ "status": "error", "error": report(&self) })),
+            Json(json!({ "status": "error", "error": error })),
         )
             .into_response()
     }

@@ -12,17 +12,22 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::Router;
 use error::IngestError;
 use hermes_core::auth::Tokens;
 pub use hermes_core::config::StartupError;
 use hermes_core::config::{Config, ConfigError};
 use hermes_core::pubsub::{PubSubRest, Publisher};
+use hermes_core::runtime::{offload, RequestBudget};
 use hermes_core::schema::json_type;
 pub use process::Publishing;
 use process::{RequestContext, MAX_IDEMPOTENCY_KEY_BYTES};
 use serde_json::Value;
 use std::sync::Arc;
+
+/// One of the few slots of large requests being worked on (runtime::offload).
+type HeavyPermit = tokio::sync::SemaphorePermit<'static>;
 
 /// The header that marks a preview request.
 pub const PREVIEW_HEADER: &str = "x-gtm-server-preview";
@@ -100,12 +105,15 @@ fn validate_only(query: Option<&str>) -> bool {
 async fn ingest(
     State(state): State<Arc<Ingest>>,
     RawQuery(query): RawQuery,
+    budget: Option<Extension<RequestBudget>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let container_id = &state.config.container_id;
-    match handle(&state, query.as_deref(), &headers, body).await {
-        Ok((events, report)) => {
+    let budget = budget.map(|Extension(b)| b);
+    match handle(&state, query.as_deref(), &headers, body, budget.as_ref()).await {
+        Ok((events, report, heavy)) => {
+            let size = report.event_count;
             let (status, body) = response::from_report(container_id, report);
             if status != StatusCode::OK {
                 tracing::warn!(
@@ -115,7 +123,12 @@ async fn ingest(
                     "request not fully processed"
                 );
             }
-            response::respond(status, &body, events)
+            // Serialising the answer to 10,000 events is large work too.
+            let response = offload(size.saturating_mul(64), || {
+                response::respond(status, &body, events)
+            });
+            drop(heavy);
+            response
         }
         Err(e) => {
             // The message names the kind of problem, never tokens or event values.
@@ -136,7 +149,8 @@ async fn handle(
     query: Option<&str>,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(usize, process::Report), IngestError> {
+    budget: Option<&RequestBudget>,
+) -> Result<(usize, process::Report, Option<HeavyPermit>), IngestError> {
     let max = state.config.max_body_bytes;
     body::check_declared_length(headers, max)?;
     let preview = headers.contains_key(PREVIEW_HEADER);
@@ -146,15 +160,25 @@ async fn handle(
     }
     let idempotency_key = idempotency_key(headers)?;
     let encoding = body::content_encoding(headers)?;
-    let bytes = body::read(body, encoding, max).await?;
-    let events = parse_events(&bytes)?;
+    let bytes = body::read(body, encoding, max, budget.map(|b| b.0.as_ref())).await?;
+    // A large request waits for one of a few slots, and its parsing runs off the
+    // async workers: the rest of the server goes on meanwhile (runtime::offload).
+    let size = bytes.len();
+    let heavy = hermes_core::runtime::heavy_permit(size).await;
+    let events = offload(size, || {
+        parse_events(&bytes, state.config.limits.max_events)
+    })?;
+    drop(bytes);
     let publishing = (!validate_only(query)).then_some(&state.publishing);
     let request = RequestContext {
         preview,
         idempotency_key,
+        size,
     };
     let report = process::process(&state.config, publishing, &events, request).await;
-    Ok((events.len(), report))
+    let count = events.len();
+    offload(size, || drop(events));
+    Ok((count, report, heavy))
 }
 
 /// The `Idempotency-Key` header: visible ASCII, at most
@@ -175,14 +199,86 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, IngestError> {
     Ok(Some(key))
 }
 
-/// Parses the body into the array of events: 400 for empty or invalid JSON, 422 for a non-array.
-pub fn parse_events(bytes: &[u8]) -> Result<Vec<Value>, IngestError> {
-    if bytes.trim_ascii().is_empty() {
+/// Parses the body into the array of events: 400 for empty or invalid JSON,
+/// 422 for a non-array, 413 past `max_events` (found while parsing: the events
+/// past the limit are never built).
+pub fn parse_events(bytes: &[u8], max_events: usize) -> Result<Vec<Value>, IngestError> {
+    use serde::de::{DeserializeSeed, IgnoredAny};
+    let text = bytes.trim_ascii();
+    let Some(first) = text.first() else {
         return Err(IngestError::EmptyBody);
+    };
+    let invalid = |e: serde_json::Error| IngestError::InvalidJson(e.to_string());
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    if *first != b'[' {
+        // Not an array: only its type matters, once the whole text is known to be JSON.
+        serde::Deserialize::deserialize(&mut de)
+            .map(|_: IgnoredAny| ())
+            .map_err(invalid)?;
+        de.end().map_err(invalid)?;
+        let actual = match first {
+            b'{' => "object",
+            b'"' => "string",
+            b't' | b'f' => "boolean",
+            b'n' => return Err(IngestError::NotArray(json_type(&Value::Null))),
+            _ => "number",
+        };
+        return Err(IngestError::NotArray(actual));
     }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Array(events)) => Ok(events),
-        Ok(other) => Err(IngestError::NotArray(json_type(&other))),
-        Err(e) => Err(IngestError::InvalidJson(e.to_string())),
+    let seed = events::Events::new(max_events);
+    let over = seed.over_limit.clone();
+    let events = match seed.deserialize(&mut de) {
+        Ok(events) => events,
+        Err(_) if over.get() => return Err(IngestError::TooManyEvents { max: max_events }),
+        Err(e) => return Err(invalid(e)),
+    };
+    de.end().map_err(invalid)?;
+    Ok(events)
+}
+
+mod events {
+    use serde::de::{DeserializeSeed, Deserializer, Error, SeqAccess, Visitor};
+    use serde_json::Value;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    /// A JSON array of at most `max` values; one more stops the parse.
+    pub struct Events {
+        max: usize,
+        pub over_limit: Rc<Cell<bool>>,
+    }
+
+    impl Events {
+        pub fn new(max: usize) -> Self {
+            Self {
+                max,
+                over_limit: Rc::new(Cell::new(false)),
+            }
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Events {
+        type Value = Vec<Value>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Value>, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Events {
+        type Value = Vec<Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of events")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Value>, A::Error> {
+            let mut events = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(self.max));
+            while let Some(event) = seq.next_element::<Value>()? {
+                if events.len() == self.max {
+                    self.over_limit.set(true);
+                    return Err(A::Error::custom("too many events"));
+                }
+                events.push(event);
+            }
+            Ok(events)
+        }
     }
 }

@@ -122,13 +122,15 @@ pub enum AuthFailure {
     NotYetValid,
     #[error("token was issued in the future (iat)")]
     IssuedInFuture,
-    #[error("token audience {found:?} is not the expected {expected:?}")]
+    // The expected values are kept for the code, never shown: an answer (or a log
+    // line copied into a ticket) must not tell a caller what would be accepted.
+    #[error("token audience {found:?} is not the one this endpoint accepts")]
     WrongAudience { found: String, expected: String },
     #[error("token issuer {found:?} is not Google")]
     WrongIssuer { found: String },
     #[error("token has no {0:?} claim")]
     MissingClaim(String),
-    #[error("token email {found:?} is not the expected {expected:?}")]
+    #[error("token email {found:?} is not the push identity this endpoint accepts")]
     WrongEmail {
         found: Option<String>,
         expected: String,
