@@ -15,5 +15,6 @@ mod exactly_once;
 mod firestore_emulator;
 mod ingest;
 mod lambda;
+mod overload;
 mod pipeline_emulator;
 mod push_oidc;

@@ -36,7 +36,7 @@ pub fn content_encoding(headers: &HeaderMap) -> Result<Encoding, IngestError> {
         "" | "identity" => Ok(Encoding::Identity),
         "gzip" | "x-gzip" => Ok(Encoding::Gzip),
         _ => Err(IngestError::UnsupportedEncoding(
-            value.chars().take(40).collect(),
+            hermes_core::preview::short(&value),
         )),
     }
 }
