@@ -5,7 +5,9 @@
 
 mod oidc;
 
-pub use oidc::{AuthFailure, Claims, OidcConfig, OidcVerifier, GOOGLE_ISSUERS, GOOGLE_JWKS_URL};
+pub use oidc::{
+    token_shape, AuthFailure, Claims, OidcConfig, OidcVerifier, GOOGLE_ISSUERS, GOOGLE_JWKS_URL,
+};
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
