@@ -31,8 +31,8 @@ pub struct Limits {
     pub max_events: usize,
     /// `errors` entries in one ingest answer; the rest are counted in `errorsOmitted`.
     pub max_errors: usize,
-    /// Request bytes (bodies as read, and as decompressed) held by all requests at
-    /// once; beyond → 503 with `Retry-After`.
+    /// Request bytes (bodies as read, as decompressed, and ingest's parsed
+    /// events) held by all requests at once; beyond → 503 with `Retry-After`.
     pub max_inflight_bytes: usize,
     /// From a connection being ready for a request to its complete header; a
     /// started header past it → 408, an idle connection is closed.

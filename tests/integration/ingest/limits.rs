@@ -1,7 +1,8 @@
 //! Bounded output and bounded work, in process: `[limits] max_errors` with
 //! `errorsOmitted`, `max_events` (413), short previews of input in error texts,
-//! the budget of request bytes (503 + Retry-After) while a publisher holds
-//! requests in flight. Bounds are on sizes, counts and statuses only.
+//! the budget of request bytes — bodies, inflated gzip and parsed events —
+//! (503 + Retry-After) while a publisher holds requests in flight. Bounds are
+//! on sizes, counts and statuses only.
 
 use super::common::*;
 use axum::body::Body;
@@ -156,12 +157,12 @@ async fn no_user_data_value_or_token_reaches_an_answer() {
 /// the held ones finish, requests pass again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_max_inflight_bytes_a_request_gets_503_with_retry_after() {
-    let toml = format!("{ONE_DESTINATION}\n[limits]\nmax_inflight_bytes = 250000");
+    let toml = format!("{ONE_DESTINATION}\n[limits]\nmax_inflight_bytes = 500000");
     let config = config(&toml);
     let protection = hermes_core::runtime::Protection::from_config(&config);
     let gate = Arc::new(Gate::default());
     let app = protection.guard(app_with(config, tokens(None, None), gate.clone()));
-    // ~100 kB each: two fit in 250 kB, the third does not.
+    // ~100 kB of body and ~100 kB parsed each: two fit in 500 kB, a third does not.
     let padding = "p".repeat(100_000);
     let body = json!([{"event_name": "e", "padding": padding}]).to_string();
     let mut held = Vec::new();
@@ -173,7 +174,7 @@ async fn past_max_inflight_bytes_a_request_gets_503_with_retry_after() {
     while gate.waiting.load(Ordering::SeqCst) < 2 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(protection.inflight_bytes() >= 200_000);
+    assert!(protection.inflight_bytes() >= 400_000);
     let refused = send(&app, &body, &[]).await;
     assert_eq!(refused.status, 503);
     assert_eq!(
@@ -212,7 +213,7 @@ async fn past_max_inflight_bytes_a_request_gets_503_with_retry_after() {
 async fn decompressed_bytes_count_against_the_budget() {
     use flate2::write::GzEncoder;
     use std::io::Write;
-    let toml = format!("{ONE_DESTINATION}\n[limits]\nmax_inflight_bytes = 150000");
+    let toml = format!("{ONE_DESTINATION}\n[limits]\nmax_inflight_bytes = 300000");
     let config = config(&toml);
     let protection = hermes_core::runtime::Protection::from_config(&config);
     let gate = Arc::new(Gate::default());
@@ -231,7 +232,8 @@ async fn decompressed_bytes_count_against_the_budget() {
     while gate.waiting.load(Ordering::SeqCst) < 1 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    // A few kB on the wire, 100 kB once inflated: past the 50 kB left.
+    // The first holds ~200 kB (body and parsed form). A few kB on the wire,
+    // 100 kB once inflated: past the ~100 kB left.
     let req = Request::post("/")
         .header("content-encoding", "gzip")
         .body(Body::from(gz.clone()))
