@@ -249,3 +249,38 @@ async fn decompressed_bytes_count_against_the_budget() {
         .unwrap();
     assert_eq!(call(&app, req).await.status, 200);
 }
+
+/// Large bodies wait for one of a few slots and are worked on off the async
+/// workers; `/healthz` and small requests never wait for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_requests_pass_while_large_ones_hold_every_slot() {
+    let gate = Arc::new(Gate::default());
+    let app = app_with(config(ONE_DESTINATION), tokens(None, None), gate.clone());
+    let padding = "p".repeat(80_000);
+    let body = json!([{"event_name": "e", "padding": padding}]).to_string();
+    let slots = hermes_core::runtime::offload::heavy_slots();
+    let mut large = Vec::new();
+    for _ in 0..slots + 2 {
+        let app = app.clone();
+        let body = body.clone();
+        large.push(tokio::spawn(async move { send(&app, &body, &[]).await }));
+    }
+    // Other tests of this binary may hold slots too: at least one of ours is in.
+    while gate.waiting.load(Ordering::SeqCst) < 1 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for _ in 0..20 {
+        let health = call(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+        assert_eq!(health.status, 200);
+        // A small request, checked and encoded (validate_only: a publish would
+        // wait at the gate like the large ones' do).
+        let req = Request::post("/?validate_only=true")
+            .body(Body::from(r#"[{"event_name":"e"}]"#))
+            .unwrap();
+        assert_eq!(call(&app, req).await.status, 200);
+    }
+    gate.open();
+    for l in large {
+        assert_eq!(l.await.unwrap().status, 200);
+    }
+}
