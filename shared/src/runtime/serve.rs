@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -222,12 +222,12 @@ pub async fn serve_connections(
 
 /// Answers a connection over the cap and closes it, without reading it.
 async fn refuse(mut stream: TcpStream, bytes: Vec<u8>) {
-    use tokio::io::AsyncWriteExt;
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        let _ = stream.write_all(&bytes).await;
-        let _ = stream.shutdown().await;
-    })
-    .await;
+    if tokio::time::timeout(Duration::from_secs(1), stream.write_all(&bytes))
+        .await
+        .is_ok_and(|written| written.is_ok())
+    {
+        linger(stream).await;
+    }
 }
 
 struct Connection {
@@ -258,15 +258,19 @@ impl Connection {
             service_state.begin();
             let state = Arc::clone(&service_state);
             let call = router.clone().oneshot(req.map(Body::new));
-            async move {
-                let response = match call.await {
-                    Ok(r) => r,
-                    Err(never) => match never {},
-                };
-                Ok::<_, std::convert::Infallible>(
-                    response.map(|inner| Body::new(Finishing { inner, state })),
-                )
-            }
+            // Boxed: an `Unpin` future lets the connection be polled without
+            // shutting its socket, for the lingering close below.
+            let answer: Pin<Box<dyn std::future::Future<Output = _> + Send>> =
+                Box::pin(async move {
+                    let response = match call.await {
+                        Ok(r) => r,
+                        Err(never) => match never {},
+                    };
+                    Ok::<_, std::convert::Infallible>(
+                        response.map(|inner| Body::new(Finishing { inner, state })),
+                    )
+                });
+            answer
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
@@ -274,8 +278,7 @@ impl Connection {
             // The watchdog below keeps the header deadline (it can answer 408).
             .header_read_timeout(None)
             .keep_alive(true);
-        let conn = builder.serve_connection(io, service);
-        let mut conn = std::pin::pin!(conn);
+        let mut conn = builder.serve_connection(io, service);
         let header_timeout = self.limits.header_timeout;
         let mut hard_deadline: Option<Instant> = None;
         loop {
@@ -285,15 +288,16 @@ impl Connection {
                 None => state.idle_since() + header_timeout,
             };
             tokio::select! {
-                served = conn.as_mut() => {
-                    if let Err(e) = served {
-                        tracing::debug!(error = %e, "connection ended with an error");
+                served = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => {
+                    match served {
+                        Ok(()) => linger(conn.into_parts().io.into_inner().inner).await,
+                        Err(e) => tracing::debug!(error = %e, "connection ended with an error"),
                     }
                     return;
                 }
                 changed = self.stop.changed(), if hard_deadline.is_none() => {
                     if changed.is_err() || *self.stop.borrow() {
-                        conn.as_mut().graceful_shutdown();
+                        Pin::new(&mut conn).graceful_shutdown();
                         hard_deadline = Some(Instant::now() + SHUTDOWN_GRACE);
                     }
                 }
@@ -320,6 +324,31 @@ impl Connection {
             }
         }
     }
+}
+
+/// How long, and how much, a closed connection's unread input is drained.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 4 << 20;
+
+/// A lingering close: the answer is sent and the write side shut, then what
+/// the client is still sending (the body of a request refused before it was
+/// read) is read and dropped, for a bounded time. Closing with unread input
+/// would make the kernel reset the connection, and the client could lose the
+/// answer it was sent.
+async fn linger(mut stream: TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let _ = stream.shutdown().await;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut drained = 0;
+    let _ = tokio::time::timeout(LINGER, async {
+        while drained < LINGER_BYTES {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    })
+    .await;
 }
 
 /// The stream for hyper and a duplicate of its socket.
