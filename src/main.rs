@@ -92,7 +92,7 @@ fn load(path: &str) -> Result<(Config, Vec<u8>), ExitCode> {
 /// The configuration and the file's events, or the exit code after saying why not.
 fn load_events(path: &str) -> Result<(Config, Vec<serde_json::Value>), ExitCode> {
     let (config, bytes) = load(path)?;
-    match parse_events(&bytes) {
+    match parse_events(&bytes, config.limits.max_events) {
         Ok(events) => Ok((config, events)),
         Err(e) => {
             let (_, body) = response::from_error(&config.container_id, &e);

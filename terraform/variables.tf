@@ -362,6 +362,9 @@ variable "notify_push_audience" {
   validation {
     condition     = length(var.notify_push_audience) > 0 && !can(regex("\\s", var.notify_push_audience))
     error_message = "notify_push_audience must be a non-empty string without whitespace."
+  }
+}
+
 variable "notification_channels" {
   description = "Cloud Monitoring notification channel IDs (projects/PROJECT/notificationChannels/ID) the alert policies notify. Empty: the alerts open incidents in the console without notifying anyone."
   type        = list(string)

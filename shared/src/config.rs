@@ -86,6 +86,8 @@ struct RawConfig {
     publish_deadline_ms: Option<u64>,
     schema: Option<RawSchema>,
     destinations: Option<Vec<RawDestination>>,
+    /// Every function's `[limits]` (crate::limits), checked by all of them.
+    limits: Option<toml::Table>,
     counters: Option<toml::Table>,
     dashboard: Option<toml::Table>,
     notify: Option<toml::Table>,
@@ -135,6 +137,8 @@ pub struct Config {
     pub publish_deadline: Duration,
     pub schema: Schema,
     pub destinations: Vec<Destination>,
+    /// `[limits]`: what one request and all of them at once may cost.
+    pub limits: crate::limits::Limits,
     /// Sections owned by the other functions, checked by them.
     pub counters: toml::Table,
     pub dashboard: toml::Table,
@@ -154,6 +158,7 @@ impl Default for Config {
             publish_deadline: Duration::from_millis(DEFAULT_PUBLISH_DEADLINE_MS),
             schema: Schema::default(),
             destinations: Vec::new(),
+            limits: crate::limits::Limits::default(),
             counters: toml::Table::new(),
             dashboard: toml::Table::new(),
             notify: toml::Table::new(),
@@ -279,6 +284,7 @@ impl Config {
             }
             config.destinations.push(dest);
         }
+        config.limits = crate::limits::Limits::parse(&raw.limits.unwrap_or_default())?;
         config.counters = raw.counters.unwrap_or_default();
         config.dashboard = raw.dashboard.unwrap_or_default();
         config.notify = raw.notify.unwrap_or_default();

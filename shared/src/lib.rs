@@ -7,10 +7,12 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod excerpt;
 pub mod firestore;
 pub mod future;
 pub mod gcp;
 pub mod hermes;
+pub mod limits;
 pub mod logging;
 pub mod preview;
 pub mod pubsub;

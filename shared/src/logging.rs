@@ -32,15 +32,27 @@ struct JsonLines;
 #[derive(Default)]
 struct Fields(Map<String, Value>);
 
+/// The longest text one field of a log line carries: whatever a value holds
+/// (a client's input quoted in an error, a store's error body), the line stays
+/// bounded, cut on a character boundary and marked `…`.
+pub const MAX_FIELD_CHARS: usize = 1_000;
+
+fn bounded(mut text: String) -> Value {
+    crate::excerpt::truncate_in_place(&mut text, MAX_FIELD_CHARS);
+    Value::String(text)
+}
+
 impl Visit for Fields {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(
-            field.name().to_string(),
-            Value::String(format!("{value:?}")),
-        );
+        self.0
+            .insert(field.name().to_string(), bounded(format!("{value:?}")));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_string(), Value::from(value));
+        let text = match value.char_indices().nth(MAX_FIELD_CHARS) {
+            None => value.to_string(),
+            Some(_) => crate::excerpt::preview(value, MAX_FIELD_CHARS),
+        };
+        self.0.insert(field.name().to_string(), Value::String(text));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.0.insert(field.name().to_string(), Value::from(value));
@@ -149,6 +161,24 @@ mod tests {
             Some("projects/p/traces/105445aa7843bc8bf206b12000100000")
         );
         assert_eq!(super::trace_resource(Some("p"), "zz/1"), None);
+    }
+
+    #[test]
+    fn fields_are_bounded() {
+        use tracing::field::Visit;
+        let mut fields = super::Fields::default();
+        let huge = "é".repeat(200_000);
+        let callsite = tracing::info_span!("t", x = tracing::field::Empty);
+        let field = callsite.field("x").unwrap();
+        fields.record_str(&field, &huge);
+        fields.record_debug(&field, &huge);
+        let text = fields.0["x"].as_str().unwrap();
+        assert!(
+            text.chars().count() <= super::MAX_FIELD_CHARS + 1,
+            "{}",
+            text.len()
+        );
+        assert!(text.ends_with('…'));
     }
 
     #[test]

@@ -1,14 +1,32 @@
 //! Running a function's `axum::Router` anywhere: under AWS Lambda through
 //! `lambda_http` when `AWS_LAMBDA_RUNTIME_API` is set, else as an HTTP server on
 //! `0.0.0.0:$PORT` (the Cloud Run contract), draining in-flight requests on SIGTERM.
+//!
+//! Every router it serves is guarded (`[limits]`, README "Limits and overload"):
+//! the request bytes held at once are bounded ([`guard`]), bodies and headers
+//! have deadlines, connections are capped ([`serve`]), and large work is kept
+//! off the async workers ([`offload`]).
 
+pub mod guard;
+pub mod offload;
+pub mod refusal;
+pub mod serve;
+
+use crate::config::Config;
+use crate::limits::Limits;
 use crate::logging::{trace_resource, TRACE_FIELD};
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tracing::Instrument;
+
+pub use guard::{Overloaded, RequestBudget, Reservation};
+pub use offload::{heavy_permit, offload, OFFLOAD_BYTES};
+pub use refusal::Refusal;
+pub use serve::SHUTDOWN_GRACE;
 
 pub const ENV_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 pub const ENV_PORT: &str = "PORT";
@@ -74,10 +92,74 @@ pub fn port_from_env() -> Result<u16, RuntimeError> {
     }
 }
 
-/// Serves `router` under Lambda or as an HTTP server, whichever the environment asks for.
+/// The protections of `[limits]` for one function: the budget of request
+/// bytes, the deadlines, the connection cap, and the wording of refusals.
+#[derive(Debug, Clone)]
+pub struct Protection {
+    pub limits: Limits,
+    pub refusal: Refusal,
+    inflight: Arc<guard::Inflight>,
+}
+
+impl Default for Protection {
+    fn default() -> Self {
+        Self::new(Limits::default(), Refusal::default())
+    }
+}
+
+impl Protection {
+    pub fn new(limits: Limits, refusal: Refusal) -> Self {
+        Self {
+            inflight: Arc::new(guard::Inflight::new(limits.max_inflight_bytes)),
+            limits,
+            refusal,
+        }
+    }
+
+    /// `[limits]` and `container_id` of the configuration.
+    pub fn from_config(config: &Config) -> Self {
+        Self::new(
+            config.limits,
+            Refusal {
+                container_id: config.container_id.clone(),
+            },
+        )
+    }
+
+    /// Request bytes held right now by the requests of this protection.
+    pub fn inflight_bytes(&self) -> usize {
+        self.inflight.used()
+    }
+
+    /// Adds the request guard (inflight bytes, body deadline) to a router.
+    pub fn guard(&self, router: Router) -> Router {
+        let guard = Arc::new(guard::Guard {
+            inflight: Arc::clone(&self.inflight),
+            body_timeout: self.limits.body_timeout,
+            refusal: self.refusal.clone(),
+        });
+        router.layer(axum::middleware::from_fn_with_state(guard, guard::guard))
+    }
+
+    fn conn_limits(&self) -> serve::ConnLimits {
+        serve::ConnLimits {
+            header_timeout: self.limits.header_timeout,
+            max_connections: self.limits.max_connections,
+            refusal: self.refusal.clone(),
+        }
+    }
+}
+
+/// Serves `router` under Lambda or as an HTTP server, with the default limits.
 pub async fn run(router: Router) -> Result<(), RuntimeError> {
-    let router = with_request_log(router);
+    run_protected(router, &Protection::default()).await
+}
+
+/// Serves `router` under Lambda or as an HTTP server, whichever the environment
+/// asks for, with the request log and `protection`.
+pub async fn run_protected(router: Router, protection: &Protection) -> Result<(), RuntimeError> {
     if std::env::var_os(ENV_LAMBDA_RUNTIME_API).is_some() {
+        let router = with_request_log(protection.guard(router));
         check_lambda_env()?;
         tracing::info!("starting under the AWS Lambda runtime");
         return lambda_http::run(router)
@@ -92,7 +174,7 @@ pub async fn run(router: Router) -> Result<(), RuntimeError> {
             addr: addr.clone(),
             source,
         })?;
-    serve(listener, router).await
+    serve_protected(listener, router, protection).await
 }
 
 /// `lambda_runtime` panics when these are missing; Lambda always sets them, a
@@ -118,20 +200,55 @@ fn check_lambda_env() -> Result<(), RuntimeError> {
     Ok(())
 }
 
-/// Serves on a bound listener until SIGTERM / Ctrl-C, then finishes in-flight requests.
+/// Serves on a bound listener until SIGTERM / Ctrl-C with the default limits
+/// (no request log), then finishes in-flight requests.
 pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> Result<(), RuntimeError> {
+    let protection = Protection::default();
+    serve_until(
+        listener,
+        protection.guard(router),
+        &protection,
+        shutdown_signal(),
+    )
+    .await
+}
+
+/// Serves on a bound listener with the request log and `protection` until
+/// SIGTERM / Ctrl-C, then answers the requests already received and stops
+/// within [`SHUTDOWN_GRACE`].
+pub async fn serve_protected(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    protection: &Protection,
+) -> Result<(), RuntimeError> {
+    let router = with_request_log(protection.guard(router));
+    serve_until(listener, router, protection, shutdown_signal()).await
+}
+
+/// [`serve_protected`] without the request log, until `shutdown` resolves
+/// (tests stop a server this way).
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    protection: &Protection,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), RuntimeError> {
     let addr = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(addr = %addr, "listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(RuntimeError::Serve)?;
+    serve::serve_connections(listener, router, protection.conn_limits(), shutdown).await?;
     tracing::info!("stopped: in-flight requests finished");
     Ok(())
 }
+
+/// When the shutdown signal arrived, if it has.
+pub fn shutdown_started() -> Option<Instant> {
+    SHUTDOWN_AT.get().copied()
+}
+
+static SHUTDOWN_AT: OnceLock<Instant> = OnceLock::new();
 
 /// Resolves on SIGTERM (Cloud Run's stop signal) or Ctrl-C.
 pub async fn shutdown_signal() {
@@ -153,5 +270,6 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+    SHUTDOWN_AT.get_or_init(Instant::now);
     tracing::info!("shutdown signal received: draining in-flight requests");
 }

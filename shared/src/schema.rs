@@ -345,16 +345,62 @@ impl Schema {
 
     /// Checks one event; appends one error per failing leaf and returns whether it passed.
     pub fn check_event(&self, event: &Value, index: usize, errors: &mut Vec<SchemaError>) -> bool {
-        let before = errors.len();
+        self.check_event_capped(event, index, errors, usize::MAX)
+            .passed
+    }
+
+    /// Like [`Schema::check_event`], but `errors` never grows past `cap`
+    /// entries: the errors beyond it are only counted, so an event with a
+    /// million bad leaves costs a count, not a million messages.
+    pub fn check_event_capped(
+        &self,
+        event: &Value,
+        index: usize,
+        errors: &mut Vec<SchemaError>,
+        cap: usize,
+    ) -> Checked {
+        let mut sink = Sink {
+            errors,
+            cap,
+            failed: 0,
+        };
         let mut path = String::with_capacity(32);
         path.push_str("events[");
         push_usize(&mut path, index);
         path.push(']');
         match event {
-            Value::Object(map) => check_fields(&self.fields, map, &mut path, index, errors),
-            other => errors.push(type_error(&path, index, FieldType::Object, other, true)),
+            Value::Object(map) => check_fields(&self.fields, map, &mut path, index, &mut sink),
+            other => sink.push(|| type_error(&path, index, FieldType::Object, other, true)),
         }
-        errors.len() == before
+        Checked {
+            passed: sink.failed == 0,
+            failed_leaves: sink.failed,
+        }
+    }
+}
+
+/// What [`Schema::check_event_capped`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    pub passed: bool,
+    /// Every failing leaf, kept or not.
+    pub failed_leaves: usize,
+}
+
+/// Where the failing leaves go: kept up to `cap`, counted always. An error
+/// past the cap is never built (its path and message cost allocations).
+struct Sink<'a> {
+    errors: &'a mut Vec<SchemaError>,
+    cap: usize,
+    failed: usize,
+}
+
+impl Sink<'_> {
+    fn push(&mut self, error: impl FnOnce() -> SchemaError) {
+        self.failed += 1;
+        if self.errors.len() < self.cap {
+            self.errors.push(error());
+        }
     }
 }
 
@@ -368,7 +414,7 @@ fn check_fields(
     map: &Map<String, Value>,
     path: &mut String,
     index: usize,
-    errors: &mut Vec<SchemaError>,
+    errors: &mut Sink<'_>,
 ) {
     for (name, rule) in fields.iter() {
         let value = field(map, name);
@@ -399,12 +445,12 @@ fn check_value(
     value: Option<&Value>,
     path: &mut String,
     index: usize,
-    errors: &mut Vec<SchemaError>,
+    errors: &mut Sink<'_>,
 ) {
     let value = match value {
         None | Some(Value::Null) => {
             if rule.required {
-                errors.push(SchemaError {
+                errors.push(|| SchemaError {
                     event_index: Some(index),
                     path: path.clone(),
                     code: ErrorCode::Missing,
@@ -421,7 +467,7 @@ fn check_value(
         Some(v) => v,
     };
     if !rule.ty.matches(value) {
-        errors.push(type_error(path, index, rule.ty, value, rule.required));
+        errors.push(|| type_error(path, index, rule.ty, value, rule.required));
         return;
     }
     match (&rule.nested, value) {

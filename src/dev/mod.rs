@@ -188,6 +188,7 @@ pub async fn run(options: Options) -> Result<(), DevError> {
         Dashboard::new(reader, dashboard_settings).with_preview(traces.1, config.preview.ttl),
     );
     let topics: Vec<_> = config.topics().into_iter().cloned().collect();
+    let protection = hermes_core::runtime::Protection::from_config(&config);
     let ingest = Arc::new(Ingest::new(config, tokens.clone(), publisher)?.with_tracing(traces.0));
     let publishing = ingest.publishing.clone();
     let health = match (&queue, &db) {
@@ -233,7 +234,6 @@ pub async fn run(options: Options) -> Result<(), DevError> {
             router = router.nest(&format!("/notify/{secret}"), job);
         }
     }
-    let router = hermes_core::runtime::with_request_log(router);
 
     let listener = tokio::net::TcpListener::bind((host, port))
         .await
@@ -294,7 +294,7 @@ pub async fn run(options: Options) -> Result<(), DevError> {
             )));
         }
     }
-    let served = hermes_core::runtime::serve(listener, router).await;
+    let served = hermes_core::runtime::serve_protected(listener, router, &protection).await;
     if !publishing.drain(Duration::from_secs(8)).await {
         tracing::warn!("stopping with publishes still running");
     }

@@ -703,6 +703,9 @@ def test_notify_markers_expire_and_its_config_is_generated():
     }
     json_body = rendered_config(Module(TF_DIR, {**NOTIFY_ON, "notify_body": "json"}))["notify"]
     assert json_body["body"] == "json" and "template" not in json_body
+
+
+# ---------------------------------------------------------------------------
 # Monitoring: log-based metrics read fields the functions really log
 # ---------------------------------------------------------------------------
 

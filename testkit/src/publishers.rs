@@ -45,6 +45,55 @@ impl Publisher for Recorder {
     }
 }
 
+/// A `Publisher` that always fails, as an unreachable Pub/Sub would.
+#[derive(Default)]
+pub struct Failing;
+
+impl Publisher for Failing {
+    fn publish<'a>(
+        &'a self,
+        _topic: &'a TopicName,
+        _messages: &'a [Message],
+    ) -> BoxFuture<'a, Result<Vec<String>, PublishError>> {
+        Box::pin(async { Err(PublishError::Backend("publisher down".into())) })
+    }
+}
+
+/// A `Publisher` that holds every publish until [`Gate::open`]: requests stay
+/// in flight, with their bodies held, for as long as a test needs.
+#[derive(Default)]
+pub struct Gate {
+    open: tokio::sync::Notify,
+    opened: std::sync::atomic::AtomicBool,
+    /// Publishes that reached the gate.
+    pub waiting: std::sync::atomic::AtomicUsize,
+}
+
+impl Gate {
+    pub fn open(&self) {
+        self.opened.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.open.notify_waiters();
+    }
+}
+
+impl Publisher for Gate {
+    fn publish<'a>(
+        &'a self,
+        _topic: &'a TopicName,
+        messages: &'a [Message],
+    ) -> BoxFuture<'a, Result<Vec<String>, PublishError>> {
+        Box::pin(async move {
+            self.waiting
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let notified = self.open.notified();
+            if !self.opened.load(std::sync::atomic::Ordering::SeqCst) {
+                notified.await;
+            }
+            Ok((0..messages.len()).map(|i| format!("g{i}")).collect())
+        })
+    }
+}
+
 /// Answers a `topics.publish` as Pub/Sub does, one id per message in the request:
 /// `{prefix}{first}`, `{prefix}{first + 1}`, …, so a test knows the ids in advance.
 pub struct PublishIds {

@@ -18,6 +18,7 @@ mod ingest;
 mod lambda;
 mod log_fields;
 mod notify_emulator;
+mod overload;
 mod pipeline_emulator;
 mod preview;
 mod preview_emulator;

@@ -660,3 +660,85 @@ fn envelope_errors() {
     );
     assert!(!line.contains('\n'));
 }
+
+// ---------------------------------------------------------------------------
+// What a refused caller is told
+
+/// A 401 names the class of the problem, never what would have been accepted:
+/// neither the audience, nor the push identity, nor the issuer.
+#[tokio::test]
+async fn a_401_never_tells_the_expected_audience_or_account() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+    let server = jwks_server(jwks(&[(&KEY_A, "k1")]), 1).await;
+    let settings = hermes_counters::settings::Settings {
+        push_audience: Some(AUDIENCE.into()),
+        push_service_account: Some(SA.into()),
+        jwks_url: format!("{}/oauth2/v3/certs", server.uri()),
+        ..Default::default()
+    };
+    // Never reached: the token is refused first.
+    let store =
+        hermes_testkit::stores::firestore_at(&server.uri(), "p", Duration::from_millis(200));
+    let app = hermes_counters::router(std::sync::Arc::new(hermes_counters::Counters::new(
+        settings,
+        std::sync::Arc::new(store),
+    )));
+    let envelope = hermes_testkit::samples::push_envelope("m-1", &json!({"items": []}), json!({}));
+    let tokens = [
+        sign(
+            &KEY_A,
+            "k1",
+            &with(claims(), "aud", json!("https://elsewhere.example/")),
+        ),
+        sign(
+            &KEY_A,
+            "k1",
+            &with(claims(), "email", json!("x@example.com")),
+        ),
+        sign(
+            &KEY_A,
+            "k1",
+            &with(claims(), "iss", json!("https://evil.example")),
+        ),
+        "not-a-token".to_string(),
+    ];
+    for token in tokens {
+        let response = app
+            .clone()
+            .oneshot(
+                Request::post("/")
+                    .header("authorization", bearer(&token))
+                    .header("content-type", "application/json")
+                    .body(Body::from(envelope.to_string()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&body);
+        for secret in [AUDIENCE, SA, "accounts.google.com"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(text.contains("unauthorized push"), "{text}");
+    }
+}
+
+/// The failure's own text (what the log gets) holds no expected value either.
+#[test]
+fn auth_failures_never_quote_the_expected_values() {
+    let audience = AuthFailure::WrongAudience {
+        found: "a".into(),
+        expected: AUDIENCE.into(),
+    };
+    let email = AuthFailure::WrongEmail {
+        found: Some("b".into()),
+        expected: SA.into(),
+    };
+    assert!(!audience.to_string().contains(AUDIENCE), "{audience}");
+    assert!(!email.to_string().contains(SA), "{email}");
+}

@@ -12,7 +12,9 @@
 //! - [`push_path`]: `hermes-counters` with Pub/Sub push envelopes (and
 //!   `bare-axum` on the same envelopes);
 //! - [`cold_start`]: exec to the first 200 answer to `POST /`;
-//! - [`one_mib`]: a 1 MiB body under a 128 MiB address-space limit, and peak RSS.
+//! - [`one_mib`]: a 1 MiB body under a 128 MiB address-space limit, and peak RSS;
+//! - [`overload`]: 200 concurrent 1 MiB bodies under a 256 MiB limit, and 500
+//!   half-open connections, with the p99 of small requests meanwhile.
 //!
 //! `scripts/bench` builds the binaries, runs criterion, then this; see
 //! `hermes-bench --help`.
@@ -25,6 +27,7 @@ mod load;
 mod one_mib;
 mod opts;
 mod output;
+mod overload;
 mod plan;
 mod procs;
 mod push_path;
@@ -95,6 +98,7 @@ async fn run(opts: Opts, cpus: plan::Cpus) -> Result<bool, String> {
     results.push = push_path::run(&mut harness).await?;
     results.cold = cold_start::run(&mut harness).await;
     results.one_mib = one_mib::run(&mut harness).await;
+    results.overload = overload::run(&mut harness).await;
     output::finish(&mut harness, &mut results, started)?;
     Ok(harness.ok)
 }

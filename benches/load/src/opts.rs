@@ -21,10 +21,11 @@ usage: hermes-bench [--smoke] [options]
   --starts N           cold starts per server (default 20; smoke 2)
   --no-pin             do not pin the servers and the load generator to separate CPUs
   --no-node            skip the Node.js baseline
-  --only LIST          run only these parts, comma-separated: load,push,cold,mib
+  --only LIST          run only these parts, comma-separated: load,push,cold,mib,overload
                        (for profiling; the report then has only those tables)
   --events LIST        events per request for the load part (default 1,10,100)
   --mib-limit MIB      address-space limit of the 1 MiB test (default 128; 0: none)
+  --overload-limit MIB address-space limit of the overload test (default 256)
   --report-from FILE   only render a results.json of an earlier run (to --out's
                        report.md, and to --doc when given); runs nothing
   --since EPOCH_SECS   when the whole benchmark started (scripts/bench passes it),
@@ -52,6 +53,7 @@ pub struct Opts {
     pub only: Option<Vec<String>>,
     pub events: Vec<u64>,
     pub mib_limit: u64,
+    pub overload_limit: u64,
     pub since: Option<u64>,
     pub report_from: Option<PathBuf>,
 }
@@ -83,6 +85,7 @@ impl Opts {
             only: None,
             events: vec![1, 10, 100],
             mib_limit: MIB_LIMIT,
+            overload_limit: 256,
             since: None,
             report_from: None,
         };
@@ -106,6 +109,7 @@ impl Opts {
                 "--report-from" => o.report_from = Some(value(&a)?.into()),
                 "--since" => o.since = Some(num(&a, &value(&a)?)?),
                 "--mib-limit" => o.mib_limit = num(&a, &value(&a)?)?,
+                "--overload-limit" => o.overload_limit = num(&a, &value(&a)?)?,
                 "--only" => o.only = Some(value(&a)?.split(',').map(str::to_string).collect()),
                 "--events" => {
                     o.events = value(&a)?

@@ -37,7 +37,10 @@ pub fn finish(
     }
 
     let opts = &harness.opts;
-    let markdown = report::render(results);
+    let mut markdown = report::render(results);
+    if let Some(o) = &results.overload {
+        markdown.push_str(&report::render_overload(o));
+    }
     write(&opts.out.join("report.md"), &markdown)?;
     let json = serde_json::to_string_pretty(results).map_err(|e| e.to_string())?;
     write(&opts.out.join("results.json"), &json)?;
@@ -55,7 +58,10 @@ pub fn rerender(opts: &Opts, file: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let results: Results =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-    let markdown = report::render(&results);
+    let mut markdown = report::render(&results);
+    if let Some(o) = &results.overload {
+        markdown.push_str(&report::render_overload(o));
+    }
     std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
     write(&opts.out.join("report.md"), &markdown)?;
     publish(opts, &results, &markdown)

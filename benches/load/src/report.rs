@@ -21,6 +21,8 @@ pub struct Results {
     pub push: Vec<Push>,
     pub cold: Vec<ColdStart>,
     pub one_mib: Vec<OneMib>,
+    #[serde(default)]
+    pub overload: Option<Overload>,
     pub binaries: Vec<Binary>,
     pub bad_sink_requests: u64,
     /// This program's run.
@@ -147,6 +149,119 @@ impl ColdStart {
             samples_ms: samples,
         }
     }
+}
+
+/// The overload phase (overload.rs).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Overload {
+    pub address_space_limit_mib: u64,
+    pub clients: usize,
+    pub seconds: f64,
+    pub half_open: usize,
+    pub wrong_body_events: usize,
+    pub flood: Vec<OverloadRound>,
+    pub slowloris: Vec<OverloadRound>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct OverloadRound {
+    /// Answers to the big bodies, by status (0: no answer).
+    pub statuses: std::collections::BTreeMap<u16, u64>,
+    pub share_503: f64,
+    pub peak_rss_kib: u64,
+    pub peak_address_space_kib: u64,
+    pub survived: bool,
+    pub small_idle_p99_ms: f64,
+    pub small_loaded_p99_ms: f64,
+    pub small_sent: usize,
+    pub small_answered: usize,
+}
+
+impl OverloadRound {
+    /// The small requests' p99 under load over their p99 on the idle server.
+    pub fn ratio(&self) -> f64 {
+        self.small_loaded_p99_ms / self.small_idle_p99_ms.max(1e-3)
+    }
+
+    /// Every big body was answered 2xx, 4xx or 503.
+    pub fn statuses_ok(&self) -> bool {
+        self.statuses
+            .keys()
+            .all(|&s| (200..500).contains(&s) || s == 503)
+    }
+}
+
+/// The overload tables: one row per round, then min–max.
+pub fn render_overload(o: &Overload) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\n### Overload\n\n`hermes-ingest` under a {} MiB address-space limit (`RLIMIT_AS`, `MALLOC_ARENA_MAX=1`), {} clients each sending 1 MiB bodies back to back for {} s (half of them {} events of wrong types each, the largest answer; half a valid 1 MiB that is published), while a prober sends small requests one after another; its p99 is compared with its p99 on the idle server just before, in the same round.\n",
+        o.address_space_limit_mib, o.clients, o.seconds, o.wrong_body_events
+    );
+    let _ = writeln!(s, "| round | big-body answers by status | 503 share | peak RSS | peak address space | survived | small p99 idle | small p99 under load | ratio |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    for (i, r) in o.flood.iter().enumerate() {
+        let statuses: Vec<String> = r
+            .statuses
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.1}% | {:.1} MiB | {:.0} MiB | {} | {:.2} ms | {:.2} ms | ×{:.1} |",
+            i + 1,
+            statuses.join(", "),
+            r.share_503 * 100.0,
+            r.peak_rss_kib as f64 / 1024.0,
+            r.peak_address_space_kib as f64 / 1024.0,
+            if r.survived { "yes" } else { "**no**" },
+            r.small_idle_p99_ms,
+            r.small_loaded_p99_ms,
+            r.ratio()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nSlowloris: {} connections each holding half a header open, on a server without a memory limit; the prober's requests meanwhile.\n",
+        o.half_open
+    );
+    let _ = writeln!(s, "| round | small requests answered | small p99 idle | small p99 with the half-open connections | ratio | peak RSS |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    for (i, r) in o.slowloris.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "| {} | {} of {} | {:.2} ms | {:.2} ms | ×{:.1} | {:.1} MiB |",
+            i + 1,
+            r.small_answered,
+            r.small_sent,
+            r.small_idle_p99_ms,
+            r.small_loaded_p99_ms,
+            r.ratio(),
+            r.peak_rss_kib as f64 / 1024.0
+        );
+    }
+    let spread = |v: Vec<f64>| {
+        let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
+        let max = v.iter().cloned().fold(0.0, f64::max);
+        if v.is_empty() {
+            "—".to_string()
+        } else {
+            format!("×{min:.1}–×{max:.1}")
+        }
+    };
+    let _ = writeln!(
+        s,
+        "\nSmall-request p99 ratio, min–max over the rounds: {} under the flood, {} under slowloris.",
+        spread(o.flood.iter().map(OverloadRound::ratio).collect()),
+        spread(o.slowloris.iter().map(OverloadRound::ratio).collect())
+    );
+    if let Some(n) = &o.note {
+        let _ = writeln!(s, "\nNote: {n}");
+    }
+    s
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

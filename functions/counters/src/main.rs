@@ -2,13 +2,15 @@
 
 use hermes_core::config::Config;
 use hermes_core::firestore::FirestoreStore;
+use hermes_core::runtime::Protection;
 use hermes_counters::preview::{self, TraceWriter};
 use hermes_counters::{router, Counters, StartupError};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-async fn start() -> Result<(Counters, TraceWriter), StartupError> {
+async fn start() -> Result<(Counters, TraceWriter, Protection), StartupError> {
     let config = Config::from_env_without_hash_key()?;
+    let protection = Protection::from_config(&config);
     let settings = Counters::settings_from(&config)?;
     let store =
         FirestoreStore::from_function_env(&settings.database, settings.commit_deadline).await?;
@@ -20,13 +22,13 @@ async fn start() -> Result<(Counters, TraceWriter), StartupError> {
     );
     // The preview topic's pushes are written to the same database.
     let traces = TraceWriter::new(&settings, Arc::new(store.clone()));
-    Ok((Counters::new(settings, Arc::new(store)), traces))
+    Ok((Counters::new(settings, Arc::new(store)), traces, protection))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     hermes_core::logging::init();
-    let (counters, traces) = match start().await {
+    let (counters, traces, protection) = match start().await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("hermes-counters: {}", hermes_core::error::Report(&e));
@@ -37,7 +39,7 @@ async fn main() -> ExitCode {
         tracing::warn!("counters.push_audience is not set: push requests are not authenticated");
     }
     let app = router(Arc::new(counters)).merge(preview::router(Arc::new(traces)));
-    match hermes_core::runtime::run(app).await {
+    match hermes_core::runtime::run_protected(app, &protection).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hermes-counters: {}", hermes_core::error::Report(&e));

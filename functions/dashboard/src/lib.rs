@@ -264,11 +264,12 @@ impl Dashboard {
                     return None;
                 }
                 let event = match (&snapshot.error, &snapshot.items) {
-                    (Some(error), _) => {
+                    (Some(_), _) => {
                         st.sent = None;
+                        // The detail is logged by the poller, not sent to the page.
                         Event::default()
                             .event("error")
-                            .data(json!({ "error": error }).to_string())
+                            .data(json!({ "error": STORE_UNREADABLE }).to_string())
                     }
                     (None, Some(items)) => {
                         if st.sent.as_ref() == Some(items) {
@@ -385,10 +386,13 @@ fn html_page(html: String) -> Response {
     response
 }
 
+/// What a page is told when the store cannot be read.
+const STORE_UNREADABLE: &str = "cannot read the counters";
+
 /// Why a dashboard request failed; its one status table.
 #[derive(Debug, thiserror::Error)]
 pub enum DashboardError {
-    #[error("cannot read the counters")]
+    #[error("{STORE_UNREADABLE}")]
     Store(#[from] StoreError),
 }
 
@@ -398,12 +402,12 @@ impl IntoResponse for DashboardError {
             // The store may be back in a moment: the page retries.
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
-        let error = report(&self);
-        tracing::warn!(error = %error, "dashboard cannot read the counters store");
+        tracing::warn!(error = %report(&self), "dashboard cannot read the counters store");
+        // The store's own error stays in the log: the page only needs to know.
         (
             status,
             [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-            axum::Json(json!({ "error": error })),
+            axum::Json(json!({ "error": self.to_string() })),
         )
             .into_response()
     }

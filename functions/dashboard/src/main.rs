@@ -4,12 +4,14 @@
 
 use hermes_core::config::Config;
 use hermes_core::firestore::FirestoreStore;
+use hermes_core::runtime::Protection;
 use hermes_dashboard::{router, Dashboard, StartupError};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-async fn start() -> Result<Dashboard, StartupError> {
+async fn start() -> Result<(Dashboard, Protection), StartupError> {
     let config = Config::from_env_without_hash_key()?;
+    let protection = Protection::from_config(&config);
     let settings = Dashboard::settings_from(&config)?;
     let store =
         FirestoreStore::from_function_env(&settings.database, settings.read_deadline).await?;
@@ -20,14 +22,16 @@ async fn start() -> Result<Dashboard, StartupError> {
         "hermes-dashboard ready"
     );
     let ttl = config.preview.ttl;
-    Ok(Dashboard::new(Arc::new(store.clone()), settings).with_preview(Arc::new(store), ttl))
+    let dashboard =
+        Dashboard::new(Arc::new(store.clone()), settings).with_preview(Arc::new(store), ttl);
+    Ok((dashboard, protection))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     hermes_core::logging::init();
-    let dashboard = match start().await {
-        Ok(d) => Arc::new(d),
+    let (dashboard, protection) = match start().await {
+        Ok((d, p)) => (Arc::new(d), p),
         Err(e) => {
             eprintln!("hermes-dashboard: {}", hermes_core::error::Report(&e));
             return ExitCode::FAILURE;
@@ -40,7 +44,7 @@ async fn main() -> ExitCode {
         hermes_core::runtime::shutdown_signal().await;
         closing.shutdown();
     });
-    match hermes_core::runtime::run(router(dashboard)).await {
+    match hermes_core::runtime::run_protected(router(dashboard), &protection).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hermes-dashboard: {}", hermes_core::error::Report(&e));

@@ -255,7 +255,7 @@ fn bench_request_path(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::from_parameter(n), &body, |b, body| {
             b.iter(|| {
                 rt.block_on(async {
-                    let events = parse_events(black_box(body)).expect("array");
+                    let events = parse_events(black_box(body), usize::MAX).expect("array");
                     let report = process::process(
                         &config,
                         Some(&publishing),

@@ -4,6 +4,7 @@
 use crate::error::IngestError;
 use axum::body::Body;
 use axum::http::{header, HeaderMap};
+use hermes_core::runtime::{Overloaded, Reservation};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use std::io::Read;
 
@@ -35,35 +36,75 @@ pub fn content_encoding(headers: &HeaderMap) -> Result<Encoding, IngestError> {
         "" | "identity" => Ok(Encoding::Identity),
         "gzip" | "x-gzip" => Ok(Encoding::Gzip),
         _ => Err(IngestError::UnsupportedEncoding(
-            value.chars().take(40).collect(),
+            hermes_core::excerpt::short(&value),
         )),
     }
 }
 
 /// Reads at most `max` bytes of body, then decodes it, again within `max`.
-pub async fn read(body: Body, encoding: Encoding, max: usize) -> Result<Vec<u8>, IngestError> {
+/// Decompressed bytes are paid for from `budget` (the server's budget of
+/// request bytes, when the request has one) as they come out.
+pub async fn read(
+    body: Body,
+    encoding: Encoding,
+    max: usize,
+    budget: Option<&Reservation>,
+) -> Result<bytes::Bytes, IngestError> {
     let raw = match Limited::new(body, max).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
             return Err(IngestError::TooLarge { max })
         }
+        Err(e) if find::<Overloaded>(e.as_ref()) => return Err(IngestError::Overloaded),
         Err(e) => return Err(IngestError::BodyRead(e.to_string())),
     };
     match encoding {
-        Encoding::Identity => Ok(raw.to_vec()),
-        Encoding::Gzip => gunzip(&raw, max),
+        Encoding::Identity => Ok(raw),
+        Encoding::Gzip => gunzip_within(&raw, max, budget).map(bytes::Bytes::from),
     }
+}
+
+/// Whether `T` is `e` or one of its causes.
+fn find<T: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<T>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// Decompresses, refusing to inflate past `max` bytes (a gzip bomb stops there).
 pub fn gunzip(data: &[u8], max: usize) -> Result<Vec<u8>, IngestError> {
-    let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(max));
+    gunzip_within(data, max, None)
+}
+
+/// [`gunzip`], taking each decompressed chunk from `budget` first.
+fn gunzip_within(
+    data: &[u8],
+    max: usize,
+    budget: Option<&Reservation>,
+) -> Result<Vec<u8>, IngestError> {
+    const CHUNK: usize = 64 * 1024;
+    let mut out = Vec::new();
     let mut decoder = flate2::read::MultiGzDecoder::new(data).take(max as u64 + 1);
-    decoder
-        .read_to_end(&mut out)
-        .map_err(|e| IngestError::BadGzip(e.to_string()))?;
-    if out.len() > max {
-        return Err(IngestError::TooLarge { max });
+    let mut chunk = vec![0u8; CHUNK];
+    loop {
+        let n = match decoder.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(IngestError::BadGzip(e.to_string())),
+        };
+        if let Some(budget) = budget {
+            budget.grow(n).map_err(|_| IngestError::Overloaded)?;
+        }
+        out.extend_from_slice(&chunk[..n]);
+        if out.len() > max {
+            return Err(IngestError::TooLarge { max });
+        }
     }
     Ok(out)
 }

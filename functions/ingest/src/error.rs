@@ -7,6 +7,10 @@ use axum::http::StatusCode;
 pub enum IngestError {
     #[error("Body: The request body is larger than the limit of {max} bytes.")]
     TooLarge { max: usize },
+    #[error("Body: The request holds more than the limit of {max} events.")]
+    TooManyEvents { max: usize },
+    #[error("Overloaded: The server is holding as many request bytes as it may. Retry later.")]
+    Overloaded,
     #[error("Authorization: The authorization is invalid. Ensure you are including the correct authorization header in your request.")]
     Unauthorized,
     #[error("Body: Content-Encoding \"{0}\" is not supported. Send gzip or identity.")]
@@ -31,7 +35,8 @@ pub enum IngestError {
 impl IngestError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooLarge { .. } | Self::TooManyEvents { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BadIdempotencyKey

@@ -14,6 +14,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::Router;
 use error::IngestError;
 use hermes_core::auth::Tokens;
@@ -21,11 +22,15 @@ pub use hermes_core::config::StartupError;
 use hermes_core::config::{Config, ConfigError};
 use hermes_core::preview::{PublishTraces, SessionValue, TraceSink};
 use hermes_core::pubsub::{PubSubRest, Publisher};
+use hermes_core::runtime::{offload, RequestBudget};
 use hermes_core::schema::json_type;
 pub use process::Publishing;
 use process::{RequestContext, MAX_IDEMPOTENCY_KEY_BYTES};
 use serde_json::Value;
 use std::sync::Arc;
+
+/// One of the few slots of large requests being worked on (runtime::offload).
+type HeavyPermit = tokio::sync::SemaphorePermit<'static>;
 
 /// The header that marks a preview request.
 pub use hermes_core::preview::PREVIEW_HEADER;
@@ -123,13 +128,16 @@ fn validate_only(query: Option<&str>) -> bool {
 async fn ingest(
     State(state): State<Arc<Ingest>>,
     RawQuery(query): RawQuery,
+    budget: Option<Extension<RequestBudget>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let container_id = &state.config.container_id;
-    match handle(&state, query.as_deref(), &headers, body).await {
-        Ok((events, mut report, session)) => {
+    let budget = budget.map(|Extension(b)| b);
+    match handle(&state, query.as_deref(), &headers, body, budget.as_ref()).await {
+        Ok((events, mut report, session, heavy)) => {
             let traced = std::mem::take(&mut report.traced);
+            let size = report.event_count;
             let (status, body) = response::from_report(container_id, report);
             if status != StatusCode::OK {
                 tracing::warn!(
@@ -139,10 +147,19 @@ async fn ingest(
                     "request not fully processed"
                 );
             }
-            let response = response::respond(status, &body, events.len());
-            if let (Some(tracer), Some(session)) = (&state.tracer, session) {
-                tracer.send(session, status.as_u16(), &body, events, traced);
+            // Serialising the answer to 10,000 events is large work too.
+            let count = events.len();
+            let response = offload(size.saturating_mul(64), || {
+                response::respond(status, &body, count)
+            });
+            match (&state.tracer, session) {
+                (Some(tracer), Some(session)) => {
+                    tracer.send(session, status.as_u16(), &body, events, traced)
+                }
+                // Freeing 10,000 parsed events is large work as well.
+                _ => offload(size.saturating_mul(64), || drop(events)),
             }
+            drop(heavy);
             response
         }
         Err(e) => {
@@ -167,7 +184,16 @@ async fn handle(
     query: Option<&str>,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(Vec<Value>, process::Report, Option<SessionValue>), IngestError> {
+    budget: Option<&RequestBudget>,
+) -> Result<
+    (
+        Vec<Value>,
+        process::Report,
+        Option<SessionValue>,
+        Option<HeavyPermit>,
+    ),
+    IngestError,
+> {
     let max = state.config.max_body_bytes;
     body::check_declared_length(headers, max)?;
     let preview = headers.contains_key(PREVIEW_HEADER);
@@ -177,8 +203,22 @@ async fn handle(
     }
     let idempotency_key = idempotency_key(headers)?;
     let encoding = body::content_encoding(headers)?;
-    let bytes = body::read(body, encoding, max).await?;
-    let events = parse_events(&bytes)?;
+    let bytes = body::read(body, encoding, max, budget.map(|b| b.0.as_ref())).await?;
+    // A large request waits for one of a few slots, and its parsing runs off the
+    // async workers: the rest of the server goes on meanwhile (runtime::offload).
+    let size = bytes.len();
+    let heavy = hermes_core::runtime::heavy_permit(size).await;
+    let events = offload(size, || {
+        parse_events(&bytes, state.config.limits.max_events)
+    })?;
+    drop(bytes);
+    // The parsed events cost several times their text (a `[0,0,…]` body about
+    // 20×): they are paid for from the same budget, so what a request holds
+    // in memory, not only its bytes, is bounded.
+    if let Some(budget) = budget {
+        let parsed = offload(size, || events.iter().map(heap_estimate).sum::<usize>());
+        budget.0.grow(parsed).map_err(|_| IngestError::Overloaded)?;
+    }
     let publishing = (!validate_only(query)).then_some(&state.publishing);
     // Only an authorized preview request with a live session value is traced.
     let session = match (&state.tracer, preview) {
@@ -189,13 +229,14 @@ async fn handle(
         preview,
         idempotency_key,
         trace: session.is_some(),
+        size,
     };
     let report = process::process(&state.config, publishing, &events, request).await;
     // A validate-only request publishes nothing: it is no traffic of the pipeline.
     if publishing.is_some() {
         metrics::log_request(&report, preview);
     }
-    Ok((events, report, session))
+    Ok((events, report, session, heavy))
 }
 
 /// The `Idempotency-Key` header: visible ASCII, at most
@@ -216,14 +257,101 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, IngestError> {
     Ok(Some(key))
 }
 
-/// Parses the body into the array of events: 400 for empty or invalid JSON, 422 for a non-array.
-pub fn parse_events(bytes: &[u8]) -> Result<Vec<Value>, IngestError> {
-    if bytes.trim_ascii().is_empty() {
+/// About the memory a parsed value holds (its own slot, strings, object entries).
+fn heap_estimate(value: &Value) -> usize {
+    const ENTRY: usize = std::mem::size_of::<String>() + 16;
+    std::mem::size_of::<Value>()
+        + match value {
+            Value::String(s) => s.capacity(),
+            Value::Array(items) => items.iter().map(heap_estimate).sum(),
+            Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| ENTRY + k.capacity() + heap_estimate(v))
+                .sum(),
+            _ => 0,
+        }
+}
+
+/// Parses the body into the array of events: 400 for empty or invalid JSON,
+/// 422 for a non-array, 413 past `max_events` (found while parsing: the events
+/// past the limit are never built).
+pub fn parse_events(bytes: &[u8], max_events: usize) -> Result<Vec<Value>, IngestError> {
+    use serde::de::{DeserializeSeed, IgnoredAny};
+    let text = bytes.trim_ascii();
+    let Some(first) = text.first() else {
         return Err(IngestError::EmptyBody);
+    };
+    let invalid = |e: serde_json::Error| IngestError::InvalidJson(e.to_string());
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    if *first != b'[' {
+        // Not an array: only its type matters, once the whole text is known to be JSON.
+        serde::Deserialize::deserialize(&mut de)
+            .map(|_: IgnoredAny| ())
+            .map_err(invalid)?;
+        de.end().map_err(invalid)?;
+        let actual = match first {
+            b'{' => "object",
+            b'"' => "string",
+            b't' | b'f' => "boolean",
+            b'n' => return Err(IngestError::NotArray(json_type(&Value::Null))),
+            _ => "number",
+        };
+        return Err(IngestError::NotArray(actual));
     }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Array(events)) => Ok(events),
-        Ok(other) => Err(IngestError::NotArray(json_type(&other))),
-        Err(e) => Err(IngestError::InvalidJson(e.to_string())),
+    let seed = events::Events::new(max_events);
+    let over = seed.over_limit.clone();
+    let events = match seed.deserialize(&mut de) {
+        Ok(events) => events,
+        Err(_) if over.get() => return Err(IngestError::TooManyEvents { max: max_events }),
+        Err(e) => return Err(invalid(e)),
+    };
+    de.end().map_err(invalid)?;
+    Ok(events)
+}
+
+mod events {
+    use serde::de::{DeserializeSeed, Deserializer, Error, SeqAccess, Visitor};
+    use serde_json::Value;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    /// A JSON array of at most `max` values; one more stops the parse.
+    pub struct Events {
+        max: usize,
+        pub over_limit: Rc<Cell<bool>>,
+    }
+
+    impl Events {
+        pub fn new(max: usize) -> Self {
+            Self {
+                max,
+                over_limit: Rc::new(Cell::new(false)),
+            }
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Events {
+        type Value = Vec<Value>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Value>, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Events {
+        type Value = Vec<Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of events")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Value>, A::Error> {
+            let mut events = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(self.max));
+            while let Some(event) = seq.next_element::<Value>()? {
+                if events.len() == self.max {
+                    self.over_limit.set(true);
+                    return Err(A::Error::custom("too many events"));
+                }
+                events.push(event);
+            }
+            Ok(events)
+        }
     }
 }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Cloud Run allows 10 s between SIGTERM and SIGKILL: publishes still running
-/// after the server stopped get most of it.
-const DRAIN: Duration = Duration::from_secs(8);
+/// after the server stopped get what is left of 9 s from the signal (the
+/// server itself takes at most hermes_core::runtime::SHUTDOWN_GRACE).
+const EXIT_BY: Duration = Duration::from_secs(9);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -25,8 +26,12 @@ async fn main() -> ExitCode {
         "hermes-ingest ready"
     );
     let publishing = ingest.publishing.clone();
-    let served = hermes_core::runtime::run(router(Arc::new(ingest))).await;
-    if !publishing.drain(DRAIN).await {
+    let protection = hermes_core::runtime::Protection::from_config(&ingest.config);
+    let served = hermes_core::runtime::run_protected(router(Arc::new(ingest)), &protection).await;
+    let drain = hermes_core::runtime::shutdown_started()
+        .map(|t| EXIT_BY.saturating_sub(t.elapsed()))
+        .unwrap_or(EXIT_BY);
+    if !publishing.drain(drain).await {
         tracing::warn!("shutting down with publishes still running");
     }
     match served {

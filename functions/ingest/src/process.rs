@@ -28,6 +28,8 @@ pub struct RequestContext<'a> {
     pub idempotency_key: Option<&'a str>,
     /// Traced by the preview inspector: keep each tag's message in [`Report::traced`].
     pub trace: bool,
+    /// The body's size in bytes: large ones are worked on off the async workers.
+    pub size: usize,
 }
 
 /// The identity of event `index` (its `hermes_event_id`): the event's own id
@@ -100,7 +102,10 @@ pub struct Report {
     pub fully_failed_tag_events: Vec<usize>,
     pub partial_failed_tag_events: Vec<usize>,
     pub failed_tags: Vec<FailedTag>,
+    /// At most `[limits] max_errors` of them.
     pub errors: Vec<SchemaError>,
+    /// The failing values past `max_errors`, counted only.
+    pub errors_omitted: usize,
     /// Per event: destination name → message id.
     pub message_ids: Vec<BTreeMap<String, String>>,
     pub tags_total: usize,
@@ -170,7 +175,9 @@ pub async fn process(
         message_ids: vec![BTreeMap::new(); events.len()],
         ..Report::default()
     };
-    let mut runs = check_and_encode(config, events, request, &mut report);
+    let mut runs = hermes_core::runtime::offload(request.size, || {
+        check_and_encode(config, events, request, &mut report)
+    });
     if let Some(publishing) = publishing {
         publish(config, publishing, &mut runs).await;
     }
@@ -187,7 +194,16 @@ fn check_and_encode(
 ) -> Vec<TagRun> {
     let mut runs = Vec::new();
     for (i, event) in events.iter().enumerate() {
-        if !config.schema.check_event(event, i, &mut report.errors) {
+        // `errors` stops growing at `max_errors`; the rest are only counted.
+        let kept_before = report.errors.len();
+        let checked = config.schema.check_event_capped(
+            event,
+            i,
+            &mut report.errors,
+            config.limits.max_errors,
+        );
+        if !checked.passed {
+            report.errors_omitted += checked.failed_leaves - (report.errors.len() - kept_before);
             report.invalid_schema_events.push(i);
             continue;
         }

@@ -21,6 +21,8 @@ pub struct ResponseBody {
     pub partial_failed_tag_events: Vec<usize>,
     pub failed_tags: Vec<FailedTag>,
     pub errors: Vec<SchemaError>,
+    /// How many failing values `errors` leaves out (`[limits] max_errors`).
+    pub errors_omitted: usize,
     pub message_ids: Vec<BTreeMap<String, String>>,
 }
 
@@ -72,6 +74,7 @@ pub fn from_report(container_id: &str, report: Report) -> (StatusCode, ResponseB
         partial_failed_tag_events: report.partial_failed_tag_events,
         failed_tags: report.failed_tags,
         errors: report.errors,
+        errors_omitted: report.errors_omitted,
         message_ids: report.message_ids,
     };
     (status, body)
@@ -118,6 +121,9 @@ pub fn respond(status: StatusCode, body: &ResponseBody, events: usize) -> Respon
     );
     if status == StatusCode::UNAUTHORIZED {
         headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     response.extensions_mut().insert(EventCount(events));
     response

@@ -2,13 +2,15 @@
 
 use hermes_core::config::{Config, ConfigError};
 use hermes_core::firestore::{FirestoreMarkers, FirestoreStore};
+use hermes_core::runtime::Protection;
 use hermes_core::store::NOTIFIED_COLLECTION;
 use hermes_notify::{router, Notify, StartupError};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-async fn start() -> Result<Notify, StartupError> {
+async fn start() -> Result<(Notify, Protection), StartupError> {
     let config = Config::from_env_without_hash_key()?;
+    let protection = Protection::from_config(&config);
     let settings = Notify::settings_from(&config)?
         .ok_or_else(|| ConfigError::invalid("notify", "the [notify] section is required"))?;
     let url = Notify::url_from_env(&settings)?;
@@ -21,13 +23,13 @@ async fn start() -> Result<Notify, StartupError> {
         "hermes-notify ready"
     );
     let markers = FirestoreMarkers::new(store, NOTIFIED_COLLECTION);
-    Ok(Notify::new(settings, url, Arc::new(markers)))
+    Ok((Notify::new(settings, url, Arc::new(markers)), protection))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     hermes_core::logging::init();
-    let notify = match start().await {
+    let (notify, protection) = match start().await {
         Ok(n) => n,
         Err(e) => {
             eprintln!("hermes-notify: {}", hermes_core::error::Report(&e));
@@ -37,7 +39,7 @@ async fn main() -> ExitCode {
     if notify.settings.push_audience.is_none() {
         tracing::warn!("notify.push_audience is not set: push requests are not authenticated");
     }
-    match hermes_core::runtime::run(router(Arc::new(notify))).await {
+    match hermes_core::runtime::run_protected(router(Arc::new(notify)), &protection).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hermes-notify: {}", hermes_core::error::Report(&e));

@@ -6,19 +6,7 @@ pub const ID_PREVIEW_CHARS: usize = 128;
 /// Characters kept of an error text quoting input, in a log line or an answer.
 pub const ERROR_PREVIEW_CHARS: usize = 512;
 
-/// `text` cut to at most `max_chars` characters (on a character boundary),
-/// ending in `…` when something was cut.
-pub fn preview(text: &str, max_chars: usize) -> String {
-    match text.char_indices().nth(max_chars) {
-        None => text.to_string(),
-        Some((cut, _)) => {
-            let mut s = String::with_capacity(cut + 3);
-            s.push_str(&text[..cut]);
-            s.push('…');
-            s
-        }
-    }
-}
+pub use crate::excerpt::preview;
 
 #[cfg(test)]
 mod tests {

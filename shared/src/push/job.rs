@@ -172,9 +172,10 @@ impl<E: JobError> IntoResponse for PushFailure<E> {
 }
 
 /// The JSON error answer of a push endpoint: `{"status":"error","error":…}`,
-/// the error text (with its causes) cut to a short preview.
+/// the error's own text cut to a short preview. Its causes (a store's or a
+/// peer's own words) go to the log line only, never to the caller.
 pub fn error_response(status: StatusCode, error: &dyn std::error::Error) -> Response {
-    let error = preview(&report(error), ERROR_PREVIEW_CHARS);
+    let error = preview(&error.to_string(), ERROR_PREVIEW_CHARS);
     (status, Json(json!({ "status": "error", "error": error }))).into_response()
 }
 

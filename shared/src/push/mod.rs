@@ -16,7 +16,9 @@ pub use job::{
     error_response, process, router, FailureClass, JobError, JobOutcome, Processed, PushFailure,
     PushJob, PUBSUB_MAX_MESSAGE_BYTES, PUSH_BODY_LIMIT,
 };
-pub use oidc::{AuthFailure, Claims, OidcConfig, OidcVerifier, GOOGLE_ISSUERS, GOOGLE_JWKS_URL};
+pub use oidc::{
+    token_shape, AuthFailure, Claims, OidcConfig, OidcVerifier, GOOGLE_ISSUERS, GOOGLE_JWKS_URL,
+};
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;

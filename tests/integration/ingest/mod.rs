@@ -6,6 +6,7 @@ mod common;
 mod event_identity;
 mod hermes_encoding;
 mod http_contract;
+mod limits;
 mod no_panic;
 mod personal_data;
 mod publish_faults;

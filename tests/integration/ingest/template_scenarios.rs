@@ -483,7 +483,7 @@ async fn status_200_empty_array() {
     assert_eq!(
         a.body,
         json!({"status": 200, "error": "", "invalidSchemaEvents": [], "fullyFailedTagEvents": [],
-               "partialFailedTagEvents": [], "failedTags": [], "errors": [], "messageIds": []})
+               "partialFailedTagEvents": [], "failedTags": [], "errors": [], "errorsOmitted": 0, "messageIds": []})
     );
     assert_eq!(rec.count(), 0);
 }
