@@ -193,7 +193,12 @@ impl Function {
     /// Starts `name ARGS…` with `PORT=port`.
     pub async fn start_on(name: &str, args: &[&str], port: u16, env: &[(&str, &str)]) -> Self {
         let bin = binary(name);
-        let log = std::env::temp_dir().join(format!("{name}-{}-{port}.log", std::process::id()));
+        // One file per start: a process restarted on the same port must not
+        // share (and, on the first one's drop, lose) its predecessor's log.
+        static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let start = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log =
+            std::env::temp_dir().join(format!("{name}-{}-{port}-{start}.log", std::process::id()));
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
