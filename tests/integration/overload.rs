@@ -185,12 +185,31 @@ async fn connections_past_the_cap_get_503_and_small_requests_pass_meanwhile() {
                 answer
             })
             .collect();
-        // With two more holders, the next connection is refused.
+        // With two more holders, the next connection is refused. A holder
+        // that arrives while a just-answered connection is still closing is
+        // itself refused (its 503 comes at once): it connects again.
         let more: Vec<TcpStream> = (0..2)
             .map(|_| {
-                let mut s = connect(addr);
-                s.write_all(b"POST / HTTP/1.1\r\n").unwrap();
-                s
+                for _ in 0..50 {
+                    let mut s = connect(addr);
+                    s.write_all(b"POST / HTTP/1.1\r\n").unwrap();
+                    s.set_read_timeout(Some(Duration::from_millis(200)))
+                        .unwrap();
+                    let mut byte = [0u8; 1];
+                    match s.read(&mut byte) {
+                        // Nothing to read within the wait: the place is held.
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) =>
+                        {
+                            return s
+                        }
+                        _ => std::thread::sleep(Duration::from_millis(50)),
+                    }
+                }
+                panic!("no place was free for a holder");
             })
             .collect();
         std::thread::sleep(Duration::from_millis(300));
