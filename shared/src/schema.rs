@@ -276,7 +276,8 @@ pub struct Schema {
     fields: Fields,
 }
 
-const DEFAULT_STRINGS: &[&str] = &[
+/// The Common Event Data string fields besides `event_name` (all optional).
+pub const DEFAULT_STRINGS: &[&str] = &[
     "client_id",
     "ip_override",
     "language",

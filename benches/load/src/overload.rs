@@ -118,23 +118,9 @@ pub async fn run(harness: &mut Harness) -> Option<Overload> {
 /// type: the most errors to find and the largest answer.
 pub fn wrong_events_body(max: usize) -> (Bytes, usize) {
     let mut event = serde_json::Map::new();
-    for f in [
-        "event_name",
-        "client_id",
-        "ip_override",
-        "language",
-        "page_encoding",
-        "page_hostname",
-        "page_location",
-        "page_path",
-        "page_referrer",
-        "page_title",
-        "screen_resolution",
-        "user_agent",
-        "user_id",
-        "viewport_size",
-        "currency",
-    ] {
+    for f in
+        std::iter::once("event_name").chain(hermes_core::schema::DEFAULT_STRINGS.iter().copied())
+    {
         event.insert(f.into(), json!(1));
     }
     let one = Value::Object(event).to_string();

@@ -16,23 +16,9 @@ use std::time::Duration;
 /// Every Common Event Data string of one event given a number: 15 errors an event.
 fn wrong_event() -> Value {
     let mut event = serde_json::Map::new();
-    for field in [
-        "event_name",
-        "client_id",
-        "ip_override",
-        "language",
-        "page_encoding",
-        "page_hostname",
-        "page_location",
-        "page_path",
-        "page_referrer",
-        "page_title",
-        "screen_resolution",
-        "user_agent",
-        "user_id",
-        "viewport_size",
-        "currency",
-    ] {
+    for field in
+        std::iter::once("event_name").chain(hermes_core::schema::DEFAULT_STRINGS.iter().copied())
+    {
         event.insert(field.into(), json!(1));
     }
     Value::Object(event)
