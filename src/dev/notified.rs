@@ -3,7 +3,7 @@
 //! calls for the `/dev/queue` view, kept by [`Recorded`], the notify job with
 //! each call written down.
 
-use super::db::{Db, DbError};
+use super::db::{epoch_ms, Db, DbError};
 use hermes_core::future::BoxFuture;
 use hermes_core::push::{event_of, preview, OidcVerifier, PushJob, PushMessage};
 use hermes_core::store::{DocumentId, MarkerOrigin, MarkerStore, StoreError};
@@ -12,7 +12,7 @@ use hermes_notify::webhook::WebhookError;
 use hermes_notify::{Notify, NotifyError, Outcome};
 use rusqlite::params;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS notified (
@@ -31,12 +31,6 @@ CREATE TABLE IF NOT EXISTS notify_calls (
 
 /// Calls kept for the view: the latest ones.
 const CALLS_KEPT: i64 = 100;
-
-fn ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// One webhook call as `/dev/queue` shows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -110,7 +104,7 @@ impl SqliteNotified {
 
 impl MarkerStore for SqliteNotified {
     fn exists<'a>(&'a self, id: &'a DocumentId) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let (id, now) = (id.as_str().to_string(), ms(SystemTime::now()));
+        let (id, now) = (id.as_str().to_string(), epoch_ms(SystemTime::now()));
         Box::pin(async move {
             self.db
                 .call(move |c| {
@@ -130,7 +124,7 @@ impl MarkerStore for SqliteNotified {
         _origin: &'a MarkerOrigin,
         expire_at: SystemTime,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        let (id, expire) = (id.as_str().to_string(), ms(expire_at));
+        let (id, expire) = (id.as_str().to_string(), epoch_ms(expire_at));
         Box::pin(async move {
             self.db
                 .call(move |c| {

@@ -3,13 +3,13 @@
 //! are never returned and are deleted on the next write; a session keeps at
 //! most [`MAX_PER_SESSION`] traces.
 
-use super::db::Db;
+use super::db::{epoch_ms, Db};
 use hermes_core::future::BoxFuture;
 use hermes_core::preview::{RequestTrace, SessionId, TraceReader, TraceSink};
 use hermes_core::store::StoreError;
 use hermes_core::time::parse_timestamp;
 use rusqlite::params;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// The newest traces a session keeps; older ones are deleted on write.
 pub const MAX_PER_SESSION: usize = 200;
@@ -30,12 +30,6 @@ pub struct SqliteTraces {
     db: Db,
 }
 
-fn millis(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 impl SqliteTraces {
     /// Creates the table when missing.
     pub async fn new(db: Db) -> Result<Self, StoreError> {
@@ -50,8 +44,8 @@ impl TraceSink for SqliteTraces {
     fn record<'a>(&'a self, trace: &'a RequestTrace) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let text = serde_json::to_string(trace).map_err(StoreError::permanent)?;
-            let now = millis(SystemTime::now());
-            let expire = parse_timestamp(&trace.expire_at).map_or(now, millis);
+            let now = epoch_ms(SystemTime::now());
+            let expire = parse_timestamp(&trace.expire_at).map_or(now, epoch_ms);
             let (id, session, received) = (
                 trace.id.clone(),
                 trace.session.to_string(),
@@ -91,7 +85,7 @@ impl TraceReader for SqliteTraces {
     ) -> BoxFuture<'a, Result<Vec<RequestTrace>, StoreError>> {
         Box::pin(async move {
             let session = session.to_string();
-            let now = millis(SystemTime::now());
+            let now = epoch_ms(SystemTime::now());
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let rows = self
                 .db

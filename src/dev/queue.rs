@@ -11,7 +11,7 @@ use hermes_core::time::format_timestamp;
 use rusqlite::params;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use tokio::sync::Notify;
 
 /// Pub/Sub's dead-letter policy default and minimum.
@@ -105,10 +105,7 @@ pub struct SqliteQueue {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    super::db::epoch_ms(SystemTime::now())
 }
 
 impl SqliteQueue {
