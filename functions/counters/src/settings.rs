@@ -1,7 +1,7 @@
 //! The `[counters]` section of the shared configuration.
 
 use hermes_core::config::ConfigError;
-use hermes_core::push::GOOGLE_JWKS_URL;
+use hermes_core::push::{PushAuth, GOOGLE_JWKS_URL};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -76,34 +76,15 @@ impl Settings {
                 Ok(v)
             }
         };
-        if let Some(v) = raw.push_audience {
-            s.push_audience = Some(non_empty("push_audience", v)?);
-        }
-        if let Some(v) = raw.push_service_account {
-            let v = non_empty("push_service_account", v)?;
-            if !v.contains('@') {
-                return Err(ConfigError::invalid(
-                    "counters.push_service_account",
-                    "must be a service account email",
-                ));
-            }
-            s.push_service_account = Some(v);
-        }
-        if s.push_service_account.is_some() && s.push_audience.is_none() {
-            return Err(ConfigError::invalid(
-                "counters.push_service_account",
-                "needs counters.push_audience (tokens are only checked when an audience is set)",
-            ));
-        }
-        if let Some(v) = raw.jwks_url {
-            if !(v.starts_with("https://") || v.starts_with("http://")) {
-                return Err(ConfigError::invalid(
-                    "counters.jwks_url",
-                    "must be an http(s) URL",
-                ));
-            }
-            s.jwks_url = v;
-        }
+        let auth = PushAuth::parse(
+            "counters",
+            raw.push_audience,
+            raw.push_service_account,
+            raw.jwks_url,
+        )?;
+        s.push_audience = auth.audience;
+        s.push_service_account = auth.service_account;
+        s.jwks_url = auth.jwks_url;
         if let Some(n) = raw.shards {
             s.shards = u32::try_from(n)
                 .ok()

@@ -2,7 +2,7 @@
 
 use crate::template::Template;
 use hermes_core::config::ConfigError;
-use hermes_core::push::GOOGLE_JWKS_URL;
+use hermes_core::push::PushAuth;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -127,35 +127,16 @@ impl Settings {
             Some(ms) => Duration::from_millis(ms),
             None => Duration::from_millis(DEFAULT_TIMEOUT_MS),
         };
-        let push_audience = raw
-            .push_audience
-            .map(|v| non_empty("push_audience", v))
-            .transpose()?;
-        let push_service_account = match raw.push_service_account {
-            Some(v) if !v.contains('@') => {
-                return Err(ConfigError::invalid(
-                    "notify.push_service_account",
-                    "must be a service account email",
-                ))
-            }
-            v => v,
-        };
-        if push_service_account.is_some() && push_audience.is_none() {
-            return Err(ConfigError::invalid(
-                "notify.push_service_account",
-                "needs notify.push_audience (tokens are only checked when an audience is set)",
-            ));
-        }
-        let jwks_url = match raw.jwks_url {
-            Some(v) if !(v.starts_with("https://") || v.starts_with("http://")) => {
-                return Err(ConfigError::invalid(
-                    "notify.jwks_url",
-                    "must be an http(s) URL",
-                ))
-            }
-            Some(v) => v,
-            None => GOOGLE_JWKS_URL.into(),
-        };
+        let PushAuth {
+            audience: push_audience,
+            service_account: push_service_account,
+            jwks_url,
+        } = PushAuth::parse(
+            "notify",
+            raw.push_audience,
+            raw.push_service_account,
+            raw.jwks_url,
+        )?;
         let marker_ttl = match raw.marker_ttl_days {
             Some(0) => {
                 return Err(ConfigError::invalid(

@@ -17,7 +17,8 @@ pub use job::{
     PushJob, PUBSUB_MAX_MESSAGE_BYTES, PUSH_BODY_LIMIT,
 };
 pub use oidc::{
-    token_shape, AuthFailure, Claims, OidcConfig, OidcVerifier, GOOGLE_ISSUERS, GOOGLE_JWKS_URL,
+    token_shape, AuthFailure, Claims, OidcConfig, OidcVerifier, PushAuth, GOOGLE_ISSUERS,
+    GOOGLE_JWKS_URL,
 };
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};

@@ -39,6 +39,74 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Token-supplied text (kid, alg, aud, …) is cut to this many characters in errors.
 const ECHO_MAX: usize = 100;
 
+/// A push job's authentication keys (`push_audience`, `push_service_account`,
+/// `jwks_url` of its section), parsed once at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushAuth {
+    pub audience: Option<String>,
+    pub service_account: Option<String>,
+    pub jwks_url: String,
+}
+
+impl PushAuth {
+    /// Checks the three keys of `[section]`: non-empty values, an e-mail for the
+    /// account (only with an audience: tokens are checked only then), an
+    /// http(s) JWKS URL (Google's by default).
+    pub fn parse(
+        section: &str,
+        audience: Option<String>,
+        service_account: Option<String>,
+        jwks_url: Option<String>,
+    ) -> Result<Self, crate::config::ConfigError> {
+        use crate::config::ConfigError;
+        let non_empty = |key: &str, v: String| {
+            if v.trim().is_empty() {
+                Err(ConfigError::invalid(
+                    format!("{section}.{key}"),
+                    "must not be empty",
+                ))
+            } else {
+                Ok(v)
+            }
+        };
+        let audience = audience
+            .map(|v| non_empty("push_audience", v))
+            .transpose()?;
+        let service_account = service_account
+            .map(|v| non_empty("push_service_account", v))
+            .transpose()?;
+        if service_account.as_ref().is_some_and(|v| !v.contains('@')) {
+            return Err(ConfigError::invalid(
+                format!("{section}.push_service_account"),
+                "must be a service account email",
+            ));
+        }
+        if service_account.is_some() && audience.is_none() {
+            return Err(ConfigError::invalid(
+                format!("{section}.push_service_account"),
+                format!(
+                    "needs {section}.push_audience (tokens are only checked when an audience is set)"
+                ),
+            ));
+        }
+        let jwks_url = match jwks_url {
+            Some(v) if !(v.starts_with("https://") || v.starts_with("http://")) => {
+                return Err(ConfigError::invalid(
+                    format!("{section}.jwks_url"),
+                    "must be an http(s) URL",
+                ))
+            }
+            Some(v) => v,
+            None => GOOGLE_JWKS_URL.to_string(),
+        };
+        Ok(Self {
+            audience,
+            service_account,
+            jwks_url,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OidcConfig {
     /// The `aud` the push subscription puts in its tokens.
