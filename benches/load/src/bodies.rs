@@ -71,7 +71,39 @@ static PUSH_DATA: LazyLock<String> = LazyLock::new(|| {
 /// The push envelope of message number `seq`: each message its own id, as
 /// Pub/Sub gives them.
 pub fn push_envelope(seq: u64) -> Bytes {
-    let data = PUSH_DATA.as_str();
+    envelope(PUSH_DATA.as_str(), seq)
+}
+
+/// Documents the items of [`push_envelope_spread`] are drawn from.
+pub const SPREAD_DOCUMENTS: u64 = 1_000;
+
+/// [`PUSH_PAYLOAD`] with item ids `i-{k}` and `i-{(k + 500) % 1000}`, base64, for each `k`.
+static SPREAD_DATA: LazyLock<Vec<String>> = LazyLock::new(|| {
+    use base64::Engine;
+    (0..SPREAD_DOCUMENTS)
+        .map(|k| {
+            let other = (k + SPREAD_DOCUMENTS / 2) % SPREAD_DOCUMENTS;
+            let payload = PUSH_PAYLOAD
+                .replace(r#""item_id":"123""#, &format!(r#""item_id":"i-{k}""#))
+                .replace(r#""item_id":"456""#, &format!(r#""item_id":"i-{other}""#));
+            base64::engine::general_purpose::STANDARD.encode(payload)
+        })
+        .collect()
+});
+
+/// Like [`push_envelope`], but the two items' ids are drawn from
+/// [`SPREAD_DOCUMENTS`] (a fixed pseudo-random sequence, the same every run).
+pub fn push_envelope_spread(seq: u64) -> Bytes {
+    // splitmix64: cheap, well spread, reproducible.
+    let mut z = seq.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let k = (z % SPREAD_DOCUMENTS) as usize;
+    envelope(&SPREAD_DATA[k], seq)
+}
+
+fn envelope(data: &str, seq: u64) -> Bytes {
     Bytes::from(format!(
         r#"{{"message":{{"data":"{data}","messageId":"bench-{seq}","publishTime":"2026-01-01T00:00:00Z","attributes":{{"event_name":"purchase","source":"s2s"}}}},"subscription":"projects/bench/subscriptions/items-realtime"}}"#
     ))

@@ -5,10 +5,11 @@
 //! server under test as a child process (pinned to its own CPUs), and drives
 //! it with keep-alive HTTP/1.1 connections, one phase after another:
 //!
-//! - [`ingest_load`]: `hermes-ingest`, and on the same bodies the two
+//! - [`ingest_load`]: `hermes-ingest`, and on the same bodies the
 //!   baselines: `bare-axum` (the machine's limit) and the Node.js function of
-//!   `benches/baseline-node` (the usual alternative), at 1, 10 and 100 events
-//!   per request;
+//!   `benches/baseline-node`, with Google's official Pub/Sub client and with
+//!   plain `fetch`: capacity at 1, 10 and 100 events per request, a
+//!   concurrency sweep with a slow sink, and an open loop at a fixed rate;
 //! - [`push_path`]: `hermes-counters` with Pub/Sub push envelopes (and
 //!   `bare-axum` on the same envelopes);
 //! - [`cold_start`]: exec to the first 200 answer to `POST /`;
@@ -32,6 +33,7 @@ mod plan;
 mod procs;
 mod push_path;
 mod report;
+mod scenarios;
 mod servers;
 mod sinks;
 
@@ -95,6 +97,8 @@ async fn run(opts: Opts, cpus: plan::Cpus) -> Result<bool, String> {
     let started = Instant::now();
     let (mut harness, mut results) = plan::prepare(opts, cpus).await?;
     results.load = ingest_load::run(&mut harness).await?;
+    results.sweep = ingest_load::sweep(&mut harness).await?;
+    results.open = ingest_load::open(&mut harness, &results.sweep).await?;
     results.push = push_path::run(&mut harness).await?;
     results.cold = cold_start::run(&mut harness).await;
     results.one_mib = one_mib::run(&mut harness).await;

@@ -52,7 +52,7 @@ pub async fn run(harness: &mut Harness) -> Vec<OneMib> {
 ///
 /// Each phase sends one request, then 4 at once, and reads the peak RSS after each.
 async fn one_mib(harness: &Harness, spec: &Spec, body: &Bytes, events: usize) -> OneMib {
-    let limit = (spec.name != "node-baseline" && harness.opts.mib_limit > 0)
+    let limit = (!crate::servers::is_node(spec.name) && harness.opts.mib_limit > 0)
         .then_some(harness.opts.mib_limit * MIB);
     OneMib {
         server: spec.name.to_string(),

@@ -4,7 +4,7 @@
 use crate::bodies;
 use crate::harness::{blocking, Harness};
 use crate::load;
-use crate::opts::Opts;
+use crate::opts::{self, Opts};
 use crate::procs::{self, Logs, Server};
 use crate::report::{Machine, Results};
 use crate::servers::Servers;
@@ -68,6 +68,10 @@ pub async fn prepare(mut opts: Opts, cpus: Cpus) -> Result<(Harness, Results), S
     std::fs::create_dir_all(&logs.dir).map_err(|e| e.to_string())?;
     check_binaries(&opts)?;
     opts.with_node = node_baseline(&opts)?;
+    opts.with_node_official = opts.with_node && node_official(&opts)?;
+    // The widest sweep, and the overload phase's 500 half-open connections.
+    let widest = opts.sweep.iter().copied().chain([opts.connections, 500]);
+    procs::raise_fd_limit(widest.max().unwrap_or(opts::MAX_CONNECTIONS))?;
     let busy_before = busy_before(opts.smoke).await;
     let sink = sinks::start().await.map_err(|e| format!("sink: {e}"))?;
     let harness = Harness {
@@ -81,9 +85,9 @@ pub async fn prepare(mut opts: Opts, cpus: Cpus) -> Result<(Harness, Results), S
     let pinning = cpus.describe();
     let o = &harness.opts;
     println!(
-        "hermes-bench{}: {} connections, {}s warm-up + {}s per scenario; {pinning}",
+        "hermes-bench{}: {} runs of each scenario, {}s warm-up + {}s measured; {pinning}",
         if o.smoke { " (smoke)" } else { "" },
-        o.connections,
+        o.repeats,
         o.warmup,
         o.duration
     );
@@ -91,6 +95,8 @@ pub async fn prepare(mut opts: Opts, cpus: Cpus) -> Result<(Harness, Results), S
     let results = Results {
         smoke: o.smoke,
         connections: o.connections,
+        repeats: o.repeats,
+        sink_latency_ms: o.sink_latency_ms,
         warmup_s: o.warmup,
         duration_s: o.duration,
         pinning,
@@ -128,6 +134,27 @@ fn node_baseline(opts: &Opts) -> Result<bool, String> {
         "warning: `{}` not found: skipping the Node.js baseline",
         opts.node
     );
+    Ok(false)
+}
+
+/// Whether the official client's baseline runs: it needs `npm ci` in
+/// `--node-dir` (scripts/bench does it); without it, as for `node`.
+fn node_official(opts: &Opts) -> Result<bool, String> {
+    let module = opts
+        .node_dir
+        .join("node_modules/@google-cloud/pubsub/package.json");
+    if module.is_file() {
+        return Ok(true);
+    }
+    let why = format!(
+        "{} is missing: run `npm ci` in {}",
+        module.display(),
+        opts.node_dir.display()
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        return Err(why);
+    }
+    eprintln!("warning: {why}: skipping the official-client Node.js baseline");
     Ok(false)
 }
 

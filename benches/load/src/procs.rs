@@ -32,6 +32,40 @@ fn set_affinity(pid: libc::pid_t, cpus: &[usize]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Raises this process's open-file limit (inherited by the servers it starts)
+/// so that `connections` client sockets, as many server sockets and the
+/// servers' own connections to the sinks fit, with room to spare.
+pub fn raise_fd_limit(connections: usize) -> Result<(), String> {
+    let want = (connections as u64) * 4 + 1024;
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        let mut rl: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) != 0 {
+            return Err(format!(
+                "getrlimit(RLIMIT_NOFILE): {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        if rl.rlim_cur >= want {
+            return Ok(());
+        }
+        if rl.rlim_max < want {
+            return Err(format!(
+                "the open-file limit is {} (hard): {want} are needed for {connections} connections; raise it (ulimit -Hn) or pass smaller --sweep",
+                rl.rlim_max
+            ));
+        }
+        rl.rlim_cur = want;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) != 0 {
+            return Err(format!(
+                "setrlimit(RLIMIT_NOFILE, {want}): {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The number of CPUs of the machine (not of this process's affinity).
 pub fn online_cpus() -> usize {
     // SAFETY: sysconf has no preconditions.

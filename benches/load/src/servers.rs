@@ -16,8 +16,12 @@ pub struct Servers {
     /// Baseline (a), the machine's limit.
     pub bare: Spec,
     pub hermes: Spec,
-    /// Baseline (b), the usual alternative; `None` with `--no-node` or no `node`.
-    pub node: Option<Spec>,
+    /// Baseline (b), a competent Node.js function: Google's official Pub/Sub
+    /// client with its batching; `None` with `--no-node`, without `node`, or
+    /// without its `node_modules`.
+    pub node_official: Option<Spec>,
+    /// The same function publishing with one plain `fetch` per request.
+    pub node_fetch: Option<Spec>,
     pub counters: Spec,
 }
 
@@ -30,12 +34,11 @@ impl Servers {
                 "hermes-ingest",
                 with_config(INGEST_CONFIG, sink_env("PUBSUB_EMULATOR_HOST", sink_host)),
             ),
-            node: opts.with_node.then(|| Spec {
-                name: "node-baseline",
-                program: PathBuf::from(&opts.node),
-                args: vec![opts.node_script.to_string_lossy().into_owned()],
-                env: sink_env("PUBSUB_EMULATOR_HOST", sink_host),
-            }),
+            node_official: (opts.with_node && opts.with_node_official)
+                .then(|| node(opts, NODE_OFFICIAL, "server-official.mjs", sink_host)),
+            node_fetch: opts
+                .with_node
+                .then(|| node(opts, NODE_FETCH, "server.mjs", sink_host)),
             counters: workspace_binary(
                 opts,
                 "hermes-counters",
@@ -50,8 +53,36 @@ impl Servers {
     /// The servers that answer an ingest body: bare axum, Hermes, Node when run.
     pub fn ingest_like(&self) -> Vec<Spec> {
         let mut v = vec![self.bare.clone(), self.hermes.clone()];
-        v.extend(self.node.clone());
+        v.extend(self.nodes());
         v
+    }
+
+    /// The Node.js baselines that run: the official client's first.
+    pub fn nodes(&self) -> Vec<Spec> {
+        self.node_official
+            .iter()
+            .chain(self.node_fetch.iter())
+            .cloned()
+            .collect()
+    }
+}
+
+/// The names of the Node.js baselines in the report.
+pub const NODE_OFFICIAL: &str = "node-official";
+pub const NODE_FETCH: &str = "node-fetch";
+
+/// Whether `name` is one of the Node.js baselines (V8 reserves gigabytes of
+/// address space: no address-space limit for them).
+pub fn is_node(name: &str) -> bool {
+    name == NODE_OFFICIAL || name == NODE_FETCH
+}
+
+fn node(opts: &Opts, name: &'static str, script: &str, sink_host: &str) -> Spec {
+    Spec {
+        name,
+        program: PathBuf::from(&opts.node),
+        args: vec![opts.node_dir.join(script).to_string_lossy().into_owned()],
+        env: sink_env("PUBSUB_EMULATOR_HOST", sink_host),
     }
 }
 

@@ -8,7 +8,14 @@
 //!
 //! They parse what they are sent (so a malformed request is a 400, and the
 //! messages are counted) and do nothing else: the cost of the real services is
-//! not what is being measured.
+//! not what is being measured. Their latency is: [`Sink::set_latency_ms`]
+//! makes every call wait that long before its answer, as a call to the real
+//! service over the network would, so that concurrent requests pile up in the
+//! server under test as they do in production.
+//!
+//! They accept what Google's official Node.js client sends over REST too: a
+//! `?$alt=json;enum-encoding=int` query, `x-goog-*` headers (both ignored), and
+//! `attributes` before `data` in each message.
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -29,6 +36,8 @@ pub struct Counts {
     pub commits: AtomicU64,
     pub batch_gets: AtomicU64,
     pub bad_requests: AtomicU64,
+    /// The latency added to every call, ms.
+    latency_ms: AtomicU64,
 }
 
 impl Counts {
@@ -44,6 +53,11 @@ pub struct Sink {
 }
 
 impl Sink {
+    /// From now on, every call waits `ms` before its answer.
+    pub fn set_latency_ms(&self, ms: u64) {
+        self.counts.latency_ms.store(ms, Ordering::Relaxed);
+    }
+
     /// `host:port`, as `PUBSUB_EMULATOR_HOST` / `FIRESTORE_EMULATOR_HOST` take it.
     pub fn host(&self) -> String {
         self.addr.to_string()
@@ -74,6 +88,10 @@ async fn handle(State(counts): State<Arc<Counts>>, req: Request) -> Response {
         Ok(b) => b,
         Err(_) => return bad(&counts, "unreadable body"),
     };
+    let latency = counts.latency_ms.load(Ordering::Relaxed);
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    }
     if path.starts_with("/v1/projects/") && path.ends_with(":publish") {
         publish(&counts, &body)
     } else if path.ends_with("/documents:commit") {
