@@ -605,8 +605,10 @@ fn rss(r: &Run) -> f64 {
 fn x(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0}×")
-    } else {
+    } else if v >= 1.0 {
         format!("{v:.1}×")
+    } else {
+        format!("{v:.2}×")
     }
 }
 fn pct(v: f64) -> String {
@@ -945,9 +947,26 @@ fn open_table(s: &mut String, r: &Results) {
                 .iter()
                 .map(|r| r.result.max_start_lag_ms)
                 .fold(0.0, f64::max);
+            let capacity = r
+                .sweep
+                .iter()
+                .filter(|c| c.server == sc.server && !c.runs.is_empty())
+                .map(|c| c.median(rps))
+                .max_by(f64::total_cmp);
+            let rate = sc.open_rate.unwrap_or(0.0);
             vec![
                 format!("`{}`", sc.server),
-                int(sc.open_rate.unwrap_or(0.0)),
+                int(rate),
+                capacity
+                    .map(|c| {
+                        let over = if c < rate {
+                            " (**below the rate**)"
+                        } else {
+                            ""
+                        };
+                        format!("{}{over}", int(c))
+                    })
+                    .unwrap_or_default(),
                 sc.spread(rps).show(int),
                 sc.spread(|r| r.result.p50_ms).show(ms),
                 sc.spread(p99).show(ms),
@@ -968,6 +987,7 @@ fn open_table(s: &mut String, r: &Results) {
         &[
             "server",
             "arrival rate (req/s)",
+            "its best closed-loop req/s in the sweep",
             "answered (req/s)",
             "p50",
             "p99",
@@ -1054,33 +1074,36 @@ pub mod price {
 /// their peak RSS meanwhile), beside sGTM's always-on floor.
 fn cost_table(s: &mut String, r: &Results) {
     let mut rows = Vec::new();
-    let mut hermes_cost = None;
-    for (phase, conns) in [("sweep", Some(250usize)), ("load", Some(r.connections))] {
+    let mut hermes = None;
+    for (phase, conns) in [("sweep", 250usize), ("load", r.connections)] {
+        let base = r
+            .find(phase, HERMES, 10, Some(conns))
+            .map(|h| h.median(cpu_event));
         for name in [HERMES, NODE, "node-fetch"] {
-            let Some(sc) = r.find(phase, name, 10, conns) else {
+            let Some(sc) = r.find(phase, name, 10, Some(conns)) else {
                 continue;
             };
-            let cpu_s = sc.median(cpu_event); // µs per event = vCPU-s per million events
+            // µs of CPU per event = vCPU-seconds per million events.
+            let cpu_s = sc.median(cpu_event);
             let gib = sc.median(rss) / 1024.0;
             let gib_s = gib * cpu_s;
-            let requests = 1e6 / sc.events_per_request as f64 / 1e6;
-            let request_based = cpu_s * price::REQUEST_VCPU_S
-                + gib_s * price::REQUEST_GIB_S
-                + requests * price::PER_MILLION_REQUESTS;
+            let request_based = cpu_s * price::REQUEST_VCPU_S + gib_s * price::REQUEST_GIB_S;
+            let requests = price::PER_MILLION_REQUESTS / sc.events_per_request as f64;
             let instance_based = cpu_s * price::INSTANCE_VCPU_S + gib_s * price::INSTANCE_GIB_S;
             if name == HERMES && phase == "sweep" {
-                hermes_cost = Some(instance_based);
+                hermes = Some((instance_based, sc.median(eps)));
             }
             rows.push(vec![
                 format!("`{name}`"),
                 format!(
-                    "10 events/request, sink at {} ms, {} connections",
+                    "sink at {} ms, {} connections",
                     sc.sink_latency_ms, sc.connections
                 ),
-                format!("{cpu_s:.2}"),
+                format!("{cpu_s:.1}"),
+                base.map(|b| x(cpu_s / b.max(1e-9))).unwrap_or_default(),
                 mibf(gib * 1024.0),
-                format!("{gib_s:.3}"),
-                format!("${request_based:.5}"),
+                format!("{gib_s:.2}"),
+                format!("${request_based:.5} + ${requests:.3}"),
                 format!("${instance_based:.5}"),
             ]);
         }
@@ -1088,16 +1111,17 @@ fn cost_table(s: &mut String, r: &Results) {
     if rows.is_empty() {
         return;
     }
-    s.push_str("### Cost per million events (Cloud Run, Tier 1 prices)\n\n");
+    s.push_str("### Cost per million events (Cloud Run, Tier 1 prices)\n\n10 events per request. CPU and memory as measured, assuming busy instances: billed for the CPU time measured here, holding their peak RSS meanwhile. That is a lower bound: Cloud Run bills whole instances (and the memory configured, not the memory used) while they serve, and scales out before 100% CPU.\n\n");
     table(
         s,
         &[
             "server",
             "setting",
             "vCPU-seconds per million events",
+            "÷ hermes-ingest",
             "peak RSS",
             "GiB-seconds per million events",
-            "request-based billing, $ per million events",
+            "request-based billing: CPU and memory + requests, $ per million events",
             "instance-based billing, $ per million events",
         ],
         &rows,
@@ -1106,7 +1130,7 @@ fn cost_table(s: &mut String, r: &Results) {
         * price::MONTH_S
         * (price::INSTANCE_VCPU_S + price::SGTM_GIB * price::INSTANCE_GIB_S);
     s.push_str(&format!(
-        "Prices: Cloud Run pricing, Tier 1 regions (read on 2026-12-01): request-based billing ${} per vCPU-second, ${} per GiB-second, ${:.2} per million requests; instance-based billing ${} per vCPU-second, ${} per GiB-second; free tiers left out. The CPU and memory figures assume instances kept busy: billed for the CPU time measured here, holding their peak RSS meanwhile (a lower bound: Cloud Run bills whole instances while they serve, and scales out before 100% CPU).\n\n",
+        "Prices: [Cloud Run pricing](https://cloud.google.com/run/pricing), Tier 1 regions, read on 2026-12-01: request-based billing ${} per vCPU-second, ${} per GiB-second and ${:.2} per million requests; instance-based billing ${} per vCPU-second and ${} per GiB-second; free tiers left out.\n\n",
         price::REQUEST_VCPU_S,
         price::REQUEST_GIB_S,
         price::PER_MILLION_REQUESTS,
@@ -1114,17 +1138,18 @@ fn cost_table(s: &mut String, r: &Results) {
         price::INSTANCE_GIB_S
     ));
     s.push_str(&format!(
-        "Beside it, sGTM's recommended production minimum of {} always-on instances (1 vCPU, {} MiB each) costs ${floor:.0} a month under instance-based billing before it handles a single event{}.\n\n",
+        "Beside it: sGTM's recommended production minimum of {} always-on instances ([Google's Cloud Run setup guide for server-side tagging](https://developers.google.com/tag-platform/tag-manager/server-side/cloud-run-setup-guide)), at 1 vCPU and {} MiB each under instance-based billing, costs ${floor:.0} a month before it handles a single event.",
         price::SGTM_INSTANCES,
         price::SGTM_GIB * 1024.0,
-        hermes_cost
-            .filter(|c| *c > 0.0)
-            .map(|c| format!(
-                "; for that money `hermes-ingest` handles about {} million events at the rate above",
-                int(floor / c)
-            ))
-            .unwrap_or_default()
     ));
+    if let Some((per_million, eps)) = hermes.filter(|(c, _)| *c > 0.0) {
+        s.push_str(&format!(
+            " One `hermes-ingest` instance (1 vCPU) at its rate above (sink at 20 ms, 250 connections) takes {:.0} billion events a month; the same ${floor:.0} pays its CPU and memory for about {:.0} billion.",
+            eps * price::MONTH_S / 1e9,
+            floor / per_million / 1e3
+        ));
+    }
+    s.push_str("\n\n");
 }
 
 pub fn render(r: &Results) -> String {
@@ -1238,7 +1263,7 @@ pub fn render(r: &Results) -> String {
     }
     if !r.open.is_empty() {
         s.push_str(&format!(
-            "### Open loop: latency at a fixed arrival rate, 10 events per request, sinks answering after {} ms\n\nRequests start on a schedule whatever the answers, each on an idle connection or a new one; latency runs from the scheduled start. The rate is below every server's capacity: by default half the official-client Node baseline's best closed-loop rate in the sweep above.\n\n",
+            "### Open loop: latency at a fixed arrival rate, 10 events per request, sinks answering after {} ms\n\nRequests start on a schedule whatever the answers, each on an idle connection or a new one; latency runs from the scheduled start. The rate is below the capacity of `hermes-ingest` and `node-official`: by default half the official-client Node baseline's best closed-loop rate in the sweep above. A server whose best closed-loop rate is below it is overloaded at this rate (its latency grows with the queue).\n\n",
             r.sink_latency_ms
         ));
         open_table(&mut s, r);
