@@ -872,7 +872,11 @@ fn closed_table(s: &mut String, r: &Results, phase: &str, list: &[Scenario]) {
     let mut rows = Vec::new();
     for sc in list.iter().filter(|sc| !sc.runs.is_empty()) {
         let n = sc.events_per_request;
-        let same = |name: &str| r.find(phase, name, n, Some(sc.connections));
+        // A scenario is not compared with itself.
+        let same = |name: &str| {
+            r.find(phase, name, n, Some(sc.connections))
+                .filter(|other| other.server != sc.server)
+        };
         let vs_bare = same(BARE)
             .map(|b| Spread::ratio(sc.spread(rps), b.spread(rps)).show(pct))
             .unwrap_or_default();
@@ -971,7 +975,8 @@ fn open_table(s: &mut String, r: &Results) {
                 sc.spread(|r| r.result.p50_ms).show(ms),
                 sc.spread(p99).show(ms),
                 sc.spread(|r| r.result.p999_ms).show(ms),
-                node.map(|n| Spread::ratio(n.spread(p99), sc.spread(p99)).show(x))
+                node.filter(|n| n.server != sc.server)
+                    .map(|n| Spread::ratio(n.spread(p99), sc.spread(p99)).show(x))
                     .unwrap_or_default(),
                 format!("{late} of {scheduled} (latest {lag:.1} ms)"),
                 sc.spread(|r| r.result.connections_opened as f64).show(int),
@@ -1027,7 +1032,8 @@ fn push_table(s: &mut String, r: &Results) {
                 } else {
                     p.runs.iter().map(|r| r.sink_delta).sum::<u64>().to_string()
                 },
-                bare.map(|b| Spread::ratio(p.spread(rps), b.spread(rps)).show(pct))
+                bare.filter(|b| b.server != p.server)
+                    .map(|b| Spread::ratio(p.spread(rps), b.spread(rps)).show(pct))
                     .unwrap_or_default(),
                 p.failures().to_string(),
                 others(p),
