@@ -85,7 +85,7 @@ pub async fn prepare(mut opts: Opts, cpus: Cpus) -> Result<(Harness, Results), S
     let pinning = cpus.describe();
     let o = &harness.opts;
     println!(
-        "hermes-bench{}: {} runs of each scenario, {}s warm-up + {}s measured; {pinning}",
+        "hermes-bench{}: every scenario {}×, {}s warm-up + {}s measured; {pinning}",
         if o.smoke { " (smoke)" } else { "" },
         o.repeats,
         o.warmup,
