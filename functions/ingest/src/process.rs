@@ -63,6 +63,11 @@ impl Publishing {
         }
     }
 
+    /// The shared batcher.
+    pub fn batcher(&self) -> &Batcher {
+        &self.batcher
+    }
+
     /// Waits, at most `timeout`, for the publishes queued and running (at
     /// shutdown); `false` when some were still running then.
     pub async fn drain(&self, timeout: Duration) -> bool {

@@ -314,6 +314,12 @@ impl Batcher {
         Ok(tickets)
     }
 
+    /// Messages waiting for a call on `topic` now.
+    pub fn waiting(&self, topic: &TopicName) -> usize {
+        let queue = lock(&self.inner.topics).get(topic).cloned();
+        queue.map_or(0, |q| lock(&q.state).waiting_messages)
+    }
+
     /// Waits, at most `timeout`, for the calls queued and in flight (at
     /// shutdown); `false` when some were still running then.
     pub async fn drain(&self, timeout: Duration) -> bool {
