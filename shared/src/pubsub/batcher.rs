@@ -109,14 +109,18 @@ pub struct Ticket {
 
 impl Ticket {
     /// Waits for this part's call, until the request's deadline.
-    pub async fn outcome(self) -> Outcome {
-        let (result, millis) = match tokio::time::timeout_at(self.deadline, self.answer).await {
+    pub async fn outcome(mut self) -> Outcome {
+        let waited = tokio::time::timeout_at(self.deadline, &mut self.answer).await;
+        let (result, millis) = match waited {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => (Err(BatchError::Lost), millis_since(self.started)),
-            Err(_) => (
-                Err(BatchError::Deadline(self.budget)),
-                millis_since(self.started),
-            ),
+            // A call that gave up at the same moment says more (its last error).
+            Err(_) => self.answer.try_recv().unwrap_or_else(|_| {
+                (
+                    Err(BatchError::Deadline(self.budget)),
+                    millis_since(self.started),
+                )
+            }),
         };
         Outcome {
             batch: self.batch,
