@@ -6,7 +6,9 @@
 //!   new connection;
 //! - [`Outage`]: a TCP proxy that is down for a while, then forwards;
 //! - [`PushFront`]: an HTTP front for a push endpoint that fails or delays
-//!   chosen deliveries before forwarding them.
+//!   chosen deliveries before forwarding them;
+//! - [`SlowPublish`]: an HTTP forwarder to a Pub/Sub emulator that holds each
+//!   publish call a while and counts them, so concurrent requests meet a call in flight.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -272,4 +274,81 @@ async fn forward(state: &FrontState, headers: &HeaderMap, body: Bytes) -> Respon
         // The push target is down (killed): Pub/Sub redelivers.
         Err(_) => StatusCode::BAD_GATEWAY.into_response(),
     }
+}
+
+/// An HTTP forwarder on loopback to a Pub/Sub emulator (`upstream`,
+/// `host:port`): every request is forwarded as it came (method, path, body,
+/// content type) and answered with the emulator's answer; a publish call
+/// (`…:publish`) is counted and held `delay` first.
+pub struct SlowPublish {
+    /// `127.0.0.1:port`, as `PUBSUB_EMULATOR_HOST` takes it.
+    pub host: String,
+    state: Arc<SlowState>,
+}
+
+struct SlowState {
+    upstream: String,
+    delay: Duration,
+    http: reqwest::Client,
+    publishes: AtomicUsize,
+}
+
+impl SlowPublish {
+    pub async fn start(upstream: &str, delay: Duration) -> Self {
+        let state = Arc::new(SlowState {
+            upstream: format!("http://{upstream}"),
+            delay,
+            http: reqwest::Client::new(),
+            publishes: AtomicUsize::new(0),
+        });
+        let app = axum::Router::new()
+            .fallback(slow_forward)
+            .with_state(state.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let host = listener.local_addr().expect("addr").to_string();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { host, state }
+    }
+
+    /// Publish calls received so far.
+    pub fn publishes(&self) -> usize {
+        self.state.publishes.load(Ordering::SeqCst)
+    }
+}
+
+async fn slow_forward(
+    State(state): State<Arc<SlowState>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    if uri.path().ends_with(":publish") {
+        state.publishes.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(state.delay).await;
+    }
+    let Ok(method) = reqwest::Method::from_bytes(method.as_str().as_bytes()) else {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    };
+    let mut req = state
+        .http
+        .request(method, format!("{}{path}", state.upstream))
+        .body(body);
+    if let Some(ct) = headers.get("content-type") {
+        req = req.header("content-type", ct);
+    }
+    let Ok(resp) = req.send().await else {
+        return StatusCode::BAD_GATEWAY.into_response();
+    };
+    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let content_type = resp.headers().get("content-type").cloned();
+    let body = resp.bytes().await.unwrap_or_default();
+    let mut answer = (status, body).into_response();
+    if let Some(ct) = content_type {
+        if let Ok(ct) = axum::http::HeaderValue::from_bytes(ct.as_bytes()) {
+            answer.headers_mut().insert("content-type", ct);
+        }
+    }
+    answer
 }

@@ -6,7 +6,8 @@
 //!   binaries on free ports, the repository root.
 //! - [`discovery`]: requests checked against Google's API discovery documents.
 //! - [`sse`]: a Server-Sent Events reader.
-//! - [`publishers`]: a recording `Publisher` and a fake Pub/Sub publish answer.
+//! - [`publishers`]: recording `Publisher`s (one that records and holds whole calls) and a
+//!   fake Pub/Sub publish answer.
 //! - [`stores`]: in-memory `CounterStore`s, and a `FirestoreStore` aimed at a test server.
 //! - [`traces`]: an in-memory preview trace store.
 //! - [`oidc`]: RSA test keys, their JWKS, and Google-style signed tokens.

@@ -117,3 +117,93 @@ impl Respond for PublishIds {
         ResponseTemplate::new(200).set_body_json(json!({ "messageIds": ids }))
     }
 }
+
+/// A `Publisher` that records every call, for the shared-call tests: each call
+/// is one entry (topic, messages), ids are `c<call>-<position>`. While held,
+/// calls wait at the gate until [`Calls::release`]; a call carrying a message
+/// with the attribute `reject` (any value) is refused as Pub/Sub refuses a bad
+/// request (400 `INVALID_ARGUMENT`, a permanent error).
+#[derive(Default)]
+pub struct Calls {
+    pub calls: Mutex<Vec<(String, Vec<Message>)>>,
+    gate: Gate,
+    held: std::sync::atomic::AtomicBool,
+    /// Signalled whenever a call starts.
+    pub started: tokio::sync::Notify,
+}
+
+/// The attribute that makes [`Calls`] refuse a call.
+pub const REJECT_ATTRIBUTE: &str = "reject";
+
+impl Calls {
+    /// Every call waits until [`Calls::release`].
+    pub fn held() -> Self {
+        let calls = Self::default();
+        calls.held.store(true, std::sync::atomic::Ordering::SeqCst);
+        calls
+    }
+
+    pub fn release(&self) {
+        self.gate.open();
+    }
+
+    /// Calls started so far.
+    pub fn count(&self) -> usize {
+        self.calls.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    pub fn recorded(&self) -> Vec<(String, Vec<Message>)> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Waits until at least `n` calls have started.
+    pub async fn wait_for(&self, n: usize) {
+        loop {
+            let started = self.started.notified();
+            if self.count() >= n {
+                return;
+            }
+            started.await;
+        }
+    }
+}
+
+impl Publisher for Calls {
+    fn publish<'a>(
+        &'a self,
+        topic: &'a TopicName,
+        messages: &'a [Message],
+    ) -> BoxFuture<'a, Result<Vec<String>, PublishError>> {
+        Box::pin(async move {
+            let call = {
+                let mut calls = self
+                    .calls
+                    .lock()
+                    .map_err(|e| PublishError::Backend(e.to_string().into()))?;
+                calls.push((topic.to_string(), messages.to_vec()));
+                calls.len()
+            };
+            self.started.notify_waiters();
+            if self.held.load(std::sync::atomic::Ordering::SeqCst) {
+                self.gate.publish(topic, messages).await?;
+            }
+            if messages
+                .iter()
+                .any(|m| m.attribute(REJECT_ATTRIBUTE).is_some())
+            {
+                use hermes_core::gcp::{ApiError, AttemptError, CallError};
+                return Err(PublishError::Call(CallError::Rejected(AttemptError::Api {
+                    http: 400,
+                    api: ApiError {
+                        code: 400,
+                        message: "bad message".into(),
+                        status: "INVALID_ARGUMENT".into(),
+                    },
+                })));
+            }
+            Ok((0..messages.len())
+                .map(|i| format!("c{call}-{i}"))
+                .collect())
+        })
+    }
+}

@@ -22,5 +22,6 @@ mod overload;
 mod pipeline_emulator;
 mod preview;
 mod preview_emulator;
+mod publish_shared;
 mod push_kit;
 mod push_oidc;

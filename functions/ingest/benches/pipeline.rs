@@ -245,7 +245,9 @@ impl Publisher for BodyOnly {
 fn bench_request_path(c: &mut Criterion) {
     let config = Config::parse(CONFIG, Some("bench")).expect("config");
     let publishing = process::Publishing::new(Arc::new(BodyOnly));
+    // Timers: each request's publish deadline is a Tokio timer.
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .expect("runtime");
     let mut group = c.benchmark_group("request_path");

@@ -11,6 +11,10 @@ pub enum IngestError {
     TooManyEvents { max: usize },
     #[error("Overloaded: The server is holding as many request bytes as it may. Retry later.")]
     Overloaded,
+    #[error(
+        "Overloaded: The server is holding as many messages for Pub/Sub as it may. Retry later."
+    )]
+    PublishQueueFull,
     #[error("Authorization: The authorization is invalid. Ensure you are including the correct authorization header in your request.")]
     Unauthorized,
     #[error("Body: Content-Encoding \"{0}\" is not supported. Send gzip or identity.")]
@@ -36,7 +40,7 @@ impl IngestError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::TooLarge { .. } | Self::TooManyEvents { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Overloaded | Self::PublishQueueFull => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BadIdempotencyKey

@@ -232,6 +232,10 @@ async fn handle(
         size,
     };
     let report = process::process(&state.config, publishing, &events, request).await;
+    // A topic's publish queue had no room: nothing of the request was queued.
+    if report.queue_full.is_some() {
+        return Err(IngestError::PublishQueueFull);
+    }
     // A validate-only request publishes nothing: it is no traffic of the pipeline.
     if publishing.is_some() {
         metrics::log_request(&report, preview);

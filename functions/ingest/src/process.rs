@@ -1,19 +1,16 @@
 //! The event path: type-check each event, run the destinations it triggers
-//! (Hermes encoding), publish one request per topic (split at Pub/Sub's limits),
-//! and account every tag execution back to its event.
+//! (Hermes encoding), publish through the batcher shared by every request (calls
+//! split at Pub/Sub's limits), and account every tag execution back to its event.
 
 use hermes_core::config::Config;
 use hermes_core::error::report;
-use hermes_core::pubsub::PublishError;
-use hermes_core::pubsub::{Message, Publisher, TopicName, MAX_BATCH_MESSAGES, MAX_REQUEST_BYTES};
+use hermes_core::pubsub::{Batcher, BatcherLimits, Message, Publisher, QueueFull, TopicName};
 use hermes_core::schema::SchemaError;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
-use tokio_util::task::TaskTracker;
+use std::time::Duration;
 
 /// The longest `Idempotency-Key` taken: with `:<index>` it must fit one
 /// attribute value (1,024 bytes).
@@ -46,32 +43,35 @@ pub fn event_identity(config: &Config, event: &Value, index: usize, key: Option<
     }
 }
 
-/// Where messages go, and the publishes still running. A publish runs in a task
-/// the request does not own: a client that hangs up drops its request, never a
-/// publish under way.
+/// Where messages go: one [`Batcher`] shared by every request, so concurrent
+/// requests share publish calls. Calls run in tasks no request owns: a client
+/// that hangs up drops its request, never a publish under way.
 #[derive(Clone)]
 pub struct Publishing {
-    publisher: Arc<dyn Publisher>,
-    running: TaskTracker,
+    batcher: Batcher,
 }
 
 impl Publishing {
     pub fn new(publisher: Arc<dyn Publisher>) -> Self {
+        Self::with_limits(publisher, BatcherLimits::default())
+    }
+
+    /// With other bounds on each topic's queue than the defaults.
+    pub fn with_limits(publisher: Arc<dyn Publisher>, limits: BatcherLimits) -> Self {
         Self {
-            publisher,
-            running: TaskTracker::new(),
+            batcher: Batcher::with_limits(publisher, limits),
         }
     }
 
-    /// Waits, at most `timeout`, for the publishes still running (at shutdown);
-    /// `false` when some were still running then.
+    /// The shared batcher.
+    pub fn batcher(&self) -> &Batcher {
+        &self.batcher
+    }
+
+    /// Waits, at most `timeout`, for the publishes queued and running (at
+    /// shutdown); `false` when some were still running then.
     pub async fn drain(&self, timeout: Duration) -> bool {
-        self.running.close();
-        let done = tokio::time::timeout(timeout, self.running.wait())
-            .await
-            .is_ok();
-        self.running.reopen();
-        done
+        self.batcher.drain(timeout).await
     }
 }
 
@@ -113,6 +113,9 @@ pub struct Report {
     /// Every tag execution with its message, for the preview inspector (only
     /// when [`RequestContext::trace`]); the response never reads it.
     pub traced: Vec<TracedTag>,
+    /// A topic's publish queue had no room for this request's messages:
+    /// nothing of it was queued, and ingest refuses it (503).
+    pub queue_full: Option<QueueFull>,
 }
 
 /// One tag execution as the preview inspector shows it.
@@ -179,7 +182,7 @@ pub async fn process(
         check_and_encode(config, events, request, &mut report)
     });
     if let Some(publishing) = publishing {
-        publish(config, publishing, &mut runs).await;
+        report.queue_full = publish(config, publishing, &mut runs).await.err();
     }
     account(config, runs, request.trace, &mut report);
     report
@@ -237,86 +240,80 @@ fn check_and_encode(
     runs
 }
 
-/// One publish request: a topic, its messages, and the runs they belong to.
+/// One topic's messages, and the runs they belong to (the batcher splits them
+/// at Pub/Sub's limits).
 struct Batch {
     topic: TopicName,
     runs: Vec<usize>,
     messages: Vec<Message>,
-    bytes: usize,
 }
 
-/// Groups pending messages by topic and splits at 1,000 messages / 10 MB.
+/// Groups pending messages by topic.
 fn batches(config: &Config, runs: &mut [TagRun]) -> Vec<Batch> {
-    // Request envelope `{"messages":[]}` plus commas: stay safely under the limit.
-    const BUDGET: usize = MAX_REQUEST_BYTES - 1024;
-    let mut by_topic: BTreeMap<&TopicName, Vec<Batch>> = BTreeMap::new();
+    let mut by_topic: BTreeMap<&TopicName, Batch> = BTreeMap::new();
     for (r, run) in runs.iter_mut().enumerate() {
         let Run::Pending(slot) = &mut run.state else {
             continue;
         };
         let Some(message) = slot.take() else { continue };
         let topic = &config.destinations[run.dest].topic;
-        let list = by_topic.entry(topic).or_default();
-        let size = message.encoded_len() + 1;
-        let fits = list
-            .last()
-            .is_some_and(|b| b.messages.len() < MAX_BATCH_MESSAGES && b.bytes + size <= BUDGET);
-        if !fits {
-            list.push(Batch {
-                topic: topic.clone(),
-                runs: Vec::new(),
-                messages: Vec::new(),
-                bytes: 0,
-            });
-        }
-        if let Some(batch) = list.last_mut() {
-            batch.runs.push(r);
-            batch.messages.push(message);
-            batch.bytes += size;
-        }
+        let batch = by_topic.entry(topic).or_insert_with(|| Batch {
+            topic: topic.clone(),
+            runs: Vec::new(),
+            messages: Vec::new(),
+        });
+        batch.runs.push(r);
+        batch.messages.push(message);
     }
-    by_topic.into_values().flatten().collect()
+    by_topic.into_values().collect()
 }
 
-/// What became of one batch: its runs, the ids or the error, the time taken.
-type Outcome = (Vec<usize>, Result<Vec<String>, PublishError>, u64);
-
-/// Publishes every batch concurrently, in a task the request does not own, and
-/// waits for the outcome; should the request be dropped (the client hung up),
-/// the publishes go on and their outcome is logged.
-async fn publish(config: &Config, publishing: &Publishing, runs: &mut [TagRun]) {
-    let batches = batches(config, runs);
+/// Hands the messages to the shared batcher and waits for exactly this
+/// request's ids, until its own deadline (`publish_deadline_ms` from here).
+/// Should the request be dropped (the client hung up), its calls go on.
+/// A full queue refuses the whole request: nothing of it is queued.
+async fn publish(
+    config: &Config,
+    publishing: &Publishing,
+    runs: &mut [TagRun],
+) -> Result<(), QueueFull> {
+    let start = tokio::time::Instant::now();
+    let (owners, batches): (Vec<_>, Vec<_>) = batches(config, runs)
+        .into_iter()
+        .map(|b| (b.runs, (b.topic, b.messages)))
+        .unzip();
     if batches.is_empty() {
-        return;
+        return Ok(());
     }
-    let (tx, rx) = oneshot::channel();
-    let publisher = Arc::clone(&publishing.publisher);
-    publishing.running.spawn(async move {
-        let outcomes = publish_batches(publisher, batches).await;
-        if let Err(outcomes) = tx.send(outcomes) {
-            let published: usize = outcomes
-                .iter()
-                .filter_map(|(_, r, _)| r.as_ref().ok().map(Vec::len))
-                .sum();
-            let failed: usize = outcomes
-                .iter()
-                .filter(|(_, r, _)| r.is_err())
-                .map(|(runs, _, _)| runs.len())
-                .sum();
-            tracing::info!(
-                published,
-                failed,
-                "publish finished after the client hung up"
-            );
+    let tickets = match publishing
+        .batcher
+        .submit(batches, start, config.publish_deadline)
+    {
+        Ok(tickets) => tickets,
+        Err(full) => {
+            let error = full.to_string();
+            for r in owners.iter().flatten() {
+                runs[*r].state = Run::Failed {
+                    error: error.clone(),
+                    millis: 0,
+                };
+            }
+            return Err(full);
         }
-    });
-    // A publish task that panicked leaves its runs pending; they are reported as failed.
-    let Ok(outcomes) = rx.await else { return };
-    for (batch_runs, result, millis) in outcomes {
-        match result {
+    };
+    for ticket in tickets {
+        let outcome = ticket.outcome().await;
+        let Some(own) = owners
+            .get(outcome.batch)
+            .and_then(|o| o.get(outcome.first..outcome.first + outcome.len))
+        else {
+            continue;
+        };
+        let millis = outcome.millis;
+        match outcome.result {
             Ok(ids) => {
-                for (r, id) in batch_runs.into_iter().zip(ids) {
-                    runs[r].state = Run::Published {
+                for (r, id) in own.iter().zip(ids) {
+                    runs[*r].state = Run::Published {
                         message_id: id,
                         millis,
                     };
@@ -324,8 +321,8 @@ async fn publish(config: &Config, publishing: &Publishing, runs: &mut [TagRun]) 
             }
             Err(e) => {
                 let error = report(&e);
-                for r in batch_runs {
-                    runs[r].state = Run::Failed {
+                for r in own {
+                    runs[*r].state = Run::Failed {
                         error: error.clone(),
                         millis,
                     };
@@ -333,30 +330,7 @@ async fn publish(config: &Config, publishing: &Publishing, runs: &mut [TagRun]) 
             }
         }
     }
-}
-
-/// Each batch in its own task, so one slow topic does not hold up another.
-async fn publish_batches(publisher: Arc<dyn Publisher>, batches: Vec<Batch>) -> Vec<Outcome> {
-    let mut tasks = tokio::task::JoinSet::new();
-    for batch in batches {
-        let publisher = Arc::clone(&publisher);
-        tasks.spawn(async move {
-            let start = Instant::now();
-            let result = publisher.publish(&batch.topic, &batch.messages).await;
-            let millis = start.elapsed().as_millis() as u64;
-            if let Err(e) = &result {
-                tracing::warn!(topic = %batch.topic, messages = batch.messages.len(), error = %report(e), "publish failed");
-            }
-            (batch.runs, result, millis)
-        });
-    }
-    let mut outcomes = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok(outcome) = joined {
-            outcomes.push(outcome);
-        }
-    }
-    outcomes
+    Ok(())
 }
 
 /// Turns tag executions into the response's per-event lists.

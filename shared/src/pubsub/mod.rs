@@ -1,6 +1,8 @@
 //! Publishing messages: the [`Publisher`] seam and its Google backend, Pub/Sub
-//! over REST (`rest`). `hermes dev` adds an embedded queue of its own.
+//! over REST (`rest`), and the [`Batcher`] that shares calls between requests
+//! over any of them. `hermes dev` adds an embedded queue of its own.
 
+pub mod batcher;
 mod message;
 pub mod rest;
 mod topic;
@@ -8,6 +10,7 @@ mod topic;
 use crate::future::BoxFuture;
 use crate::gcp::CallError;
 
+pub use batcher::{Batcher, BatcherLimits, QueueFull};
 pub use message::{
     LimitExceeded, Message, MAX_ATTRIBUTES, MAX_ATTRIBUTE_KEY_BYTES, MAX_ATTRIBUTE_VALUE_BYTES,
     MAX_BATCH_MESSAGES, MAX_REQUEST_BYTES,

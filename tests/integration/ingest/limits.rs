@@ -1,8 +1,9 @@
 //! Bounded output and bounded work, in process: `[limits] max_errors` with
 //! `errorsOmitted`, `max_events` (413), short previews of input in error texts,
 //! the budget of request bytes — bodies, inflated gzip and parsed events —
-//! (503 + Retry-After) while a publisher holds requests in flight. Bounds are
-//! on sizes, counts and statuses only.
+//! (503 + Retry-After) while a publisher holds requests in flight, and the bound
+//! on the messages waiting for a publish call (503 + Retry-After too). Bounds
+//! are on sizes, counts and statuses only.
 
 use super::common::*;
 use axum::body::Body;
@@ -157,10 +158,10 @@ async fn past_max_inflight_bytes_a_request_gets_503_with_retry_after() {
         let body = body.clone();
         held.push(tokio::spawn(async move { send(&app, &body, &[]).await }));
     }
-    while gate.waiting.load(Ordering::SeqCst) < 2 {
+    // One is in the held publish call, the other waits for the next call.
+    while gate.waiting.load(Ordering::SeqCst) < 1 || protection.inflight_bytes() < 400_000 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(protection.inflight_bytes() >= 400_000);
     let refused = send(&app, &body, &[]).await;
     assert_eq!(refused.status, 503);
     assert_eq!(
@@ -192,6 +193,75 @@ async fn past_max_inflight_bytes_a_request_gets_503_with_retry_after() {
     }
     assert_eq!(protection.inflight_bytes(), 0);
     assert_eq!(send(&app, &body, &[]).await.status, 200);
+}
+
+/// The messages waiting for a topic's next publish call are bounded: a
+/// request whose messages do not fit is refused whole with 503, `Retry-After`
+/// and the usual JSON body, and none of its messages is published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_publish_queue_gets_503_with_retry_after() {
+    use hermes_core::pubsub::BatcherLimits;
+    let toml =
+        format!("{ONE_DESTINATION}\n[[destinations]]\nname = \"other\"\ntopic = \"other\"\n");
+    let gate = Arc::new(Gate::default());
+    let mut ingest =
+        hermes_ingest::Ingest::new(config(&toml), tokens(None, None), gate.clone()).unwrap();
+    ingest.publishing = hermes_ingest::Publishing::with_limits(
+        gate.clone(),
+        BatcherLimits {
+            max_waiting_messages: 3,
+            ..BatcherLimits::default()
+        },
+    );
+    let batcher = ingest.publishing.batcher().clone();
+    let events_topic = ingest.config.destinations[0].topic.clone();
+    let app = hermes_ingest::router(Arc::new(ingest));
+    let events = |n: usize| {
+        Value::from(
+            (0..n)
+                .map(|_| json!({"event_name": "e"}))
+                .collect::<Vec<_>>(),
+        )
+    };
+    // The first request's two calls (one per topic) are held at the gate.
+    let first = {
+        let app = app.clone();
+        tokio::spawn(async move { send_json(&app, &events(1)).await })
+    };
+    while gate.waiting.load(Ordering::SeqCst) < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Two messages per topic wait for the next calls; room for one more each.
+    let waiting = {
+        let app = app.clone();
+        tokio::spawn(async move { send_json(&app, &events(2)).await })
+    };
+    while batcher.waiting(&events_topic) < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let refused = send_json(&app, &events(2)).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(
+        refused
+            .headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    assert_eq!(refused.body["status"], json!(503));
+    assert!(
+        refused.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("Overloaded"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(refused.body["messageIds"], json!([]));
+    gate.open();
+    assert_eq!(first.await.unwrap().status, 200);
+    assert_eq!(waiting.await.unwrap().status, 200);
+    assert_eq!(send_json(&app, &events(2)).await.status, 200, "room again");
 }
 
 /// Gzip bodies are counted at their decompressed size too.

@@ -264,3 +264,90 @@ async fn publish_is_split_at_10_mb() {
     assert_eq!(requests.len(), 2);
     assert!(requests.iter().all(|r| r.body.len() <= 10_000_000));
 }
+
+/// Answers ids as Pub/Sub does, the first call only after a while: requests
+/// sent meanwhile wait for the next call, which they share.
+struct FirstCallSlow {
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl wiremock::Respond for FirstCallSlow {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let answer = wiremock::Respond::respond(&PublishIds::new("id-", n * 100), request);
+        if n == 0 {
+            answer.set_delay(Duration::from_secs(2))
+        } else {
+            answer
+        }
+    }
+}
+
+fn messages_in(request: &wiremock::Request) -> Vec<Value> {
+    serde_json::from_slice::<Value>(&request.body).unwrap()["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_message_in_a_shared_call_fails_only_its_own_request() {
+    let server = MockServer::start().await;
+    // Pub/Sub refuses any call that carries the bad event's message.
+    Mock::given(path(EVENTS_PATH))
+        .and(wiremock::matchers::body_string_contains("bad_event"))
+        .respond_with(google_error(400, "INVALID_ARGUMENT", "bad message"))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(path(EVENTS_PATH))
+        .respond_with(FirstCallSlow {
+            calls: Default::default(),
+        })
+        .mount(&server)
+        .await;
+    let app = app_against(&server, ONE_DESTINATION_EVENTS, Duration::from_secs(20));
+    let first = {
+        let app = app.clone();
+        tokio::spawn(async move { send(&app, r#"[{"event_name":"first"}]"#, &[]).await })
+    };
+    while server.received_requests().await.unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Three requests while the first call is held: they share the next call.
+    let sent: Vec<_> = ["good_a", "bad_event", "good_b"]
+        .into_iter()
+        .map(|name| {
+            let app = app.clone();
+            let body = format!(r#"[{{"event_name":"{name}"}},{{"event_name":"{name}"}}]"#);
+            tokio::spawn(async move { send(&app, &body, &[]).await })
+        })
+        .collect();
+    assert_eq!(first.await.unwrap().status, 200);
+    let mut answers = Vec::new();
+    for s in sent {
+        answers.push(s.await.unwrap());
+    }
+    let received = server.received_requests().await.unwrap();
+    let sizes: Vec<usize> = received.iter().map(|r| messages_in(r).len()).collect();
+    // The first call, the shared one refused, then each request's own call once.
+    assert_eq!(sizes, [1, 6, 2, 2, 2], "calls and their sizes");
+    assert_eq!(answers[0].status, 200, "{}", answers[0].body);
+    assert_eq!(answers[2].status, 200, "{}", answers[2].body);
+    assert_eq!(answers[1].status, 500, "{}", answers[1].body);
+    let error = answers[1].body["failedTags"][0]["tagInfo"]["error"]
+        .as_str()
+        .unwrap();
+    assert!(error.contains("INVALID_ARGUMENT"), "{error}");
+    // A good request's ids are those of its own resend: two ids of one call.
+    for good in [&answers[0], &answers[2]] {
+        let ids = &good.body["messageIds"];
+        let (a, b) = (
+            ids[0]["events"].as_str().unwrap(),
+            ids[1]["events"].as_str().unwrap(),
+        );
+        let (na, nb): (usize, usize) = (a[3..].parse().unwrap(), b[3..].parse().unwrap());
+        assert_eq!(na / 100, nb / 100, "one call: {a} {b}");
+        assert_eq!(nb, na + 1, "in order: {a} {b}");
+    }
+}
