@@ -4,8 +4,9 @@
 //! The rules are parsed once, at start-up, into [`Schema`]; checking an event
 //! never fails on the schema itself, only on the event.
 
+use crate::json::{Json, Str};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -40,14 +41,14 @@ impl FieldType {
         }
     }
 
-    fn matches(self, value: &Value) -> bool {
+    fn matches(self, value: &Json<'_>) -> bool {
         matches!(
             (self, value),
-            (Self::String, Value::String(_))
-                | (Self::Number, Value::Number(_))
-                | (Self::Boolean, Value::Bool(_))
-                | (Self::Object, Value::Object(_))
-                | (Self::Array, Value::Array(_))
+            (Self::String, Json::String(_))
+                | (Self::Number, Json::Number(_))
+                | (Self::Boolean, Json::Bool(_))
+                | (Self::Object, Json::Object(_))
+                | (Self::Array, Json::Array(_))
         )
     }
 }
@@ -345,7 +346,12 @@ impl Schema {
     }
 
     /// Checks one event; appends one error per failing leaf and returns whether it passed.
-    pub fn check_event(&self, event: &Value, index: usize, errors: &mut Vec<SchemaError>) -> bool {
+    pub fn check_event(
+        &self,
+        event: &Json<'_>,
+        index: usize,
+        errors: &mut Vec<SchemaError>,
+    ) -> bool {
         self.check_event_capped(event, index, errors, usize::MAX)
             .passed
     }
@@ -355,7 +361,7 @@ impl Schema {
     /// million bad leaves costs a count, not a million messages.
     pub fn check_event_capped(
         &self,
-        event: &Value,
+        event: &Json<'_>,
         index: usize,
         errors: &mut Vec<SchemaError>,
         cap: usize,
@@ -365,13 +371,11 @@ impl Schema {
             cap,
             failed: 0,
         };
-        let mut path = String::with_capacity(32);
-        path.push_str("events[");
-        push_usize(&mut path, index);
-        path.push(']');
+        // The path is only written out when an error needs it (most events have none).
+        let path = Path::Event(index);
         match event {
-            Value::Object(map) => check_fields(&self.fields, map, &mut path, index, &mut sink),
-            other => sink.push(|| type_error(&path, index, FieldType::Object, other, true)),
+            Json::Object(map) => check_fields(&self.fields, map, &path, &mut sink),
+            other => sink.push(|| type_error(&path, FieldType::Object, other, true)),
         }
         Checked {
             passed: sink.failed == 0,
@@ -405,55 +409,62 @@ impl Sink<'_> {
     }
 }
 
-fn push_usize(s: &mut String, n: usize) {
-    use std::fmt::Write;
-    let _ = write!(s, "{n}");
+/// Where the checker is (`events[2].user_data.city`): a chain on the stack,
+/// written out only for an error.
+#[derive(Clone, Copy)]
+enum Path<'p> {
+    Event(usize),
+    Field(&'p Path<'p>, &'p str),
+    Element(&'p Path<'p>, usize),
+}
+
+impl Path<'_> {
+    fn index(&self) -> usize {
+        match self {
+            Self::Event(i) => *i,
+            Self::Field(parent, _) | Self::Element(parent, _) => parent.index(),
+        }
+    }
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Event(i) => write!(f, "events[{i}]"),
+            Self::Field(parent, name) => write!(f, "{parent}.{name}"),
+            Self::Element(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
 }
 
 fn check_fields(
     fields: &Fields,
-    map: &Map<String, Value>,
-    path: &mut String,
-    index: usize,
+    map: &[(Str<'_>, Json<'_>)],
+    path: &Path<'_>,
     errors: &mut Sink<'_>,
 ) {
     for (name, rule) in fields.iter() {
         let value = field(map, name);
-        // An absent optional field (most of the schema, for most events) needs no path.
-        if !rule.required && value.is_none_or(Value::is_null) {
+        // An absent optional field (most of the schema, for most events) costs a scan.
+        if !rule.required && value.is_none_or(Json::is_null) {
             continue;
         }
-        let len = path.len();
-        path.push('.');
-        path.push_str(name);
-        check_value(rule, value, path, index, errors);
-        path.truncate(len);
+        check_value(rule, value, &Path::Field(path, name), errors);
     }
 }
 
-/// `map.get(name)`; for the small objects events usually are, a scan of the
-/// keys is cheaper than hashing `name` (SipHash) for every rule.
-fn field<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    if map.len() <= 8 {
-        map.iter().find_map(|(k, v)| (k == name).then_some(v))
-    } else {
-        map.get(name)
-    }
+/// The value of field `name` (the last one when the key repeats, as a map keeps it).
+fn field<'v, 'a>(map: &'v [(Str<'a>, Json<'a>)], name: &str) -> Option<&'v Json<'a>> {
+    map.iter().rev().find(|(k, _)| k.is(name)).map(|(_, v)| v)
 }
 
-fn check_value(
-    rule: &Rule,
-    value: Option<&Value>,
-    path: &mut String,
-    index: usize,
-    errors: &mut Sink<'_>,
-) {
+fn check_value(rule: &Rule, value: Option<&Json<'_>>, path: &Path<'_>, errors: &mut Sink<'_>) {
     let value = match value {
-        None | Some(Value::Null) => {
+        None | Some(Json::Null) => {
             if rule.required {
                 errors.push(|| SchemaError {
-                    event_index: Some(index),
-                    path: path.clone(),
+                    event_index: Some(path.index()),
+                    path: path.to_string(),
                     code: ErrorCode::Missing,
                     expected: rule.ty.as_str(),
                     actual: "null",
@@ -468,21 +479,14 @@ fn check_value(
         Some(v) => v,
     };
     if !rule.ty.matches(value) {
-        errors.push(|| type_error(path, index, rule.ty, value, rule.required));
+        errors.push(|| type_error(path, rule.ty, value, rule.required));
         return;
     }
     match (&rule.nested, value) {
-        (Nested::Fields(fields), Value::Object(map)) => {
-            check_fields(fields, map, path, index, errors)
-        }
-        (Nested::Element(element), Value::Array(items)) => {
+        (Nested::Fields(fields), Json::Object(map)) => check_fields(fields, map, path, errors),
+        (Nested::Element(element), Json::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                let len = path.len();
-                path.push('[');
-                push_usize(path, i);
-                path.push(']');
-                check_value(element, Some(item), path, index, errors);
-                path.truncate(len);
+                check_value(element, Some(item), &Path::Element(path, i), errors);
             }
         }
         _ => {}
@@ -490,15 +494,14 @@ fn check_value(
 }
 
 fn type_error(
-    path: &str,
-    index: usize,
+    path: &Path<'_>,
     expected: FieldType,
-    value: &Value,
+    value: &Json<'_>,
     required: bool,
 ) -> SchemaError {
-    let actual = json_type(value);
+    let actual = value.type_name();
     SchemaError {
-        event_index: Some(index),
+        event_index: Some(path.index()),
         path: path.to_string(),
         code: ErrorCode::Type,
         expected: expected.as_str(),
@@ -518,8 +521,9 @@ mod tests {
     use serde_json::json;
 
     fn errors_of(schema: &Schema, event: Value) -> Vec<SchemaError> {
+        let text = event.to_string();
         let mut errors = Vec::new();
-        schema.check_event(&event, 0, &mut errors);
+        schema.check_event(&crate::json::parse(&text).unwrap(), 0, &mut errors);
         errors
     }
 

@@ -2,13 +2,14 @@
 //! (Hermes encoding), publish one request per topic (split at Pub/Sub's limits),
 //! and account every tag execution back to its event.
 
+use bytes::Bytes;
 use hermes_core::config::Config;
 use hermes_core::error::report;
+use hermes_core::json::{Element, Json};
 use hermes_core::pubsub::PublishError;
 use hermes_core::pubsub::{Message, Publisher, TopicName, MAX_BATCH_MESSAGES, MAX_REQUEST_BYTES};
 use hermes_core::schema::SchemaError;
 use serde::Serialize;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,9 +37,18 @@ pub struct RequestContext<'a> {
 /// field when it is a non-empty string; else `<Idempotency-Key>:<index>`; else
 /// a new random UUID. Fixed here, before any publish attempt, so every retry —
 /// ours or the client's — carries the same value.
-pub fn event_identity(config: &Config, event: &Value, index: usize, key: Option<&str>) -> String {
-    match config.idempotency_field.lookup(event) {
-        Some(Value::String(id)) if !id.is_empty() => id.clone(),
+pub fn event_identity(
+    config: &Config,
+    event: &Json<'_>,
+    index: usize,
+    key: Option<&str>,
+) -> String {
+    match config
+        .idempotency_field
+        .lookup(event)
+        .and_then(Json::as_str)
+    {
+        Some(id) if !id.is_empty() => id.into_owned(),
         _ => match key {
             Some(key) => format!("{key}:{index}"),
             None => uuid::Uuid::new_v4().to_string(),
@@ -162,12 +172,13 @@ struct TagRun {
     traced: Option<Message>,
 }
 
-/// Checks, encodes and publishes the events of one request. Without
-/// publishing (`validate_only`) everything but the publish call runs.
+/// Checks, encodes and publishes the events of one request, parsed from
+/// `body`. Without publishing (`validate_only`) everything but the publish call runs.
 pub async fn process(
     config: &Config,
     publishing: Option<&Publishing>,
-    events: &[Value],
+    events: &[Element<'_>],
+    body: &Bytes,
     request: RequestContext<'_>,
 ) -> Report {
     let mut report = Report {
@@ -176,7 +187,7 @@ pub async fn process(
         ..Report::default()
     };
     let mut runs = hermes_core::runtime::offload(request.size, || {
-        check_and_encode(config, events, request, &mut report)
+        check_and_encode(config, events, body, request, &mut report)
     });
     if let Some(publishing) = publishing {
         publish(config, publishing, &mut runs).await;
@@ -188,12 +199,14 @@ pub async fn process(
 /// Schema check, then trigger and encode every destination for each valid event.
 fn check_and_encode(
     config: &Config,
-    events: &[Value],
+    events: &[Element<'_>],
+    body: &Bytes,
     request: RequestContext<'_>,
     report: &mut Report,
 ) -> Vec<TagRun> {
     let mut runs = Vec::new();
-    for (i, event) in events.iter().enumerate() {
+    for (i, element) in events.iter().enumerate() {
+        let event = &element.value;
         // `errors` stops growing at `max_errors`; the rest are only counted.
         let kept_before = report.errors.len();
         let checked = config.schema.check_event_capped(
@@ -216,7 +229,7 @@ fn check_and_encode(
             let id = identity
                 .get_or_insert_with(|| event_identity(config, event, i, request.idempotency_key));
             let mut traced = None;
-            let state = match dest.encode(event, id, request.preview) {
+            let state = match dest.encode(element, body, id, request.preview) {
                 Ok(message) => {
                     traced = request.trace.then(|| message.clone());
                     Run::Pending(Some(message))

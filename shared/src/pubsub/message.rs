@@ -12,8 +12,9 @@ pub const MAX_BATCH_MESSAGES: usize = 1000;
 /// A Pub/Sub message before transport encoding.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
-    /// Compact UTF-8 JSON of the payload (base64-encoded on the wire).
-    pub data: Vec<u8>,
+    /// Compact UTF-8 JSON of the payload (base64-encoded on the wire); often
+    /// a slice of the request body itself.
+    pub data: bytes::Bytes,
     pub attributes: Vec<(String, String)>,
 }
 

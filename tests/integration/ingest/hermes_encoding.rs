@@ -223,7 +223,7 @@ async fn validate_only_runs_everything_but_the_publish() {
 #[test]
 fn data_is_base64_on_the_wire() {
     let message = hermes_core::pubsub::Message {
-        data: br#"{"a":1}"#.to_vec(),
+        data: bytes::Bytes::from_static(br#"{"a":1}"#),
         attributes: vec![("event_name".into(), "purchase".into())],
     };
     let body: Value =
