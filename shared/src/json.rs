@@ -61,7 +61,12 @@ impl<'a> Str<'a> {
     /// Whether the string's value is `other`.
     pub fn is(&self, other: &str) -> bool {
         match self.as_plain() {
-            Some(s) => s == other,
+            // Length and first byte first: most keys compared differ there.
+            Some(s) => {
+                s.len() == other.len()
+                    && s.as_bytes().first() == other.as_bytes().first()
+                    && s == other
+            }
             None => self.as_cow() == other,
         }
     }
@@ -83,6 +88,12 @@ impl<'a> Str<'a> {
 pub fn write_escaped(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
+    // Most strings need no escape at all: one scan, one copy.
+    if !bytes.iter().any(|&b| SPECIAL[b as usize]) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escape: &[u8] = match b {
@@ -419,6 +430,19 @@ pub fn parse_array(text: &str, max: usize) -> Result<Elements<'_>, ArrayError> {
     })
 }
 
+/// The bytes that end a run of plain string text.
+static SPECIAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
 struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
@@ -426,6 +450,10 @@ struct Parser<'a> {
     /// Whitespace was skipped since it was last reset.
     spaced: bool,
     heap: usize,
+    /// The elements and entries of the containers being parsed: each
+    /// container is then allocated once, at its size, not grown push by push.
+    values: Vec<Json<'a>>,
+    entries: Vec<(Str<'a>, Json<'a>)>,
 }
 
 impl<'a> Parser<'a> {
@@ -436,6 +464,8 @@ impl<'a> Parser<'a> {
             pos: 0,
             spaced: false,
             heap: 0,
+            values: Vec::new(),
+            entries: Vec::new(),
         }
     }
 
@@ -518,14 +548,15 @@ impl<'a> Parser<'a> {
 
     fn array(&mut self, depth: usize) -> Result<Json<'a>, SyntaxError> {
         let depth = self.open(depth)?;
-        let mut items = Vec::new();
         self.ws();
         if self.peek() == Some(b']') {
             self.pos += 1;
-            return Ok(Json::Array(items));
+            return Ok(Json::Array(Vec::new()));
         }
+        let start = self.values.len();
         loop {
-            items.push(self.value(depth)?);
+            let value = self.value(depth)?;
+            self.values.push(value);
             self.ws();
             match self.next() {
                 Some(b',') => self.ws(),
@@ -534,18 +565,19 @@ impl<'a> Parser<'a> {
                 None => return Err(self.error("EOF while parsing a list")),
             }
         }
+        let items: Vec<Json<'a>> = self.values.drain(start..).collect();
         self.heap += items.capacity() * std::mem::size_of::<Json<'_>>();
         Ok(Json::Array(items))
     }
 
     fn object(&mut self, depth: usize) -> Result<Json<'a>, SyntaxError> {
         let depth = self.open(depth)?;
-        let mut entries = Vec::new();
         self.ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            return Ok(Json::Object(entries));
+            return Ok(Json::Object(Vec::new()));
         }
+        let start = self.entries.len();
         loop {
             if self.peek() != Some(b'"') {
                 return Err(self.error(if self.peek().is_none() {
@@ -561,7 +593,7 @@ impl<'a> Parser<'a> {
             }
             self.ws();
             let value = self.value(depth)?;
-            entries.push((key, value));
+            self.entries.push((key, value));
             self.ws();
             match self.next() {
                 Some(b',') => self.ws(),
@@ -570,6 +602,7 @@ impl<'a> Parser<'a> {
                 None => return Err(self.error("EOF while parsing an object")),
             }
         }
+        let entries: Vec<(Str<'a>, Json<'a>)> = self.entries.drain(start..).collect();
         self.heap += entries.capacity() * std::mem::size_of::<(Str<'_>, Json<'_>)>();
         Ok(Json::Object(entries))
     }
@@ -580,7 +613,10 @@ impl<'a> Parser<'a> {
         let start = self.pos;
         let mut escaped = false;
         loop {
-            // The text is valid UTF-8 (a `&str`): only ASCII needs looking at.
+            // The text is valid UTF-8 (a `&str`): only `"`, `\\` and control
+            // characters need looking at; the rest is skipped in one run.
+            let rest = &self.bytes[self.pos..];
+            self.pos += rest.iter().take_while(|&&b| !SPECIAL[b as usize]).count();
             let Some(&b) = self.bytes.get(self.pos) else {
                 return Err(self.error("EOF while parsing a string"));
             };

@@ -580,4 +580,175 @@ mod tests {
             assert_eq!(errors[0].code, ErrorCode::Type);
         }
     }
+
+    /// The checker as it was over `serde_json::Value`, kept as the reference
+    /// the borrowed-tree checker must agree with.
+    mod value_oracle {
+        use super::super::*;
+        use serde_json::{Map, Value};
+
+        pub fn check(schema: &Schema, event: &Value, index: usize) -> Vec<SchemaError> {
+            let mut errors = Vec::new();
+            let path = format!("events[{index}]");
+            match event {
+                Value::Object(map) => fields(&schema.fields, map, &path, index, &mut errors),
+                other => errors.push(error(&path, index, FieldType::Object, other, true)),
+            }
+            errors
+        }
+
+        fn fields(
+            f: &Fields,
+            map: &Map<String, Value>,
+            path: &str,
+            i: usize,
+            out: &mut Vec<SchemaError>,
+        ) {
+            for (name, rule) in f.iter() {
+                let value = map.get(name);
+                if !rule.required && value.is_none_or(Value::is_null) {
+                    continue;
+                }
+                value_of(rule, value, &format!("{path}.{name}"), i, out);
+            }
+        }
+
+        fn value_of(
+            rule: &Rule,
+            value: Option<&Value>,
+            path: &str,
+            i: usize,
+            out: &mut Vec<SchemaError>,
+        ) {
+            let value = match value {
+                None | Some(Value::Null) => {
+                    if rule.required {
+                        out.push(SchemaError {
+                            event_index: Some(i),
+                            path: path.to_string(),
+                            code: ErrorCode::Missing,
+                            expected: rule.ty.as_str(),
+                            actual: "null",
+                            required: true,
+                            message: format!(
+                                "Missing Field: The \"{path}\" value is required but was not found."
+                            ),
+                        });
+                    }
+                    return;
+                }
+                Some(v) => v,
+            };
+            let matches = matches!(
+                (rule.ty, value),
+                (FieldType::String, Value::String(_))
+                    | (FieldType::Number, Value::Number(_))
+                    | (FieldType::Boolean, Value::Bool(_))
+                    | (FieldType::Object, Value::Object(_))
+                    | (FieldType::Array, Value::Array(_))
+            );
+            if !matches {
+                out.push(error(path, i, rule.ty, value, rule.required));
+                return;
+            }
+            match (&rule.nested, value) {
+                (Nested::Fields(f), Value::Object(map)) => fields(f, map, path, i, out),
+                (Nested::Element(element), Value::Array(items)) => {
+                    for (j, item) in items.iter().enumerate() {
+                        value_of(element, Some(item), &format!("{path}[{j}]"), i, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        fn error(
+            path: &str,
+            i: usize,
+            expected: FieldType,
+            value: &Value,
+            required: bool,
+        ) -> SchemaError {
+            let actual = json_type(value);
+            SchemaError {
+                event_index: Some(i),
+                path: path.to_string(),
+                code: ErrorCode::Type,
+                expected: expected.as_str(),
+                actual,
+                required,
+                message: format!(
+                    "Schema: The \"{path}\" field was not of expected type \"{expected}\". \
+                     Instead received the value type \"{actual}\". This field is{} required.",
+                    if required { "" } else { " not" }
+                ),
+            }
+        }
+    }
+
+    /// Any JSON value, small.
+    fn any_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "[a-z]{0,3}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec(("[a-z]{1,2}", inner), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Events whose fields are the schema's (and some others), of any type.
+    fn event() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let names: Vec<&'static str> = ["event_name", "value", "user_data", "tags", "extra"]
+            .into_iter()
+            .chain(DEFAULT_STRINGS.iter().copied())
+            .chain(USER_DATA_STRINGS.iter().copied())
+            .collect();
+        let user_data = prop::collection::vec(
+            (
+                prop::sample::select(USER_DATA_STRINGS.to_vec()),
+                any_value(),
+            ),
+            0..5,
+        )
+        .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()));
+        let field = prop_oneof![any_value(), user_data];
+        prop_oneof![
+            1 => any_value(),
+            8 => prop::collection::vec((prop::sample::select(names), field), 0..8)
+                .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// The checker over the borrowed tree gives exactly the errors the
+        /// checker over `serde_json::Value` gave (paths, codes, messages, order).
+        #[test]
+        fn same_errors_as_the_value_checker(event in event(), index in 0usize..20) {
+            let mut schema = Schema::default();
+            schema.set(
+                "tags".into(),
+                Rule::from_json(&json!({"type": "array", "required": true, "value": {"type": "string"}}), "tags").unwrap(),
+            );
+            let text = event.to_string();
+            let mut errors = Vec::new();
+            let passed = schema.check_event(&crate::json::parse(&text).unwrap(), index, &mut errors);
+            let expected = value_oracle::check(&schema, &event, index);
+            proptest::prop_assert_eq!(passed, expected.is_empty());
+            proptest::prop_assert_eq!(errors, expected);
+        }
+    }
 }

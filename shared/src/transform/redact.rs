@@ -35,13 +35,13 @@ impl Redact {
                     *s = Str::Owned(redacted.into());
                 }
             }
-            Json::Number(digits) if self.credit_card => {
-                if (13..=19).contains(&digits.len())
+            Json::Number(digits)
+                if self.credit_card
+                    && (13..=19).contains(&digits.len())
                     && digits.bytes().all(|b| b.is_ascii_digit())
-                    && luhn(digits.bytes())
-                {
-                    *value = Json::String(Str::Owned(CREDIT_CARD.into()));
-                }
+                    && luhn(digits.bytes()) =>
+            {
+                *value = Json::String(Str::Owned(CREDIT_CARD.into()));
             }
             Json::Array(items) => items.iter_mut().for_each(|v| self.value(v)),
             Json::Object(map) => map.iter_mut().for_each(|(_, v)| self.value(v)),
