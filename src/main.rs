@@ -128,7 +128,7 @@ fn payloads(path: &str) -> ExitCode {
                         Ok(message) => json!({
                             "name": dest.name,
                             "triggered": true,
-                            "payload": serde_json::from_slice::<Value>(&message.data)
+                            "payload": hermes_core::json::to_value(&message.data)
                                 .unwrap_or(Value::Null),
                             "attributes": message.attributes.iter()
                                 .map(|(k, v)| (k.clone(), Value::from(v.as_str())))

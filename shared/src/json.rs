@@ -316,6 +316,14 @@ impl<'a> Json<'a> {
     }
 }
 
+/// A payload as a `serde_json::Value`, for display (`hermes validate
+/// --payloads`, the preview inspector): a number past `f64`'s range shows as
+/// its text. `None` when `bytes` are not JSON.
+pub fn to_value(bytes: &[u8]) -> Option<serde_json::Value> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    parse(text).ok().map(|tree| tree.to_value())
+}
+
 /// Why a text is not JSON, and where (a byte offset).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{what} at byte {offset}")]

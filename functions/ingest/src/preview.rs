@@ -253,7 +253,7 @@ fn triggered(dest: &Destination, tag: TracedTag) -> DestinationTrace {
         .collect();
     let (payload, attributes) = match tag.message {
         Some(message) => {
-            let mut payload = serde_json::from_slice::<Value>(&message.data).unwrap_or_else(|_| {
+            let mut payload = hermes_core::json::to_value(&message.data).unwrap_or_else(|| {
                 Value::String(String::from_utf8_lossy(&message.data).into_owned())
             });
             // Values a `hash` / `hmac` transform produced are digests: shown as published.

@@ -237,3 +237,12 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn payloads_decode_for_display_with_numbers_past_f64_as_text() {
+    assert_eq!(
+        to_value(br#"{"n":1E400,"m":1,"s":"caf\u00e9"}"#),
+        Some(serde_json::json!({"n": "1E400", "m": 1, "s": "café"}))
+    );
+    assert_eq!(to_value(b"{"), None);
+}
