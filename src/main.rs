@@ -6,6 +6,7 @@
 //!   would receive (after its transforms), as decoded JSON.
 
 use hermes_core::config::Config;
+use hermes_core::json::{Elements, Json};
 use hermes_ingest::{parse_events, process, response};
 use serde_json::{json, Value};
 use std::io::Read;
@@ -89,29 +90,31 @@ fn load(path: &str) -> Result<(Config, Vec<u8>), ExitCode> {
     Ok((config, bytes))
 }
 
-/// The configuration and the file's events, or the exit code after saying why not.
-fn load_events(path: &str) -> Result<(Config, Vec<serde_json::Value>), ExitCode> {
-    let (config, bytes) = load(path)?;
-    match parse_events(&bytes, config.limits.max_events) {
-        Ok(events) => Ok((config, events)),
-        Err(e) => {
-            let (_, body) = response::from_error(&config.container_id, &e);
-            println!("{}", body.error);
-            Err(ExitCode::FAILURE)
-        }
-    }
+/// The file's events, or the exit code after saying why not.
+fn parse_or_exit<'b>(config: &Config, bytes: &'b [u8]) -> Result<Elements<'b>, ExitCode> {
+    parse_events(bytes, config.limits.max_events).map_err(|e| {
+        let (_, body) = response::from_error(&config.container_id, &e);
+        println!("{}", body.error);
+        ExitCode::FAILURE
+    })
 }
 
 /// `hermes validate --payloads`: per event, each destination's decoded message
 /// (after its transforms), or why it does not trigger, or why it fails.
 fn payloads(path: &str) -> ExitCode {
-    let (config, events) = match load_events(path) {
+    let (config, bytes) = match load(path) {
         Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let bytes = bytes::Bytes::from(bytes);
+    let events = match parse_or_exit(&config, &bytes) {
+        Ok(events) => events.items,
         Err(code) => return code,
     };
     let mut ok = true;
     let mut out = Vec::with_capacity(events.len());
-    for (i, event) in events.iter().enumerate() {
+    for (i, element) in events.iter().enumerate() {
+        let event = &element.value;
         let mut errors = Vec::new();
         let mut destinations = Vec::new();
         if config.schema.check_event(event, i, &mut errors) {
@@ -121,11 +124,11 @@ fn payloads(path: &str) -> ExitCode {
                 let entry = if !trigger.fired() {
                     json!({"name": dest.name, "triggered": false, "reason": trigger.to_string()})
                 } else {
-                    match dest.encode(event, &id, false) {
+                    match dest.encode(element, &bytes, &id, false) {
                         Ok(message) => json!({
                             "name": dest.name,
                             "triggered": true,
-                            "payload": serde_json::from_slice::<Value>(&message.data)
+                            "payload": hermes_core::json::to_value(&message.data)
                                 .unwrap_or(Value::Null),
                             "attributes": message.attributes.iter()
                                 .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
@@ -144,7 +147,7 @@ fn payloads(path: &str) -> ExitCode {
         }
         out.push(json!({
             "index": i,
-            "event_name": event.get("event_name").cloned().unwrap_or(Value::Null),
+            "event_name": event.get("event_name").map(Json::to_value).unwrap_or(Value::Null),
             "errors": errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>(),
             "destinations": destinations,
         }));
@@ -164,11 +167,23 @@ fn payloads(path: &str) -> ExitCode {
 }
 
 async fn validate(path: &str) -> ExitCode {
-    let (config, events) = match load_events(path) {
+    let (config, bytes) = match load(path) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let report = process::process(&config, None, &events, process::RequestContext::default()).await;
+    let bytes = bytes::Bytes::from(bytes);
+    let events = match parse_or_exit(&config, &bytes) {
+        Ok(events) => events.items,
+        Err(code) => return code,
+    };
+    let report = process::process(
+        &config,
+        None,
+        &events,
+        &bytes,
+        process::RequestContext::default(),
+    )
+    .await;
     let (status, body) = response::from_report(&config.container_id, report);
     for e in &body.errors {
         let code = serde_json::to_string(&e.code).unwrap_or_default();

@@ -462,7 +462,7 @@ fn parse_destination(
     }
     // The static attributes plus the two Hermes sets must fit Pub/Sub's limits on their own.
     let probe = Message {
-        data: Vec::new(),
+        data: bytes::Bytes::new(),
         attributes: attributes
             .iter()
             .cloned()
@@ -607,9 +607,9 @@ shards = 4
         let text = "[[destinations]]\nname = \"a\"\ntopic = \"abc\"\n[destinations.transform]\nhmac = [\"user_id\"]";
         let config = Config::parse_inner(text, Some("p-1"), None, false).expect("no key needed");
         let transform = config.destinations[0].transform.as_ref().expect("kept");
-        let mut event = serde_json::json!({"user_id": "u-1", "event_name": "x"});
+        let mut event = crate::json::parse(r#"{"user_id": "u-1", "event_name": "x"}"#).unwrap();
         transform.apply(&mut event);
-        assert_eq!(event, serde_json::json!({"event_name": "x"}));
+        assert_eq!(event.to_vec(), br#"{"event_name":"x"}"#);
         // A short key is still refused: it is a mistake whoever reads it.
         let short = Config::parse_inner(text, Some("p-1"), Some(b"short"), false);
         assert!(short.is_err());

@@ -2,9 +2,11 @@
 //! takes, and how an event becomes a Pub/Sub message (`_int` / `_num` key
 //! suffixes, compact JSON payload, static attributes).
 
+use crate::json::{Element, Json};
 use crate::pubsub::{LimitExceeded, Message, TopicName};
 use crate::transform::Transform;
-use serde_json::{Map, Number, Value};
+use bytes::Bytes;
+use serde_json::Number;
 use std::borrow::Cow;
 
 /// Attribute every message carries: the event's name.
@@ -46,12 +48,12 @@ impl FieldPath {
     }
 
     /// The value at this path; `None` when any segment is missing or the value is null.
-    pub fn lookup<'a>(&self, root: &'a Value) -> Option<&'a Value> {
+    pub fn lookup<'v, 'a>(&self, root: &'v Json<'a>) -> Option<&'v Json<'a>> {
         let mut cur = root;
         for seg in &self.segments {
             cur = match cur {
-                Value::Object(map) => map.get(seg)?,
-                Value::Array(items) => items.get(seg.parse::<usize>().ok()?)?,
+                Json::Object(_) => cur.get(seg)?,
+                Json::Array(items) => items.get(seg.parse::<usize>().ok()?)?,
                 _ => return None,
             };
         }
@@ -80,12 +82,14 @@ impl Conversion {
         }
     }
 
-    fn apply(self, value: &Value) -> Result<Value, String> {
+    /// Writes the converted value: as written for `Keep`, else the number.
+    fn write(self, value: &Json<'_>, out: &mut Vec<u8>) -> Result<(), String> {
         match self {
-            Self::Keep => Ok(value.clone()),
-            Self::Int => to_int(value).map(Value::from),
-            Self::Num => to_num(value).map(Value::Number),
+            Self::Keep => value.write(out),
+            Self::Int => out.extend_from_slice(to_int(value)?.to_string().as_bytes()),
+            Self::Num => out.extend_from_slice(to_num(value)?.to_string().as_bytes()),
         }
+        Ok(())
     }
 }
 
@@ -96,16 +100,18 @@ enum Numeric {
     Float(f64),
 }
 
-fn numeric(value: &Value) -> Result<Numeric, String> {
+fn numeric(value: &Json<'_>) -> Result<Numeric, String> {
     match value {
-        Value::Number(n) => Ok(if let Some(i) = n.as_i64() {
+        // JSON number syntax is a subset of Rust's: the text parses as serde_json would.
+        Json::Number(n) => Ok(if let Ok(i) = n.parse::<i64>() {
             Numeric::Int(i)
-        } else if let Some(u) = n.as_u64() {
+        } else if let Ok(u) = n.parse::<u64>() {
             Numeric::Uint(u)
         } else {
-            Numeric::Float(n.as_f64().unwrap_or(f64::NAN))
+            Numeric::Float(n.parse::<f64>().unwrap_or(f64::NAN))
         }),
-        Value::String(s) => {
+        Json::String(s) => {
+            let s = s.as_cow();
             let t = s.trim();
             if let Ok(i) = t.parse::<i64>() {
                 return Ok(Numeric::Int(i));
@@ -115,18 +121,18 @@ fn numeric(value: &Value) -> Result<Numeric, String> {
                 Ok(f) if f.is_finite() => Ok(Numeric::Float(f)),
                 _ => Err(format!(
                     "the string \"{}\" is not a number",
-                    truncate(s, 40)
+                    truncate(&s, 40)
                 )),
             }
         }
         other => Err(format!(
             "a {} cannot be converted to a number",
-            crate::schema::json_type(other)
+            other.type_name()
         )),
     }
 }
 
-fn to_int(value: &Value) -> Result<i64, String> {
+fn to_int(value: &Json<'_>) -> Result<i64, String> {
     match numeric(value)? {
         Numeric::Int(i) => Ok(i),
         Numeric::Uint(u) => Err(format!("{u} does not fit in a 64-bit integer")),
@@ -142,7 +148,7 @@ fn to_int(value: &Value) -> Result<i64, String> {
     }
 }
 
-fn to_num(value: &Value) -> Result<Number, String> {
+fn to_num(value: &Json<'_>) -> Result<Number, String> {
     Ok(match numeric(value)? {
         Numeric::Int(i) => Number::from(i),
         Numeric::Uint(u) => Number::from(u),
@@ -238,12 +244,11 @@ impl std::fmt::Display for Trigger<'_> {
 
 /// Whether the event's `consent` object (GA4 Measurement Protocol style)
 /// grants `kind`: exactly the string `"GRANTED"`; anything else is no consent.
-fn granted(event: &Value, kind: &str) -> bool {
+fn granted(event: &Json<'_>, kind: &str) -> bool {
     event
         .get("consent")
         .and_then(|c| c.get(kind))
-        .and_then(Value::as_str)
-        == Some("GRANTED")
+        .is_some_and(|v| v.is_str("GRANTED"))
 }
 
 /// Why a tag failed for an event before anything was sent.
@@ -261,15 +266,15 @@ pub enum EncodeError {
 
 impl Destination {
     /// Whether this destination's trigger fires for a (schema-valid) event.
-    pub fn triggers(&self, event: &Value) -> bool {
+    pub fn triggers(&self, event: &Json<'_>) -> bool {
         self.trigger(event).fired()
     }
 
     /// The trigger decision for a (schema-valid) event, with its reason.
-    pub fn trigger(&self, event: &Value) -> Trigger<'_> {
+    pub fn trigger(&self, event: &Json<'_>) -> Trigger<'_> {
         if !self.events.is_empty() {
-            let name = event.get("event_name").and_then(Value::as_str);
-            if !name.is_some_and(|n| self.events.iter().any(|e| e == n)) {
+            let name = event.get("event_name");
+            if !name.is_some_and(|n| self.events.iter().any(|e| n.is_str(e))) {
                 return Trigger::EventNotMatched;
             }
         }
@@ -284,7 +289,7 @@ impl Destination {
 
     /// The event as this destination sees it: transformed on a copy when it
     /// has transforms, borrowed as it is otherwise.
-    pub fn transformed<'e>(&self, event: &'e Value) -> Cow<'e, Value> {
+    pub fn transformed<'v, 'a>(&self, event: &'v Json<'a>) -> Cow<'v, Json<'a>> {
         match &self.transform {
             None => Cow::Borrowed(event),
             Some(t) => {
@@ -295,43 +300,27 @@ impl Destination {
         }
     }
 
-    /// Builds the message for one event whose identity is `event_id`.
+    /// Builds the message for one event whose identity is `event_id`. `body`
+    /// is the text the event was parsed from: a whole, already minified event
+    /// is published as a slice of it, without a copy.
     pub fn encode(
         &self,
-        event: &Value,
+        event: &Element<'_>,
+        body: &Bytes,
         event_id: &str,
         preview: bool,
     ) -> Result<Message, EncodeError> {
         // Transforms first: nothing below (payload, attributes, errors) sees clear text.
-        let event = self.transformed(event);
-        let event = event.as_ref();
-        let data = match &self.mapping {
-            None => serde_json::to_vec(event),
-            Some(rows) => {
-                let mut payload = Map::new();
-                for row in rows {
-                    let Some(value) = row.path.lookup(event) else {
-                        continue;
-                    };
-                    let converted =
-                        row.conversion
-                            .apply(value)
-                            .map_err(|reason| EncodeError::Conversion {
-                                key: row.key.clone(),
-                                path: row.path.as_str().to_string(),
-                                reason,
-                            })?;
-                    payload.insert(row.key.clone(), converted);
-                }
-                serde_json::to_vec(&payload)
-            }
-        }
-        // Serialising a `Value` cannot fail: its keys are always strings.
-        .map_err(|e| LimitExceeded(e.to_string()))?;
-
+        let value = self.transformed(&event.value);
+        let value = value.as_ref();
+        let data = match (&self.mapping, &self.transform) {
+            (None, None) if event.minified => share(body, event.text.as_bytes()),
+            (None, _) => Bytes::from(value.to_vec()),
+            (Some(rows), _) => Bytes::from(self.mapped(rows, value)?),
+        };
         let mut attributes = Vec::with_capacity(self.attributes.len() + 3);
-        if let Some(name) = event.get("event_name").and_then(Value::as_str) {
-            attributes.push((ATTR_EVENT_NAME.to_string(), name.to_string()));
+        if let Some(name) = value.get("event_name").and_then(Json::as_str) {
+            attributes.push((ATTR_EVENT_NAME.to_string(), name.into_owned()));
         }
         attributes.push((ATTR_EVENT_ID.to_string(), event_id.to_string()));
         attributes.extend(self.attributes.iter().cloned());
@@ -342,12 +331,73 @@ impl Destination {
         message.check_limits()?;
         Ok(message)
     }
+
+    /// The payload of a mapping: `{key: value}` in the table's order, the
+    /// values as written unless converted. A key that comes again (`n` and
+    /// `n_int`) keeps its first place and takes the later value.
+    fn mapped(&self, rows: &[MappingRow], event: &Json<'_>) -> Result<Vec<u8>, EncodeError> {
+        let mut values: Vec<(&str, Vec<u8>)> = Vec::with_capacity(rows.len());
+        for row in rows {
+            let Some(value) = row.path.lookup(event) else {
+                continue;
+            };
+            let mut text = Vec::new();
+            row.conversion
+                .write(value, &mut text)
+                .map_err(|reason| EncodeError::Conversion {
+                    key: row.key.clone(),
+                    path: row.path.as_str().to_string(),
+                    reason,
+                })?;
+            match values.iter_mut().find(|(k, _)| *k == row.key) {
+                Some(slot) => slot.1 = text,
+                None => values.push((&row.key, text)),
+            }
+        }
+        let size: usize = values.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+        let mut out = Vec::with_capacity(size + 2);
+        out.push(b'{');
+        for (i, (key, text)) in values.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            crate::json::write_escaped(&mut out, key);
+            out.push(b':');
+            out.extend_from_slice(text);
+        }
+        out.push(b'}');
+        Ok(out)
+    }
+}
+
+/// `part` of `body` as a slice sharing its memory; a copy when `part` lies elsewhere.
+fn share(body: &Bytes, part: &[u8]) -> Bytes {
+    let range = body.as_ptr_range();
+    let inside = range.start <= part.as_ptr() && part.as_ptr_range().end <= range.end;
+    if inside && !part.is_empty() {
+        body.slice_ref(part)
+    } else {
+        Bytes::copy_from_slice(part)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    /// The trigger decision for an event written as a `Value`.
+    fn trigger_of<'d>(d: &'d Destination, event: &Value) -> Trigger<'d> {
+        let text = event.to_string();
+        d.trigger(&crate::json::parse(&text).unwrap())
+    }
+
+    fn convert(conversion: Conversion, value: Value) -> Result<Value, String> {
+        let text = value.to_string();
+        let mut out = Vec::new();
+        conversion.write(&crate::json::parse(&text).unwrap(), &mut out)?;
+        Ok(serde_json::from_slice(&out).unwrap())
+    }
 
     #[test]
     fn only_the_final_suffix_is_stripped() {
@@ -368,8 +418,8 @@ mod tests {
 
     #[test]
     fn conversions() {
-        let int = |v: Value| Conversion::Int.apply(&v);
-        let num = |v: Value| Conversion::Num.apply(&v);
+        let int = |v: Value| convert(Conversion::Int, v);
+        let num = |v: Value| convert(Conversion::Num, v);
         assert_eq!(int(json!(2.9)), Ok(json!(2)));
         assert_eq!(int(json!(-2.9)), Ok(json!(-2)));
         assert_eq!(int(json!(" 2.9 ")), Ok(json!(2)));
@@ -404,7 +454,7 @@ mod tests {
         );
         let both = json!({"ad_user_data": "GRANTED", "ad_personalization": "GRANTED"});
         let with = |consent: Value| json!({"event_name": "purchase", "consent": consent});
-        assert_eq!(d.trigger(&with(both.clone())), Trigger::Fired);
+        assert_eq!(trigger_of(&d, &with(both.clone())), Trigger::Fired);
         for (consent, missing) in [
             (
                 json!({"ad_user_data": "GRANTED", "ad_personalization": "DENIED"}),
@@ -433,33 +483,33 @@ mod tests {
             (Value::Null, "ad_user_data"),
         ] {
             assert_eq!(
-                d.trigger(&with(consent.clone())),
+                trigger_of(&d, &with(consent.clone())),
                 Trigger::NoConsent(missing),
                 "{consent}"
             );
         }
         assert_eq!(
-            d.trigger(&json!({"event_name": "purchase"})),
+            trigger_of(&d, &json!({"event_name": "purchase"})),
             Trigger::NoConsent("ad_user_data")
         );
         assert_eq!(
-            d.trigger(&json!({"event_name": "page_view", "consent": both})),
+            trigger_of(&d, &json!({"event_name": "page_view", "consent": both})),
             Trigger::EventNotMatched
         );
         // Without require_consent, consent plays no part.
-        assert!(destination("").triggers(&json!({"consent": "nonsense"})));
+        assert!(trigger_of(&destination(""), &json!({"consent": "nonsense"})).fired());
     }
 
     #[test]
     fn trigger_reasons() {
         let d = destination("require = [\"items\"]\nrequire_consent = [\"ad_user_data\"]");
-        let missing = d.trigger(&json!({"consent": {"ad_user_data": "GRANTED"}}));
+        let missing = trigger_of(&d, &json!({"consent": {"ad_user_data": "GRANTED"}}));
         assert_eq!(missing.code(), "required_missing");
         assert_eq!(
             missing.to_string(),
             "not matched: required field `items` is missing"
         );
-        let no_consent = d.trigger(&json!({"items": []}));
+        let no_consent = trigger_of(&d, &json!({"items": []}));
         assert_eq!(no_consent.code(), "no_consent");
         assert!(no_consent.to_string().contains("consent.ad_user_data"));
         assert!(!no_consent.fired());
@@ -467,22 +517,28 @@ mod tests {
 
     #[test]
     fn destinations_without_transforms_borrow_the_event() {
-        let event = json!({"user_data": {"email_address": "a@b.io"}});
+        let body = Bytes::from_static(br#"[{"user_data":{"email_address":"a@b.io"}}]"#);
+        let text = std::str::from_utf8(&body).unwrap();
+        let events = crate::json::parse_array(text, 10).unwrap();
+        let event = &events.items[0];
         assert!(matches!(
-            destination("").transformed(&event),
+            destination("").transformed(&event.value),
             Cow::Borrowed(_)
         ));
+        // A whole, minified event is published as a slice of the body itself.
+        let message = destination("").encode(event, &body, "e1", false).unwrap();
+        assert_eq!(message.data.as_ptr(), body[1..].as_ptr());
         let d = destination("[destinations.transform]\ndrop = [\"user_data\"]");
-        assert_eq!(d.transformed(&event).into_owned(), json!({}));
-        let message = d.encode(&event, "e1", false).unwrap();
-        assert_eq!(message.data, b"{}");
+        assert_eq!(d.transformed(&event.value).to_vec(), b"{}");
+        let message = d.encode(event, &body, "e1", false).unwrap();
+        assert_eq!(message.data, &b"{}"[..]);
     }
 
     #[test]
     fn paths_index_arrays() {
-        let event = json!({"items": [{"quantity": 3}], "n": null});
+        let event = crate::json::parse(r#"{"items": [{"quantity": 3}], "n": null}"#).unwrap();
         let p = FieldPath::parse("items.0.quantity").unwrap();
-        assert_eq!(p.lookup(&event), Some(&json!(3)));
+        assert_eq!(p.lookup(&event), Some(&Json::Number("3")));
         assert_eq!(
             FieldPath::parse("items.1.quantity").unwrap().lookup(&event),
             None

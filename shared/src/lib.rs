@@ -12,6 +12,7 @@ pub mod firestore;
 pub mod future;
 pub mod gcp;
 pub mod hermes;
+pub mod json;
 pub mod limits;
 pub mod logging;
 pub mod preview;

@@ -4,8 +4,9 @@
 //! The rules are parsed once, at start-up, into [`Schema`]; checking an event
 //! never fails on the schema itself, only on the event.
 
+use crate::json::{Json, Str};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -40,14 +41,14 @@ impl FieldType {
         }
     }
 
-    fn matches(self, value: &Value) -> bool {
+    fn matches(self, value: &Json<'_>) -> bool {
         matches!(
             (self, value),
-            (Self::String, Value::String(_))
-                | (Self::Number, Value::Number(_))
-                | (Self::Boolean, Value::Bool(_))
-                | (Self::Object, Value::Object(_))
-                | (Self::Array, Value::Array(_))
+            (Self::String, Json::String(_))
+                | (Self::Number, Json::Number(_))
+                | (Self::Boolean, Json::Bool(_))
+                | (Self::Object, Json::Object(_))
+                | (Self::Array, Json::Array(_))
         )
     }
 }
@@ -345,7 +346,12 @@ impl Schema {
     }
 
     /// Checks one event; appends one error per failing leaf and returns whether it passed.
-    pub fn check_event(&self, event: &Value, index: usize, errors: &mut Vec<SchemaError>) -> bool {
+    pub fn check_event(
+        &self,
+        event: &Json<'_>,
+        index: usize,
+        errors: &mut Vec<SchemaError>,
+    ) -> bool {
         self.check_event_capped(event, index, errors, usize::MAX)
             .passed
     }
@@ -355,7 +361,7 @@ impl Schema {
     /// million bad leaves costs a count, not a million messages.
     pub fn check_event_capped(
         &self,
-        event: &Value,
+        event: &Json<'_>,
         index: usize,
         errors: &mut Vec<SchemaError>,
         cap: usize,
@@ -365,13 +371,11 @@ impl Schema {
             cap,
             failed: 0,
         };
-        let mut path = String::with_capacity(32);
-        path.push_str("events[");
-        push_usize(&mut path, index);
-        path.push(']');
+        // The path is only written out when an error needs it (most events have none).
+        let path = Path::Event(index);
         match event {
-            Value::Object(map) => check_fields(&self.fields, map, &mut path, index, &mut sink),
-            other => sink.push(|| type_error(&path, index, FieldType::Object, other, true)),
+            Json::Object(map) => check_fields(&self.fields, map, &path, &mut sink),
+            other => sink.push(|| type_error(&path, FieldType::Object, other, true)),
         }
         Checked {
             passed: sink.failed == 0,
@@ -405,55 +409,62 @@ impl Sink<'_> {
     }
 }
 
-fn push_usize(s: &mut String, n: usize) {
-    use std::fmt::Write;
-    let _ = write!(s, "{n}");
+/// Where the checker is (`events[2].user_data.city`): a chain on the stack,
+/// written out only for an error.
+#[derive(Clone, Copy)]
+enum Path<'p> {
+    Event(usize),
+    Field(&'p Path<'p>, &'p str),
+    Element(&'p Path<'p>, usize),
+}
+
+impl Path<'_> {
+    fn index(&self) -> usize {
+        match self {
+            Self::Event(i) => *i,
+            Self::Field(parent, _) | Self::Element(parent, _) => parent.index(),
+        }
+    }
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Event(i) => write!(f, "events[{i}]"),
+            Self::Field(parent, name) => write!(f, "{parent}.{name}"),
+            Self::Element(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
 }
 
 fn check_fields(
     fields: &Fields,
-    map: &Map<String, Value>,
-    path: &mut String,
-    index: usize,
+    map: &[(Str<'_>, Json<'_>)],
+    path: &Path<'_>,
     errors: &mut Sink<'_>,
 ) {
     for (name, rule) in fields.iter() {
         let value = field(map, name);
-        // An absent optional field (most of the schema, for most events) needs no path.
-        if !rule.required && value.is_none_or(Value::is_null) {
+        // An absent optional field (most of the schema, for most events) costs a scan.
+        if !rule.required && value.is_none_or(Json::is_null) {
             continue;
         }
-        let len = path.len();
-        path.push('.');
-        path.push_str(name);
-        check_value(rule, value, path, index, errors);
-        path.truncate(len);
+        check_value(rule, value, &Path::Field(path, name), errors);
     }
 }
 
-/// `map.get(name)`; for the small objects events usually are, a scan of the
-/// keys is cheaper than hashing `name` (SipHash) for every rule.
-fn field<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    if map.len() <= 8 {
-        map.iter().find_map(|(k, v)| (k == name).then_some(v))
-    } else {
-        map.get(name)
-    }
+/// The value of field `name` (the last one when the key repeats, as a map keeps it).
+fn field<'v, 'a>(map: &'v [(Str<'a>, Json<'a>)], name: &str) -> Option<&'v Json<'a>> {
+    map.iter().rev().find(|(k, _)| k.is(name)).map(|(_, v)| v)
 }
 
-fn check_value(
-    rule: &Rule,
-    value: Option<&Value>,
-    path: &mut String,
-    index: usize,
-    errors: &mut Sink<'_>,
-) {
+fn check_value(rule: &Rule, value: Option<&Json<'_>>, path: &Path<'_>, errors: &mut Sink<'_>) {
     let value = match value {
-        None | Some(Value::Null) => {
+        None | Some(Json::Null) => {
             if rule.required {
                 errors.push(|| SchemaError {
-                    event_index: Some(index),
-                    path: path.clone(),
+                    event_index: Some(path.index()),
+                    path: path.to_string(),
                     code: ErrorCode::Missing,
                     expected: rule.ty.as_str(),
                     actual: "null",
@@ -468,21 +479,14 @@ fn check_value(
         Some(v) => v,
     };
     if !rule.ty.matches(value) {
-        errors.push(|| type_error(path, index, rule.ty, value, rule.required));
+        errors.push(|| type_error(path, rule.ty, value, rule.required));
         return;
     }
     match (&rule.nested, value) {
-        (Nested::Fields(fields), Value::Object(map)) => {
-            check_fields(fields, map, path, index, errors)
-        }
-        (Nested::Element(element), Value::Array(items)) => {
+        (Nested::Fields(fields), Json::Object(map)) => check_fields(fields, map, path, errors),
+        (Nested::Element(element), Json::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                let len = path.len();
-                path.push('[');
-                push_usize(path, i);
-                path.push(']');
-                check_value(element, Some(item), path, index, errors);
-                path.truncate(len);
+                check_value(element, Some(item), &Path::Element(path, i), errors);
             }
         }
         _ => {}
@@ -490,15 +494,14 @@ fn check_value(
 }
 
 fn type_error(
-    path: &str,
-    index: usize,
+    path: &Path<'_>,
     expected: FieldType,
-    value: &Value,
+    value: &Json<'_>,
     required: bool,
 ) -> SchemaError {
-    let actual = json_type(value);
+    let actual = value.type_name();
     SchemaError {
-        event_index: Some(index),
+        event_index: Some(path.index()),
         path: path.to_string(),
         code: ErrorCode::Type,
         expected: expected.as_str(),
@@ -518,8 +521,9 @@ mod tests {
     use serde_json::json;
 
     fn errors_of(schema: &Schema, event: Value) -> Vec<SchemaError> {
+        let text = event.to_string();
         let mut errors = Vec::new();
-        schema.check_event(&event, 0, &mut errors);
+        schema.check_event(&crate::json::parse(&text).unwrap(), 0, &mut errors);
         errors
     }
 
@@ -574,6 +578,177 @@ mod tests {
             assert_eq!(errors.len(), 1);
             assert_eq!(errors[0].path, "events[0]");
             assert_eq!(errors[0].code, ErrorCode::Type);
+        }
+    }
+
+    /// The checker as it was over `serde_json::Value`, kept as the reference
+    /// the borrowed-tree checker must agree with.
+    mod value_oracle {
+        use super::super::*;
+        use serde_json::{Map, Value};
+
+        pub fn check(schema: &Schema, event: &Value, index: usize) -> Vec<SchemaError> {
+            let mut errors = Vec::new();
+            let path = format!("events[{index}]");
+            match event {
+                Value::Object(map) => fields(&schema.fields, map, &path, index, &mut errors),
+                other => errors.push(error(&path, index, FieldType::Object, other, true)),
+            }
+            errors
+        }
+
+        fn fields(
+            f: &Fields,
+            map: &Map<String, Value>,
+            path: &str,
+            i: usize,
+            out: &mut Vec<SchemaError>,
+        ) {
+            for (name, rule) in f.iter() {
+                let value = map.get(name);
+                if !rule.required && value.is_none_or(Value::is_null) {
+                    continue;
+                }
+                value_of(rule, value, &format!("{path}.{name}"), i, out);
+            }
+        }
+
+        fn value_of(
+            rule: &Rule,
+            value: Option<&Value>,
+            path: &str,
+            i: usize,
+            out: &mut Vec<SchemaError>,
+        ) {
+            let value = match value {
+                None | Some(Value::Null) => {
+                    if rule.required {
+                        out.push(SchemaError {
+                            event_index: Some(i),
+                            path: path.to_string(),
+                            code: ErrorCode::Missing,
+                            expected: rule.ty.as_str(),
+                            actual: "null",
+                            required: true,
+                            message: format!(
+                                "Missing Field: The \"{path}\" value is required but was not found."
+                            ),
+                        });
+                    }
+                    return;
+                }
+                Some(v) => v,
+            };
+            let matches = matches!(
+                (rule.ty, value),
+                (FieldType::String, Value::String(_))
+                    | (FieldType::Number, Value::Number(_))
+                    | (FieldType::Boolean, Value::Bool(_))
+                    | (FieldType::Object, Value::Object(_))
+                    | (FieldType::Array, Value::Array(_))
+            );
+            if !matches {
+                out.push(error(path, i, rule.ty, value, rule.required));
+                return;
+            }
+            match (&rule.nested, value) {
+                (Nested::Fields(f), Value::Object(map)) => fields(f, map, path, i, out),
+                (Nested::Element(element), Value::Array(items)) => {
+                    for (j, item) in items.iter().enumerate() {
+                        value_of(element, Some(item), &format!("{path}[{j}]"), i, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        fn error(
+            path: &str,
+            i: usize,
+            expected: FieldType,
+            value: &Value,
+            required: bool,
+        ) -> SchemaError {
+            let actual = json_type(value);
+            SchemaError {
+                event_index: Some(i),
+                path: path.to_string(),
+                code: ErrorCode::Type,
+                expected: expected.as_str(),
+                actual,
+                required,
+                message: format!(
+                    "Schema: The \"{path}\" field was not of expected type \"{expected}\". \
+                     Instead received the value type \"{actual}\". This field is{} required.",
+                    if required { "" } else { " not" }
+                ),
+            }
+        }
+    }
+
+    /// Any JSON value, small.
+    fn any_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "[a-z]{0,3}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec(("[a-z]{1,2}", inner), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Events whose fields are the schema's (and some others), of any type.
+    fn event() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let names: Vec<&'static str> = ["event_name", "value", "user_data", "tags", "extra"]
+            .into_iter()
+            .chain(DEFAULT_STRINGS.iter().copied())
+            .chain(USER_DATA_STRINGS.iter().copied())
+            .collect();
+        let user_data = prop::collection::vec(
+            (
+                prop::sample::select(USER_DATA_STRINGS.to_vec()),
+                any_value(),
+            ),
+            0..5,
+        )
+        .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()));
+        let field = prop_oneof![any_value(), user_data];
+        prop_oneof![
+            1 => any_value(),
+            8 => prop::collection::vec((prop::sample::select(names), field), 0..8)
+                .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// The checker over the borrowed tree gives exactly the errors the
+        /// checker over `serde_json::Value` gave (paths, codes, messages, order).
+        #[test]
+        fn same_errors_as_the_value_checker(event in event(), index in 0usize..20) {
+            let mut schema = Schema::default();
+            schema.set(
+                "tags".into(),
+                Rule::from_json(&json!({"type": "array", "required": true, "value": {"type": "string"}}), "tags").unwrap(),
+            );
+            let text = event.to_string();
+            let mut errors = Vec::new();
+            let passed = schema.check_event(&crate::json::parse(&text).unwrap(), index, &mut errors);
+            let expected = value_oracle::check(&schema, &event, index);
+            proptest::prop_assert_eq!(passed, expected.is_empty());
+            proptest::prop_assert_eq!(errors, expected);
         }
     }
 }

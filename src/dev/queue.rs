@@ -320,7 +320,7 @@ impl Publisher for SqliteQueue {
                         .map(|(k, v)| (k.as_str(), v.as_str()))
                         .collect();
                     (
-                        m.data.clone(),
+                        m.data.to_vec(),
                         serde_json::to_string(&attrs).unwrap_or_else(|_| "{}".into()),
                     )
                 })
@@ -387,7 +387,7 @@ mod tests {
 
     fn message(data: &str) -> Message {
         Message {
-            data: data.as_bytes().to_vec(),
+            data: data.as_bytes().to_vec().into(),
             attributes: vec![("event_name".into(), "purchase".into())],
         }
     }

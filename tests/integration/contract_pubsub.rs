@@ -52,7 +52,7 @@ fn client(server: &MockServer) -> PubSubRest {
 
 fn message(data: &[u8], attributes: &[(&str, &str)]) -> Message {
     Message {
-        data: data.to_vec(),
+        data: data.to_vec().into(),
         attributes: attributes
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

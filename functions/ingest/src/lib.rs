@@ -20,13 +20,12 @@ use error::IngestError;
 use hermes_core::auth::Tokens;
 pub use hermes_core::config::StartupError;
 use hermes_core::config::{Config, ConfigError};
+use hermes_core::json::{ArrayError, Elements, SyntaxError};
 use hermes_core::preview::{PublishTraces, SessionValue, TraceSink};
 use hermes_core::pubsub::{PubSubRest, Publisher};
 use hermes_core::runtime::{offload, RequestBudget};
-use hermes_core::schema::json_type;
 pub use process::Publishing;
 use process::{RequestContext, MAX_IDEMPOTENCY_KEY_BYTES};
-use serde_json::Value;
 use std::sync::Arc;
 
 /// One of the few slots of large requests being worked on (runtime::offload).
@@ -135,7 +134,12 @@ async fn ingest(
     let container_id = &state.config.container_id;
     let budget = budget.map(|Extension(b)| b);
     match handle(&state, query.as_deref(), &headers, body, budget.as_ref()).await {
-        Ok((events, mut report, session, heavy)) => {
+        Ok(Handled {
+            body: request_body,
+            mut report,
+            session,
+            heavy,
+        }) => {
             let traced = std::mem::take(&mut report.traced);
             let size = report.event_count;
             let (status, body) = response::from_report(container_id, report);
@@ -148,16 +152,11 @@ async fn ingest(
                 );
             }
             // Serialising the answer to 10,000 events is large work too.
-            let count = events.len();
             let response = offload(size.saturating_mul(64), || {
-                response::respond(status, &body, count)
+                response::respond(status, &body, size)
             });
-            match (&state.tracer, session) {
-                (Some(tracer), Some(session)) => {
-                    tracer.send(session, status.as_u16(), &body, events, traced)
-                }
-                // Freeing 10,000 parsed events is large work as well.
-                _ => offload(size.saturating_mul(64), || drop(events)),
+            if let (Some(tracer), Some(session)) = (&state.tracer, session) {
+                tracer.send(session, status.as_u16(), &body, request_body, traced)
             }
             drop(heavy);
             response
@@ -177,6 +176,15 @@ async fn ingest(
     }
 }
 
+/// A processed request: its body (kept for the preview trace), what became
+/// of its events, the preview session it is traced under, its slot.
+struct Handled {
+    body: bytes::Bytes,
+    report: process::Report,
+    session: Option<SessionValue>,
+    heavy: Option<HeavyPermit>,
+}
+
 /// The checks in the order of the README ("The ingest function"): size,
 /// authorization, the idempotency key, decoding, parsing, then the events.
 async fn handle(
@@ -185,15 +193,7 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
     budget: Option<&RequestBudget>,
-) -> Result<
-    (
-        Vec<Value>,
-        process::Report,
-        Option<SessionValue>,
-        Option<HeavyPermit>,
-    ),
-    IngestError,
-> {
+) -> Result<Handled, IngestError> {
     let max = state.config.max_body_bytes;
     body::check_declared_length(headers, max)?;
     let preview = headers.contains_key(PREVIEW_HEADER);
@@ -211,13 +211,14 @@ async fn handle(
     let events = offload(size, || {
         parse_events(&bytes, state.config.limits.max_events)
     })?;
-    drop(bytes);
-    // The parsed events cost several times their text (a `[0,0,…]` body about
-    // 20×): they are paid for from the same budget, so what a request holds
+    // The parsed events cost more than their text (a `[0,0,…]` body about
+    // 16×): they are paid for from the same budget, so what a request holds
     // in memory, not only its bytes, is bounded.
     if let Some(budget) = budget {
-        let parsed = offload(size, || events.iter().map(heap_estimate).sum::<usize>());
-        budget.0.grow(parsed).map_err(|_| IngestError::Overloaded)?;
+        budget
+            .0
+            .grow(events.heap_bytes)
+            .map_err(|_| IngestError::Overloaded)?;
     }
     let publishing = (!validate_only(query)).then_some(&state.publishing);
     // Only an authorized preview request with a live session value is traced.
@@ -231,7 +232,7 @@ async fn handle(
         trace: session.is_some(),
         size,
     };
-    let report = process::process(&state.config, publishing, &events, request).await;
+    let report = process::process(&state.config, publishing, &events.items, &bytes, request).await;
     // A topic's publish queue had no room: nothing of the request was queued.
     if report.queue_full.is_some() {
         return Err(IngestError::PublishQueueFull);
@@ -240,7 +241,14 @@ async fn handle(
     if publishing.is_some() {
         metrics::log_request(&report, preview);
     }
-    Ok((events, report, session, heavy))
+    // Freeing 10,000 parsed events is large work as well.
+    offload(size, || drop(events));
+    Ok(Handled {
+        body: bytes,
+        report,
+        session,
+        heavy,
+    })
 }
 
 /// The `Idempotency-Key` header: visible ASCII, at most
@@ -261,34 +269,19 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, IngestError> {
     Ok(Some(key))
 }
 
-/// About the memory a parsed value holds (its own slot, strings, object entries).
-fn heap_estimate(value: &Value) -> usize {
-    const ENTRY: usize = std::mem::size_of::<String>() + 16;
-    std::mem::size_of::<Value>()
-        + match value {
-            Value::String(s) => s.capacity(),
-            Value::Array(items) => items.iter().map(heap_estimate).sum(),
-            Value::Object(map) => map
-                .iter()
-                .map(|(k, v)| ENTRY + k.capacity() + heap_estimate(v))
-                .sum(),
-            _ => 0,
-        }
-}
-
 /// Parses the body into the array of events: 400 for empty or invalid JSON,
 /// 422 for a non-array, 413 past `max_events` (found while parsing: the events
-/// past the limit are never built).
-pub fn parse_events(bytes: &[u8], max_events: usize) -> Result<Vec<Value>, IngestError> {
-    use serde::de::{DeserializeSeed, IgnoredAny};
+/// past the limit are never built). The events borrow the body's text.
+pub fn parse_events(bytes: &[u8], max_events: usize) -> Result<Elements<'_>, IngestError> {
+    use serde::de::IgnoredAny;
     let text = bytes.trim_ascii();
     let Some(first) = text.first() else {
         return Err(IngestError::EmptyBody);
     };
     let invalid = |e: serde_json::Error| IngestError::InvalidJson(e.to_string());
-    let mut de = serde_json::Deserializer::from_slice(bytes);
     if *first != b'[' {
         // Not an array: only its type matters, once the whole text is known to be JSON.
+        let mut de = serde_json::Deserializer::from_slice(bytes);
         serde::Deserialize::deserialize(&mut de)
             .map(|_: IgnoredAny| ())
             .map_err(invalid)?;
@@ -297,65 +290,40 @@ pub fn parse_events(bytes: &[u8], max_events: usize) -> Result<Vec<Value>, Inges
             b'{' => "object",
             b'"' => "string",
             b't' | b'f' => "boolean",
-            b'n' => return Err(IngestError::NotArray(json_type(&Value::Null))),
+            b'n' => "null",
             _ => "number",
         };
         return Err(IngestError::NotArray(actual));
     }
-    let seed = events::Events::new(max_events);
-    let over = seed.over_limit.clone();
-    let events = match seed.deserialize(&mut de) {
-        Ok(events) => events,
-        Err(_) if over.get() => return Err(IngestError::TooManyEvents { max: max_events }),
-        Err(e) => return Err(invalid(e)),
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Err(IngestError::InvalidJson(syntax_message(bytes, None)));
     };
-    de.end().map_err(invalid)?;
-    Ok(events)
+    match hermes_core::json::parse_array(text, max_events) {
+        Ok(events) => Ok(events),
+        Err(ArrayError::TooMany(max)) => Err(IngestError::TooManyEvents { max }),
+        Err(ArrayError::Syntax(e)) => {
+            Err(IngestError::InvalidJson(syntax_message(bytes, Some(&e))))
+        }
+        Err(ArrayError::NotArray) => Err(IngestError::InvalidJson(syntax_message(bytes, None))),
+    }
 }
 
-mod events {
-    use serde::de::{DeserializeSeed, Deserializer, Error, SeqAccess, Visitor};
-    use serde_json::Value;
-    use std::cell::Cell;
-    use std::rc::Rc;
-
-    /// A JSON array of at most `max` values; one more stops the parse.
-    pub struct Events {
-        max: usize,
-        pub over_limit: Rc<Cell<bool>>,
-    }
-
-    impl Events {
-        pub fn new(max: usize) -> Self {
-            Self {
-                max,
-                over_limit: Rc::new(Cell::new(false)),
-            }
+/// What is wrong with a body that is not JSON, with its line and column: in
+/// serde_json's words (as clients have always read them), or ours where it
+/// would take the text (a number past `f64`'s range, which we accept).
+fn syntax_message(bytes: &[u8], ours: Option<&SyntaxError>) -> String {
+    use serde::de::IgnoredAny;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let theirs = serde::Deserialize::deserialize(&mut de)
+        .map(|_: IgnoredAny| ())
+        .and_then(|()| de.end());
+    match (theirs, ours) {
+        (Err(e), None) => e.to_string(),
+        (Err(e), Some(_)) if !e.to_string().starts_with("number out of range") => e.to_string(),
+        (_, Some(ours)) => {
+            let (line, column) = ours.line_column(bytes);
+            format!("{} at line {line} column {column}", ours.what)
         }
-    }
-
-    impl<'de> DeserializeSeed<'de> for Events {
-        type Value = Vec<Value>;
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Value>, D::Error> {
-            d.deserialize_seq(self)
-        }
-    }
-
-    impl<'de> Visitor<'de> for Events {
-        type Value = Vec<Value>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("an array of events")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Value>, A::Error> {
-            let mut events = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(self.max));
-            while let Some(event) = seq.next_element::<Value>()? {
-                if events.len() == self.max {
-                    self.over_limit.set(true);
-                    return Err(A::Error::custom("too many events"));
-                }
-                events.push(event);
-            }
-            Ok(events)
-        }
+        (Ok(()), None) => "invalid JSON".to_string(),
     }
 }

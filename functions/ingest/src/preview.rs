@@ -12,6 +12,7 @@ use hermes_core::auth::Tokens;
 use hermes_core::config::Config;
 use hermes_core::error::report;
 use hermes_core::hermes::{Destination, Trigger};
+use hermes_core::json::Json;
 use hermes_core::preview::{
     fit, mask_user_data, DestinationTrace, EventTrace, RequestTrace, SessionValue, TraceSink,
     MAX_TRACED_EVENTS, PREVIEW_HEADER,
@@ -33,7 +34,7 @@ pub const REASON_SCHEMA: &str = "event failed the schema";
 
 /// Why a destination did not trigger for a schema-valid event. The inspector's
 /// reasons are all written here.
-pub fn not_triggered_reason(dest: &Destination, event: &Value) -> String {
+pub fn not_triggered_reason(dest: &Destination, event: &Json<'_>) -> String {
     match dest.trigger(event) {
         Trigger::Fired => "not triggered".to_string(),
         Trigger::EventNotMatched => "event not in events".to_string(),
@@ -51,7 +52,9 @@ struct Pending {
     received: SystemTime,
     status: u16,
     response: Value,
-    events: Vec<Value>,
+    /// The request body: its events are parsed again in the trace task, so
+    /// the request path keeps no copy of them.
+    body: bytes::Bytes,
     traced: Vec<TracedTag>,
 }
 
@@ -88,7 +91,7 @@ impl Tracer {
         session: SessionValue,
         status: u16,
         body: &ResponseBody,
-        events: Vec<Value>,
+        request_body: bytes::Bytes,
         traced: Vec<TracedTag>,
     ) {
         let pending = Pending {
@@ -96,7 +99,7 @@ impl Tracer {
             received: SystemTime::now(),
             status,
             response: serde_json::to_value(body).unwrap_or(Value::Null),
-            events,
+            body: request_body,
             traced,
         };
         if let Err(e) = self.tx.try_send(pending) {
@@ -131,7 +134,13 @@ impl Tracer {
         }
         if let Some(session) = Self::session(headers, SystemTime::now()) {
             let (status, body) = crate::response::from_error(container_id, error);
-            self.send(session, status.as_u16(), &body, Vec::new(), Vec::new());
+            self.send(
+                session,
+                status.as_u16(),
+                &body,
+                bytes::Bytes::new(),
+                Vec::new(),
+            );
         }
     }
 }
@@ -163,9 +172,15 @@ fn build(config: &Config, p: Pending) -> RequestTrace {
         .into_iter()
         .map(|t| ((t.event, t.dest), t))
         .collect();
-    let events = p
-        .events
+    // The body of an answered request parsed once already; a refused one has none.
+    let parsed = std::str::from_utf8(&p.body)
+        .ok()
+        .and_then(|text| hermes_core::json::parse_array(text, usize::MAX).ok())
+        .map(|events| events.items)
+        .unwrap_or_default();
+    let events = parsed
         .iter()
+        .map(|element| &element.value)
         .enumerate()
         .take(MAX_TRACED_EVENTS)
         .map(|(i, event)| {
@@ -190,8 +205,8 @@ fn build(config: &Config, p: Pending) -> RequestTrace {
                 index: i,
                 event_name: event
                     .get("event_name")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                    .and_then(Json::as_str)
+                    .map(|name| name.into_owned()),
                 errors: errors.remove(&(i as u64)).unwrap_or_default(),
                 destinations,
             }
@@ -206,7 +221,7 @@ fn build(config: &Config, p: Pending) -> RequestTrace {
         expire_at: format_timestamp(p.received + ttl.max(Duration::from_secs(1))),
         status: p.status,
         response: p.response,
-        events_omitted: p.events.len().saturating_sub(MAX_TRACED_EVENTS),
+        events_omitted: parsed.len().saturating_sub(MAX_TRACED_EVENTS),
         events,
     }
 }
@@ -238,7 +253,7 @@ fn triggered(dest: &Destination, tag: TracedTag) -> DestinationTrace {
         .collect();
     let (payload, attributes) = match tag.message {
         Some(message) => {
-            let mut payload = serde_json::from_slice::<Value>(&message.data).unwrap_or_else(|_| {
+            let mut payload = hermes_core::json::to_value(&message.data).unwrap_or_else(|| {
                 Value::String(String::from_utf8_lossy(&message.data).into_owned())
             });
             // Values a `hash` / `hmac` transform produced are digests: shown as published.
@@ -287,7 +302,10 @@ require_consent = ["ad_user_data"]
         )
         .expect("config");
         let ads = &config.destinations[0];
-        let reason = |event| not_triggered_reason(ads, &event);
+        let reason = |event: serde_json::Value| {
+            let text = event.to_string();
+            not_triggered_reason(ads, &hermes_core::json::parse(&text).unwrap())
+        };
         assert_eq!(
             reason(json!({"event_name": "page_view"})),
             "event not in events"

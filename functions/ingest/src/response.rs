@@ -2,13 +2,12 @@
 //! and the status it implies.
 
 use crate::error::IngestError;
-use crate::process::{FailedTag, Report};
+use crate::process::{FailedTag, MessageIds, Report};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hermes_core::runtime::EventCount;
 use hermes_core::schema::SchemaError;
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// The JSON body every answer of ingest carries.
 #[derive(Debug, Serialize, Default)]
@@ -23,7 +22,7 @@ pub struct ResponseBody {
     pub errors: Vec<SchemaError>,
     /// How many failing values `errors` leaves out (`[limits] max_errors`).
     pub errors_omitted: usize,
-    pub message_ids: Vec<BTreeMap<String, String>>,
+    pub message_ids: Vec<MessageIds>,
 }
 
 fn prefixed(container_id: &str, message: &str) -> String {

@@ -121,7 +121,7 @@ impl TraceSink for PublishTraces {
         Box::pin(async move {
             let data = serde_json::to_vec(trace).map_err(StoreError::permanent)?;
             let message = Message {
-                data,
+                data: data.into(),
                 attributes: vec![(ATTR_SESSION.to_string(), trace.session.to_string())],
             };
             self.publisher

@@ -6,8 +6,6 @@ use crate::gcp::{Auth, AuthError, Backoff, Deadline, Endpoint, Transport};
 use base64::Engine;
 use bytes::Bytes;
 use reqwest::Method;
-use serde::ser::SerializeMap;
-use serde::{Serialize, Serializer};
 use std::time::Duration;
 
 pub const ENV_EMULATOR_HOST: &str = "PUBSUB_EMULATOR_HOST";
@@ -62,9 +60,16 @@ impl PubSubRest {
             out.truncate(start + written);
             out.push(b'"');
             if !m.attributes.is_empty() {
-                out.extend_from_slice(b",\"attributes\":");
-                // Serialising borrowed strings into a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut out, &Attributes(&m.attributes));
+                out.extend_from_slice(b",\"attributes\":{");
+                for (i, (k, v)) in m.attributes.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    crate::json::write_escaped(&mut out, k);
+                    out.push(b':');
+                    crate::json::write_escaped(&mut out, v);
+                }
+                out.push(b'}');
             }
             out.push(b'}');
         }
@@ -122,18 +127,5 @@ impl Publisher for PubSubRest {
         messages: &'a [Message],
     ) -> BoxFuture<'a, Result<Vec<String>, PublishError>> {
         Box::pin(self.publish_batch(topic, messages))
-    }
-}
-
-/// A message's attributes as a JSON object, in order.
-struct Attributes<'a>(&'a [(String, String)]);
-
-impl Serialize for Attributes<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in self.0 {
-            m.serialize_entry(k, v)?;
-        }
-        m.end()
     }
 }

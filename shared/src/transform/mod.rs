@@ -16,8 +16,8 @@ pub use paths::TransformPath;
 pub use redact::Redact;
 
 use crate::config::ConfigError;
+use crate::json::{Json, Str};
 use serde::Deserialize;
-use serde_json::Value;
 use std::net::IpAddr;
 
 /// The environment variable holding the `hmac` key (raw bytes).
@@ -111,8 +111,12 @@ impl Transform {
 
     /// Applies every transform to `event`, in order: drop, hash, hmac,
     /// mask_ip, redact. (Redaction comes last: a digest is one run of letters
-    /// and digits, which no scanner takes for personal data.)
-    pub fn apply(&self, event: &mut Value) {
+    /// and digits, which no scanner takes for personal data.) A key written
+    /// twice in one object is first kept once, with its last value (as a JSON
+    /// map reads it), so no copy of a value escapes a transform; the values no
+    /// transform touches keep their text as written.
+    pub fn apply(&self, event: &mut Json<'_>) {
+        event.dedupe();
         for path in &self.drop {
             path.remove(event);
         }
@@ -130,16 +134,11 @@ impl Transform {
             None => self.hmac.iter().for_each(|(path, _)| path.remove(event)),
         }
         if self.mask_ip {
-            if let Some(map) = event.as_object_mut() {
-                match map.get(IP_FIELD).map(mask_ip) {
-                    Some(Ok(masked)) => {
-                        map.insert(IP_FIELD.to_string(), masked);
-                    }
+            if let Some(ip) = event.get_mut(IP_FIELD) {
+                match mask_ip(ip) {
+                    Ok(masked) => *ip = masked,
                     // Not an address (a list, garbage): it cannot be masked, so it goes.
-                    Some(Err(())) => {
-                        map.shift_remove(IP_FIELD);
-                    }
-                    None => {}
+                    Err(()) => event.remove(IP_FIELD),
                 }
             }
         }
@@ -194,24 +193,26 @@ enum Digest<'a> {
 /// Google's normalisation for `kind`; arrays element by element; objects key
 /// by key, each with the kind of its own key (so an `address` object keeps its
 /// `city` and `country` in plain text). Booleans and null stay.
-fn digest(value: &mut Value, kind: FieldKind, how: &Digest<'_>) {
+fn digest(value: &mut Json<'_>, kind: FieldKind, how: &Digest<'_>) {
     let text = match value {
-        Value::String(s) => std::mem::take(s),
-        Value::Number(n) => n.to_string(),
-        Value::Array(items) => {
+        // A plain string stays as it was written.
+        Json::String(_) if kind == FieldKind::Plain => return,
+        Json::String(s) => s.as_cow().into_owned(),
+        Json::Number(n) => n.to_string(),
+        Json::Array(items) => {
             items.iter_mut().for_each(|v| digest(v, kind, how));
             return;
         }
-        Value::Object(map) => {
+        Json::Object(map) => {
             for (k, v) in map.iter_mut() {
-                digest(v, FieldKind::of(Some(k)), how);
+                digest(v, FieldKind::of(Some(&k.as_cow())), how);
             }
             return;
         }
-        Value::Bool(_) | Value::Null => return,
+        Json::Bool(_) | Json::Null => return,
     };
     if kind == FieldKind::Plain {
-        *value = Value::String(text);
+        *value = Json::String(Str::Owned(text.into()));
         return;
     }
     let out = match how {
@@ -226,12 +227,12 @@ fn digest(value: &mut Value, kind: FieldKind, how: &Digest<'_>) {
             }
         }
     };
-    *value = Value::String(out);
+    *value = Json::String(Str::Owned(out.into()));
 }
 
 /// IPv4: the last octet zeroed; IPv6: the last 80 bits zeroed (an IPv4-mapped
 /// address is masked as IPv4). `Err` when the value is no address.
-fn mask_ip(value: &Value) -> Result<Value, ()> {
+fn mask_ip(value: &Json<'_>) -> Result<Json<'static>, ()> {
     let ip: IpAddr = value
         .as_str()
         .and_then(|s| s.trim().parse().ok())
@@ -249,13 +250,20 @@ fn mask_ip(value: &Value) -> Result<Value, ()> {
         }
         IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 80) - 1)).into()),
     };
-    Ok(Value::String(masked.to_string()))
+    Ok(Json::String(Str::Owned(masked.to_string().into())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    /// Applies `t` to an event written as a `Value`.
+    fn apply(t: &Transform, event: &mut Value) {
+        let mut tree = crate::json::tests::leaked(event);
+        t.apply(&mut tree);
+        *event = tree.to_value();
+    }
 
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 
@@ -283,11 +291,11 @@ mod tests {
             ("::ffff:198.51.100.7", json!("198.51.100.0")),
         ] {
             let mut e = json!({"ip_override": ip, "x": 1});
-            t.apply(&mut e);
+            apply(&t, &mut e);
             assert_eq!(e, json!({"ip_override": masked, "x": 1}), "{ip}");
         }
         let mut e = json!({"ip_override": "1.2.3.4, 5.6.7.8", "x": 1});
-        t.apply(&mut e);
+        apply(&t, &mut e);
         assert_eq!(e, json!({"x": 1}));
     }
 
@@ -302,7 +310,7 @@ mod tests {
             "address": {"first_name": "  GivenName  ", "city": "Aarhus", "country": "DK"},
             "street": "Main St 1"
         }});
-        t.apply(&mut e);
+        apply(&t, &mut e);
         let alexz = "509e933019bb285a134a9334b8bb679dff79d0ce023d529af4bd744d47b4fd8a";
         assert_eq!(
             e,
@@ -324,7 +332,7 @@ mod tests {
                 .unwrap()
                 .unwrap();
             let mut e = event.clone();
-            t.apply(&mut e);
+            apply(&t, &mut e);
             e
         };
         let a = run(KEY);

@@ -19,7 +19,7 @@ fn topic(id: &str) -> TopicName {
 /// Message `n` of request `req`, as its attributes say.
 fn message(req: usize, n: usize) -> Message {
     Message {
-        data: format!("{{\"req\":{req},\"n\":{n}}}").into_bytes(),
+        data: format!("{{\"req\":{req},\"n\":{n}}}").into_bytes().into(),
         attributes: vec![("req".into(), req.to_string()), ("n".into(), n.to_string())],
     }
 }

@@ -223,7 +223,7 @@ async fn validate_only_runs_everything_but_the_publish() {
 #[test]
 fn data_is_base64_on_the_wire() {
     let message = hermes_core::pubsub::Message {
-        data: br#"{"a":1}"#.to_vec(),
+        data: bytes::Bytes::from_static(br#"{"a":1}"#),
         attributes: vec![("event_name".into(), "purchase".into())],
     };
     let body: Value =
@@ -238,5 +238,87 @@ fn data_is_base64_on_the_wire() {
     assert_eq!(
         body["messages"][0]["attributes"],
         json!({"event_name": "purchase"})
+    );
+}
+
+fn published_texts(rec: &hermes_testkit::publishers::Recorder) -> Vec<String> {
+    rec.messages()
+        .iter()
+        .map(|(_, m)| String::from_utf8(m.data.to_vec()).expect("UTF-8"))
+        .collect()
+}
+
+/// A whole event is published as the client wrote it, minified: numbers and
+/// strings keep their exact text (escapes included); whitespace goes, but
+/// only outside strings.
+#[tokio::test]
+async fn whole_events_are_their_own_text_minified() {
+    let (app, rec) = app(ONE_DESTINATION, tokens(None, None));
+    let body = "[\n  {\"event_name\":\"big\",\"n\":18446744073709551616,\"z\":-0,\"e\":1E400,\"f\":1.0,\"s\":\"caf\\u00e9 \\/ x\"},\n\
+                {  \"event_name\" : \"spaced\",\r\n\t\"value\": 1E400,\n \"s\": \"two  spaces\\n\",\n \"l\": [ 1 , -0.0e-0 , { \"k\" : null } ] }\n]";
+    let a = send(&app, body, &[]).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        published_texts(&rec),
+        [
+            r#"{"event_name":"big","n":18446744073709551616,"z":-0,"e":1E400,"f":1.0,"s":"caf\u00e9 \/ x"}"#,
+            r#"{"event_name":"spaced","value":1E400,"s":"two  spaces\n","l":[1,-0.0e-0,{"k":null}]}"#,
+        ]
+    );
+}
+
+/// Mapped values that are not converted keep their text; `_int` and `_num`
+/// convert as they always have.
+#[tokio::test]
+async fn mapped_values_keep_their_text_unless_converted() {
+    let toml = r#"
+[[destinations]]
+name = "mapped"
+topic = "mapped"
+[destinations.mapping]
+big = "big"
+zero = "zero"
+s = "s"
+obj = "obj"
+first = "obj.a.1"
+q_int = "q"
+v_num = "v"
+w_num = "w"
+"#;
+    let (app, rec) = app(toml, tokens(None, None));
+    let body = r#"[{"event_name":"e","big":18446744073709551616,"zero":-0,"s":"caf\u00e9",
+        "obj":{ "a" : [1, 2.50] },"q":"2.9","v":1.0,"w":"150"}]"#;
+    let a = send(&app, body, &[]).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        published_texts(&rec),
+        [
+            r#"{"big":18446744073709551616,"zero":-0,"s":"caf\u00e9","obj":{"a":[1,2.50]},"first":2.50,"q":2,"v":1,"w":150}"#
+        ]
+    );
+}
+
+/// A destination with transforms publishes the values none of them touched
+/// as written, too.
+#[tokio::test]
+async fn transformed_events_keep_the_untouched_text() {
+    let toml = r#"
+[[destinations]]
+name = "masked"
+topic = "masked"
+[destinations.transform]
+drop = ["user_data.street"]
+mask_ip = true
+"#;
+    let (app, rec) = app(toml, tokens(None, None));
+    let body = r#"[{"event_name":"e", "ip_override":"203.0.113.77", "n":18446744073709551616,
+        "s":"caf\u00e9", "user_data":{"street":"Main St 1","city":"Aarhus"}}]"#;
+    let a = send(&app, body, &[]).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        published_texts(&rec),
+        [
+            r#"{"event_name":"e","ip_override":"203.0.113.0","n":18446744073709551616,"s":"caf\u00e9","user_data":{"city":"Aarhus"}}"#
+        ]
     );
 }

@@ -464,9 +464,10 @@ fn originals(event: &Value, path: &str) -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    let mut copy = event.clone();
+    let text = event.to_string();
+    let mut copy = hermes_core::json::parse(&text).expect("JSON");
     if let Some(p) = TransformPath::parse(path) {
-        p.for_each_mut(&mut copy, &mut |v| strings(v, &mut out));
+        p.for_each_mut(&mut copy, &mut |v| strings(&v.to_value(), &mut out));
     }
     out
 }
