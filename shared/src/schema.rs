@@ -427,12 +427,29 @@ impl Path<'_> {
     }
 }
 
-impl fmt::Display for Path<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Path<'_> {
+    /// The path's text, written once per error (its message quotes it).
+    fn text(&self) -> String {
+        let mut out = String::with_capacity(32);
+        self.write(&mut out);
+        out
+    }
+
+    fn write(&self, out: &mut String) {
+        use fmt::Write;
         match self {
-            Self::Event(i) => write!(f, "events[{i}]"),
-            Self::Field(parent, name) => write!(f, "{parent}.{name}"),
-            Self::Element(parent, i) => write!(f, "{parent}[{i}]"),
+            Self::Event(i) => {
+                let _ = write!(out, "events[{i}]");
+            }
+            Self::Field(parent, name) => {
+                parent.write(out);
+                out.push('.');
+                out.push_str(name);
+            }
+            Self::Element(parent, i) => {
+                parent.write(out);
+                let _ = write!(out, "[{i}]");
+            }
         }
     }
 }
@@ -462,16 +479,20 @@ fn check_value(rule: &Rule, value: Option<&Json<'_>>, path: &Path<'_>, errors: &
     let value = match value {
         None | Some(Json::Null) => {
             if rule.required {
-                errors.push(|| SchemaError {
-                    event_index: Some(path.index()),
-                    path: path.to_string(),
-                    code: ErrorCode::Missing,
-                    expected: rule.ty.as_str(),
-                    actual: "null",
-                    required: true,
-                    message: format!(
-                        "Missing Field: The \"{path}\" value is required but was not found."
-                    ),
+                errors.push(|| {
+                    let index = path.index();
+                    let path = path.text();
+                    SchemaError {
+                        event_index: Some(index),
+                        message: format!(
+                            "Missing Field: The \"{path}\" value is required but was not found."
+                        ),
+                        path,
+                        code: ErrorCode::Missing,
+                        expected: rule.ty.as_str(),
+                        actual: "null",
+                        required: true,
+                    }
                 });
             }
             return;
@@ -500,18 +521,19 @@ fn type_error(
     required: bool,
 ) -> SchemaError {
     let actual = value.type_name();
+    let text = path.text();
     SchemaError {
         event_index: Some(path.index()),
-        path: path.to_string(),
+        message: format!(
+            "Schema: The \"{text}\" field was not of expected type \"{expected}\". \
+             Instead received the value type \"{actual}\". This field is{} required.",
+            if required { "" } else { " not" }
+        ),
+        path: text,
         code: ErrorCode::Type,
         expected: expected.as_str(),
         actual,
         required,
-        message: format!(
-            "Schema: The \"{path}\" field was not of expected type \"{expected}\". \
-             Instead received the value type \"{actual}\". This field is{} required.",
-            if required { "" } else { " not" }
-        ),
     }
 }
 
