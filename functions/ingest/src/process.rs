@@ -84,7 +84,7 @@ impl Identities {
 
     fn uuid(&mut self) -> String {
         if self.used == self.random.len() {
-            if aws_lc_rs::rand::fill(&mut self.random).is_err() {
+            if getrandom::fill(&mut self.random).is_err() {
                 return uuid::Uuid::new_v4().to_string();
             }
             self.used = 0;
