@@ -55,15 +55,30 @@ fn message_of<'a>(calls: &'a [(String, Vec<Message>)], id: &str) -> Option<&'a M
         .get(pos.parse::<usize>().ok()?)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_arriving_during_a_call_share_the_next_one_and_get_their_own_ids() {
+/// A batcher over a held publisher whose first call (request 0, one message
+/// to `events`, waiting at most `deadline`) is in flight: what a test submits
+/// next waits for the call after it.
+async fn with_a_call_in_flight(
+    deadline: Duration,
+) -> (
+    Arc<Calls>,
+    Batcher,
+    TopicName,
+    Vec<hermes_core::pubsub::batcher::Ticket>,
+) {
     let calls = Arc::new(Calls::held());
     let batcher = Batcher::new(calls.clone());
     let t = topic("events");
     let first = batcher
-        .submit(vec![(t.clone(), request(0, 1))], Instant::now(), DEADLINE)
+        .submit(vec![(t.clone(), request(0, 1))], Instant::now(), deadline)
         .expect("room");
     calls.wait_for(1).await;
+    (calls, batcher, t, first)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_arriving_during_a_call_share_the_next_one_and_get_their_own_ids() {
+    let (calls, batcher, t, first) = with_a_call_in_flight(DEADLINE).await;
     // 50 requests from 50 tasks while the first call is held.
     let (queued_tx, mut queued) = tokio::sync::mpsc::channel(50);
     let mut requests = Vec::new();
@@ -229,13 +244,7 @@ async fn a_request_that_does_not_fit_is_refused_and_nothing_of_it_is_queued() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_shared_call_is_resent_per_request_and_fails_only_the_bad_one() {
-    let calls = Arc::new(Calls::held());
-    let batcher = Batcher::new(calls.clone());
-    let t = topic("events");
-    let first = batcher
-        .submit(vec![(t.clone(), request(0, 1))], Instant::now(), DEADLINE)
-        .expect("room");
-    calls.wait_for(1).await;
+    let (calls, batcher, t, first) = with_a_call_in_flight(DEADLINE).await;
     let mut bad_messages = request(2, 2);
     bad_messages[1]
         .attributes
@@ -282,14 +291,8 @@ async fn a_refused_shared_call_is_resent_per_request_and_fails_only_the_bad_one(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_request_keeps_its_own_deadline() {
-    let calls = Arc::new(Calls::held());
-    let batcher = Batcher::new(calls.clone());
-    let t = topic("events");
     let short = Duration::from_millis(200);
-    let in_call = batcher
-        .submit(vec![(t.clone(), request(0, 1))], Instant::now(), short)
-        .expect("room");
-    calls.wait_for(1).await;
+    let (calls, batcher, t, in_call) = with_a_call_in_flight(short).await;
     let patient = batcher
         .submit(vec![(t.clone(), request(1, 1))], Instant::now(), DEADLINE)
         .expect("room");
