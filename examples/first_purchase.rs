@@ -7,7 +7,7 @@
 //! test it: `cargo test --example first_purchase`.
 
 use hermes_core::future::BoxFuture;
-use hermes_core::push::{FailureClass, JobError, JobOutcome, PushJob, PushMessage};
+use hermes_push::{FailureClass, JobError, JobOutcome, PushJob, PushMessage};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 
@@ -80,9 +80,9 @@ impl PushJob for FirstPurchase {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    hermes_core::logging::init();
-    let router = hermes_core::push::router(Arc::new(FirstPurchase::default()));
-    match hermes_core::runtime::run(router).await {
+    hermes_runtime::logging::init();
+    let router = hermes_push::router(Arc::new(FirstPurchase::default()));
+    match hermes_runtime::run(router).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("first_purchase: {}", hermes_core::error::Report(&e));
@@ -124,7 +124,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_first_purchase_of_each_day_only() {
-        let app = hermes_core::push::router(Arc::new(FirstPurchase::default()));
+        let app = hermes_push::router(Arc::new(FirstPurchase::default()));
         let order = br#"{"transaction_id":"T-1"}"#;
         let day1 = "2026-12-01T08:00:00Z";
         let (status, answer) = push(&app, "purchase", order, day1).await;

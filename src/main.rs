@@ -56,7 +56,7 @@ async fn main() -> ExitCode {
 
 async fn run_dev(args: &[String]) -> ExitCode {
     // Quieter than the functions: per-request lines are noise on a terminal.
-    hermes_core::logging::init_with_default("warn");
+    hermes_runtime::logging::init_with_default("warn");
     let result = match dev::Options::parse(args) {
         Ok(options) => dev::run(options).await,
         Err(e) => Err(e.into()),

@@ -8,7 +8,7 @@ use axum::http::Request;
 use hermes_core::auth::{TokenSet, Tokens};
 use hermes_core::config::Config;
 use hermes_core::future::BoxFuture;
-use hermes_core::pubsub::{Message, PublishError, Publisher, TopicName};
+use hermes_core::destination::{Message, PublishError, Publisher, TopicName};
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, OnceLock};
 use tower::ServiceExt;
@@ -70,7 +70,7 @@ fn world() -> &'static World {
             let ingest =
                 hermes_ingest::Ingest::new(config.clone(), tokens.clone(), Arc::new(Sink { fail }))
                     .unwrap();
-            let protection = hermes_core::runtime::Protection::from_config(&config);
+            let protection = hermes_runtime::Protection::from_config(&config);
             protection.guard(hermes_ingest::router(Arc::new(ingest)))
         };
         World {

@@ -3,7 +3,7 @@
 //! data and the raw bytes.
 #![no_main]
 
-use hermes_core::push::PushMessage;
+use hermes_push::PushMessage;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,9 +3,9 @@
 //! push rules.
 
 use super::queue::{Nacked, SqliteQueue};
+use hermes_core::destination::TopicName;
 use hermes_core::error::report;
-use hermes_core::pubsub::TopicName;
-use hermes_core::push::{process, PushJob, PushMessage};
+use hermes_push::{process, PushJob, PushMessage};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;

@@ -4,7 +4,7 @@
 
 use super::delivery::subscription_of;
 use axum::http::StatusCode;
-use hermes_core::pubsub::TopicName;
+use hermes_core::destination::TopicName;
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]

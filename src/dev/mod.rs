@@ -21,15 +21,17 @@ use db::{Db, OpenError};
 use emulator::EmulatorError;
 use hermes_core::auth::Tokens;
 use hermes_core::config::{Config, ConfigError};
-use hermes_core::firestore::{FirestoreMarkers, FirestoreStore};
-use hermes_core::gcp::{project_from_env, AuthError};
+use hermes_core::destination::Publisher;
 use hermes_core::preview::{TraceReader, TraceSink};
-use hermes_core::pubsub::{PubSubRest, Publisher};
 use hermes_core::store::{CounterStore, ItemsReader, MarkerStore, NOTIFIED_COLLECTION};
 use hermes_counters::Counters;
 use hermes_dashboard::Dashboard;
+use hermes_gcp::firestore::{FirestoreMarkers, FirestoreStore};
+use hermes_gcp::pubsub::PubSubRest;
+use hermes_gcp::{project_from_env, AuthError};
 use hermes_ingest::Ingest;
 use hermes_notify::Notify;
+use hermes_push::PushAuth;
 use notified::{Recorded, SqliteNotified};
 use preview::SqliteTraces;
 use queue::{SqliteQueue, COUNTERS, NOTIFY};
@@ -52,7 +54,7 @@ pub enum DevError {
     #[error(transparent)]
     Emulator(#[from] EmulatorError),
     #[error(transparent)]
-    Runtime(#[from] hermes_core::runtime::RuntimeError),
+    Runtime(#[from] hermes_runtime::RuntimeError),
     #[error(transparent)]
     Usage(#[from] UsageError),
     #[error("cannot prepare the preview traces table")]
@@ -71,19 +73,17 @@ pub async fn run(options: Options) -> Result<(), DevError> {
     }
     let port = match options.port {
         Some(p) => p,
-        None => hermes_core::runtime::port_from_env()?,
+        None => hermes_runtime::port_from_env()?,
     };
     let mut counters_settings = Counters::settings_from(&config)?;
     // In-process delivery needs no push token.
-    counters_settings.push_audience = None;
-    counters_settings.push_service_account = None;
+    counters_settings.push = PushAuth::off();
     let dashboard_settings = Dashboard::settings_from(&config)?;
     let notify_settings = match Notify::settings_from(&config)? {
         Some(mut s) => {
             let url = Notify::url_from_env(&s)?;
             // In-process delivery needs no push token.
-            s.push_audience = None;
-            s.push_service_account = None;
+            s.push = PushAuth::off();
             Some((s, url))
         }
         None => None,
@@ -188,7 +188,7 @@ pub async fn run(options: Options) -> Result<(), DevError> {
         Dashboard::new(reader, dashboard_settings).with_preview(traces.1, config.preview.ttl),
     );
     let topics: Vec<_> = config.topics().into_iter().cloned().collect();
-    let protection = hermes_core::runtime::Protection::from_config(&config);
+    let protection = hermes_runtime::Protection::from_config(&config);
     let ingest = Arc::new(Ingest::new(config, tokens.clone(), publisher)?.with_tracing(traces.0));
     let publishing = ingest.publishing.clone();
     let health = match (&queue, &db) {
@@ -237,7 +237,7 @@ pub async fn run(options: Options) -> Result<(), DevError> {
 
     let listener = tokio::net::TcpListener::bind((host, port))
         .await
-        .map_err(|source| hermes_core::runtime::RuntimeError::Bind {
+        .map_err(|source| hermes_runtime::RuntimeError::Bind {
             addr: format!("{host}:{port}"),
             source,
         })?;
@@ -267,7 +267,7 @@ pub async fn run(options: Options) -> Result<(), DevError> {
     // the graceful shutdown can finish.
     let closing = dashboard.clone();
     tokio::spawn(async move {
-        hermes_core::runtime::shutdown_signal().await;
+        hermes_runtime::shutdown_signal().await;
         closing.shutdown();
     });
     let (stop, stopped) = watch::channel(false);
@@ -294,7 +294,7 @@ pub async fn run(options: Options) -> Result<(), DevError> {
             )));
         }
     }
-    let served = hermes_core::runtime::serve_protected(listener, router, &protection).await;
+    let served = hermes_runtime::serve_protected(listener, router, &protection).await;
     if !publishing.drain(Duration::from_secs(8)).await {
         tracing::warn!("stopping with publishes still running");
     }
@@ -310,7 +310,7 @@ pub async fn run(options: Options) -> Result<(), DevError> {
 fn notify_job(notify: &Option<Arc<Notify>>, log: &Option<SqliteNotified>) -> Option<axum::Router> {
     let notify = notify.clone()?;
     Some(match log {
-        Some(log) => hermes_core::push::router(Arc::new(Recorded {
+        Some(log) => hermes_push::router(Arc::new(Recorded {
             notify,
             log: log.clone(),
         })),

@@ -4,12 +4,13 @@
 //! each call written down.
 
 use super::db::{epoch_ms, Db, DbError};
+use hermes_core::excerpt::preview;
 use hermes_core::future::BoxFuture;
-use hermes_core::push::{event_of, preview, OidcVerifier, PushJob, PushMessage};
 use hermes_core::store::{DocumentId, MarkerOrigin, MarkerStore, StoreError};
 use hermes_core::time::format_timestamp;
 use hermes_notify::webhook::WebhookError;
 use hermes_notify::{Notify, NotifyError, Outcome};
+use hermes_push::{event_of, OidcVerifier, PushJob, PushMessage};
 use rusqlite::params;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -182,7 +183,7 @@ impl PushJob for Recorded {
             };
             if let Some(status) = status {
                 let outcome = match &result {
-                    Ok(o) => hermes_core::push::JobOutcome::as_str(o).to_string(),
+                    Ok(o) => hermes_push::JobOutcome::as_str(o).to_string(),
                     Err(e) => preview(&e.to_string(), 200),
                 };
                 let call = WebhookCall {

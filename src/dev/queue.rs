@@ -4,9 +4,9 @@
 //! dead-letters). A message is durable once `publish` returns.
 
 use super::db::{Db, DbError};
+use hermes_core::destination::{Message, PublishError, Publisher, TopicName};
+use hermes_core::destination::{ATTR_EVENT_ID, ATTR_EVENT_NAME};
 use hermes_core::future::BoxFuture;
-use hermes_core::hermes::{ATTR_EVENT_ID, ATTR_EVENT_NAME};
-use hermes_core::pubsub::{Message, PublishError, Publisher, TopicName};
 use hermes_core::time::format_timestamp;
 use rusqlite::params;
 use std::collections::HashMap;
@@ -372,7 +372,10 @@ impl Publisher for SqliteQueue {
                     Ok(ids)
                 })
                 .await
-                .map_err(|e| PublishError::Backend(e.into()))?;
+                .map_err(|e| PublishError::Failed {
+                    backend: "hermes dev queue",
+                    source: e.into(),
+                })?;
             for s in self.subscribers.iter().filter(|s| s.topics.contains(topic)) {
                 s.wake.notify_one();
             }

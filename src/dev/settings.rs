@@ -1,8 +1,8 @@
 //! What `hermes dev` runs with: the built-in sample configuration, the `[dev]`
 //! section of the shared configuration, and the command line.
 
-use hermes_core::config::{Config, ConfigError};
-use hermes_core::pubsub::TopicName;
+use hermes_core::config::{Config, ConfigError, Section};
+use hermes_core::destination::TopicName;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -53,7 +53,7 @@ pub struct DevSettings {
 
 impl DevSettings {
     pub fn parse(config: &Config, project: &str) -> Result<Self, ConfigError> {
-        let raw: RawDev = hermes_core::config::parse_section("dev", &config.dev)?;
+        let raw: RawDev = hermes_core::config::parse_section("dev", config.section(Section::Dev))?;
         let topics = |key: &str, list: Vec<String>| {
             list.iter()
                 .enumerate()

@@ -282,12 +282,13 @@ impl ItemsReader for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hermes_core::hermes::ATTR_EVENT_ID;
-    use hermes_core::push::PushMessage;
+    use hermes_core::destination::ATTR_EVENT_ID;
     use hermes_core::store::{Currency, EventIdentity, ItemUpdate, MarkerOrigin, Money};
-    use hermes_counters::marker::marker_id;
     use hermes_counters::settings::Settings;
     use hermes_counters::{Counters, Outcome};
+    use hermes_push::marker_id;
+    use hermes_push::PushMessage;
+    use hermes_push::{FailureClass, JobError};
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -473,7 +474,7 @@ mod tests {
             .count(&message("1", "e1", s, &max))
             .await
             .unwrap_err();
-        assert_eq!(err.status(), axum::http::StatusCode::BAD_REQUEST, "{err}");
+        assert_eq!(err.class(), FailureClass::Poison, "{err}");
         assert_eq!(
             store.items().await.unwrap()[0].counter,
             2,
@@ -482,7 +483,7 @@ mod tests {
         // A stored counter near i64::MAX (written by hand): the store itself refuses.
         execute(&store, "UPDATE items SET counter = 9223372036854775806").await;
         let err = counters.count(&push("2", "e2", s)).await.unwrap_err();
-        assert_eq!(err.status(), axum::http::StatusCode::BAD_REQUEST, "{err}");
+        assert_eq!(err.class(), FailureClass::Poison, "{err}");
         assert_eq!(column_types(&store).await, ["integer"]);
         assert_eq!(store.items().await.unwrap()[0].counter, i64::MAX - 1);
         // The refusal rolled the marker back too: the event is not "done".

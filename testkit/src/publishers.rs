@@ -2,8 +2,8 @@
 //! asserting which tags ran in-process, and the answer of a fake Pub/Sub publish
 //! endpoint for wiremock. (Real Pub/Sub is exercised by the emulator tests.)
 
+use hermes_core::destination::{Message, PublishError, Publisher, TopicName};
 use hermes_core::future::BoxFuture;
-use hermes_core::pubsub::{Message, PublishError, Publisher, TopicName};
 use serde_json::{json, Value};
 use std::sync::Mutex;
 use wiremock::{Request, Respond, ResponseTemplate};
@@ -31,10 +31,10 @@ impl Publisher for Recorder {
         messages: &'a [Message],
     ) -> BoxFuture<'a, Result<Vec<String>, PublishError>> {
         Box::pin(async move {
-            let mut published = self
-                .published
-                .lock()
-                .map_err(|e| PublishError::Backend(e.to_string().into()))?;
+            let mut published = self.published.lock().map_err(|e| PublishError::Failed {
+                backend: "publisher",
+                source: e.to_string().into(),
+            })?;
             let mut ids = Vec::new();
             for m in messages {
                 published.push((topic.to_string(), m.clone()));
@@ -55,7 +55,12 @@ impl Publisher for Failing {
         _topic: &'a TopicName,
         _messages: &'a [Message],
     ) -> BoxFuture<'a, Result<Vec<String>, PublishError>> {
-        Box::pin(async { Err(PublishError::Backend("publisher down".into())) })
+        Box::pin(async {
+            Err(PublishError::Failed {
+                backend: "publisher",
+                source: "publisher down".into(),
+            })
+        })
     }
 }
 
@@ -176,10 +181,10 @@ impl Publisher for Calls {
     ) -> BoxFuture<'a, Result<Vec<String>, PublishError>> {
         Box::pin(async move {
             let call = {
-                let mut calls = self
-                    .calls
-                    .lock()
-                    .map_err(|e| PublishError::Backend(e.to_string().into()))?;
+                let mut calls = self.calls.lock().map_err(|e| PublishError::Failed {
+                    backend: "publisher",
+                    source: e.to_string().into(),
+                })?;
                 calls.push((topic.to_string(), messages.to_vec()));
                 calls.len()
             };
@@ -191,15 +196,18 @@ impl Publisher for Calls {
                 .iter()
                 .any(|m| m.attribute(REJECT_ATTRIBUTE).is_some())
             {
-                use hermes_core::gcp::{ApiError, AttemptError, CallError};
-                return Err(PublishError::Call(CallError::Rejected(AttemptError::Api {
-                    http: 400,
-                    api: ApiError {
-                        code: 400,
-                        message: "bad message".into(),
-                        status: "INVALID_ARGUMENT".into(),
-                    },
-                })));
+                use hermes_gcp::{ApiError, AttemptError, CallError};
+                return Err(PublishError::Refused {
+                    backend: "Pub/Sub",
+                    source: Box::new(CallError::Rejected(AttemptError::Api {
+                        http: 400,
+                        api: ApiError {
+                            code: 400,
+                            message: "bad message".into(),
+                            status: "INVALID_ARGUMENT".into(),
+                        },
+                    })),
+                });
             }
             Ok((0..messages.len())
                 .map(|i| format!("c{call}-{i}"))

@@ -1,10 +1,10 @@
 //! Stores for tests: in-memory item readers whose reads a test sets, fails or
 //! makes panic, and the real `FirestoreStore` aimed at an emulator or a wiremock server.
 
-use hermes_core::firestore::FirestoreStore;
 use hermes_core::future::BoxFuture;
-use hermes_core::gcp::{Auth, Endpoint};
 use hermes_core::store::{ItemTotals, ItemsReader, StoreError};
+use hermes_gcp::firestore::FirestoreStore;
+use hermes_gcp::{Auth, Endpoint};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;

@@ -10,8 +10,9 @@
 //! test kit's (`hermes_testkit::discovery`), shared with the Firestore contract test.
 
 use base64::Engine;
-use hermes_core::gcp::{Auth, Endpoint};
-use hermes_core::pubsub::{Message, PubSubRest, Publisher, TopicName};
+use hermes_core::destination::{Message, Publisher, TopicName};
+use hermes_gcp::pubsub::PubSubRest;
+use hermes_gcp::{Auth, Endpoint};
 use hermes_testkit::discovery::{match_template, pattern_matches, Direction, Discovery};
 use hermes_testkit::emulator::{binary, free_port, wait_http, Proc};
 use hermes_testkit::publishers::PublishIds;
@@ -115,7 +116,7 @@ async fn publish_requests_match_the_discovery_document() {
     };
     // The production base of our client is the discovery root.
     assert_eq!(
-        format!("{}/", hermes_core::pubsub::rest::PRODUCTION_BASE),
+        format!("{}/", hermes_gcp::pubsub::PRODUCTION_BASE),
         doc.base_url(),
         "PRODUCTION_BASE differs from rootUrl + servicePath"
     );

@@ -3,12 +3,12 @@
 //! (re-publishes, two consumers, split batches), sums, catalog profit, shards,
 //! poison and preview messages, OIDC.
 
-use hermes_core::firestore::FirestoreStore;
 use hermes_core::store::{
     Applied, CounterCommit, CounterStore, DocumentId, EventIdentity, ItemUpdate, ItemsReader,
     MarkerOrigin,
 };
-use hermes_counters::marker::marker_id;
+use hermes_gcp::firestore::FirestoreStore;
+use hermes_push::marker_id;
 use hermes_testkit::emulator::{unique_id, Emulator, Function};
 use hermes_testkit::oidc::{bearer, google_claims, jwks, now, sign, with, TestKey};
 use hermes_testkit::samples::push_envelope as envelope;

@@ -5,11 +5,11 @@
 
 use axum::body::Body;
 use axum::http::Request;
-use hermes_core::gcp::Backoff;
 use hermes_core::store::{EventIdentity, MarkerOrigin};
-use hermes_counters::marker::marker_id;
 use hermes_counters::settings::Settings;
 use hermes_counters::{router, Counters};
+use hermes_gcp::Backoff;
+use hermes_push::marker_id;
 use hermes_testkit::samples::push_envelope;
 use hermes_testkit::stores::firestore_at;
 use serde_json::{json, Value};

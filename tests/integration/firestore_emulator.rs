@@ -1,4 +1,4 @@
-//! `hermes_core::firestore::FirestoreStore` against a real Firestore emulator:
+//! `hermes_gcp::firestore::FirestoreStore` against a real Firestore emulator:
 //! Google's (atomic commits, `exists` preconditions answered as Firestore does),
 //! or the one `FIRESTORE_EMULATOR_HOST` names. Exactly-once commits, sums, shards
 //! and catalog reads (README, "The counters function").
@@ -6,12 +6,12 @@
 //! Each test uses its own project id, so an external emulator kept running
 //! between runs cannot mix their documents.
 
-use hermes_core::firestore::FirestoreStore;
 use hermes_core::store::{
     Amounts, Applied, CounterCommit, CounterStore, Currency, DocumentId, EventIdentity, ItemTotals,
     ItemUpdate, ItemsReader, MarkerOrigin, Money,
 };
-use hermes_counters::marker::marker_id;
+use hermes_gcp::firestore::FirestoreStore;
+use hermes_push::marker_id;
 use hermes_testkit::emulator::{unique_id, Emulator};
 use hermes_testkit::stores::firestore_at;
 use serde_json::{json, Map, Value};

@@ -4,7 +4,7 @@
 //!
 //! Pub/Sub is a recording wiremock stub that answers every publish with the deterministic ids
 //! "1".."n", so the two runs produce byte-identical bodies. The thing under test is the Lambda
-//! adapter (`hermes_core::runtime::run` through `lambda_http`), not Pub/Sub.
+//! adapter (`hermes_runtime::run` through `lambda_http`), not Pub/Sub.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -197,7 +197,7 @@ async fn a_purchase_reaches_the_webhook_once_even_when_redelivered() {
     assert_eq!(p.outcomes("delivered"), 1);
 
     // The marker, in Firestore, with its TTL field.
-    let id = hermes_core::push::marker_id(&hermes_core::store::MarkerOrigin {
+    let id = hermes_push::marker_id(&hermes_core::store::MarkerOrigin {
         subscription: format!("projects/{}/subscriptions/events-notify", p.project),
         event: hermes_core::store::EventIdentity::EventId("ord-1".into()),
         part: 0,

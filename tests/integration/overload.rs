@@ -1,11 +1,11 @@
 //! Slow and half-open clients over real TCP sockets on loopback, against the
-//! server every function runs on (hermes_core::runtime): 408 for a header or a
+//! server every function runs on (hermes_runtime): 408 for a header or a
 //! body that does not finish in time, idle connections closed, the connection
 //! cap, and SIGTERM with half-open connections and a slow request in flight
 //! against the real `hermes-ingest` binary. Bounds are on statuses and counts.
 
 use hermes_core::config::Config;
-use hermes_core::runtime::{serve_until, Protection};
+use hermes_runtime::{serve_until, Protection};
 use hermes_testkit::emulator::{binary, free_port, wait_http, Proc};
 use hermes_testkit::publishers::{PublishIds, Recorder};
 use hermes_testkit::samples::config;

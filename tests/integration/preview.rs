@@ -414,7 +414,7 @@ async fn the_trace_route_refuses_unauthenticated_pushes_and_poison() {
     let store = Arc::new(MemoryTraces::default());
     let mut settings = CountersSettings::default();
     let open = router(Arc::new(TraceWriter::new(&settings, store.clone())));
-    settings.push_audience = Some("https://counters.example/preview-traces".into());
+    settings.push = hermes_push::PushAuth::audience("https://counters.example/preview-traces");
     let guarded = router(Arc::new(TraceWriter::new(&settings, store.clone())));
     let envelope = |data: &str| {
         use base64::Engine;

@@ -4,7 +4,7 @@
 //! Nothing here reaches a store: previews and ignored events are acknowledged
 //! unread, and a poison message fails before any store call.
 
-use hermes_core::push::PUSH_BODY_LIMIT;
+use hermes_push::PUSH_BODY_LIMIT;
 use hermes_testkit::emulator::{free_port, Function};
 use hermes_testkit::samples::push_envelope;
 use serde_json::{json, Value};

@@ -3,7 +3,7 @@
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use hermes_core::push::{AuthFailure, OidcConfig, OidcVerifier, PushError, PushMessage};
+use hermes_push::{AuthFailure, OidcVerifier, PushAuth, PushError, PushFailure, PushMessage};
 use hermes_testkit::emulator::free_port;
 use hermes_testkit::oidc::{bearer, google_claims, jwks, now, sign, with, TestKey};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -13,9 +13,10 @@ use std::time::Duration;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// The status the push endpoint answers for a refused token (its one status table).
+/// The status the push endpoint answers for a refused token: the push-job
+/// kit's one status table, which answers before any job runs.
 fn status_of(failure: &AuthFailure) -> u16 {
-    hermes_counters::CountersError::Unauthorized(failure.clone())
+    PushFailure::<hermes_counters::CountersError>::Unauthorized(failure.clone())
         .status()
         .as_u16()
 }
@@ -52,12 +53,10 @@ async fn jwks_server(body: Value, expected_fetches: u64) -> MockServer {
     server
 }
 
-fn config(server: &MockServer) -> OidcConfig {
-    OidcConfig {
-        audience: AUDIENCE.to_string(),
-        service_account_email: Some(SA.to_string()),
-        jwks_url: format!("{}/oauth2/v3/certs", server.uri()),
-    }
+fn config(server: &MockServer) -> PushAuth {
+    PushAuth::audience(AUDIENCE)
+        .with_service_account(SA)
+        .with_jwks_url(format!("{}/oauth2/v3/certs", server.uri()))
 }
 
 /// One verifier against a JWKS holding KEY_A as `k1`.
@@ -70,7 +69,7 @@ async fn setup() -> (MockServer, OidcVerifier) {
 async fn verify_claims(
     verifier: &OidcVerifier,
     claims: &Value,
-) -> Result<hermes_core::push::Claims, AuthFailure> {
+) -> Result<hermes_push::Claims, AuthFailure> {
     verifier
         .verify(Some(&bearer(&sign(&KEY_A, "k1", claims))))
         .await
@@ -110,8 +109,8 @@ async fn valid_token_passes() {
 #[tokio::test]
 async fn any_email_when_none_configured() {
     let server = jwks_server(jwks(&[(&KEY_A, "k1")]), 1).await;
-    let verifier = OidcVerifier::new(OidcConfig {
-        service_account_email: None,
+    let verifier = OidcVerifier::new(PushAuth {
+        service_account: None,
         ..config(&server)
     });
     let other = with(
@@ -419,11 +418,11 @@ async fn cache_control_max_age_is_honoured() {
 async fn jwks_server_down_means_could_not_check() {
     // A port nothing listens on.
     let port = free_port();
-    let verifier = OidcVerifier::new(OidcConfig {
-        audience: AUDIENCE.into(),
-        service_account_email: Some(SA.into()),
-        jwks_url: format!("http://127.0.0.1:{port}/oauth2/v3/certs"),
-    });
+    let verifier = OidcVerifier::new(
+        PushAuth::audience(AUDIENCE)
+            .with_service_account(SA)
+            .with_jwks_url(format!("http://127.0.0.1:{port}/oauth2/v3/certs")),
+    );
     let token = bearer(&sign(&KEY_A, "k1", &claims()));
     let err = verifier.verify(Some(&token)).await.unwrap_err();
     assert!(matches!(err, AuthFailure::JwksUnavailable(_)), "{err:?}");
@@ -673,9 +672,7 @@ async fn a_401_never_tells_the_expected_audience_or_account() {
     use tower::ServiceExt;
     let server = jwks_server(jwks(&[(&KEY_A, "k1")]), 1).await;
     let settings = hermes_counters::settings::Settings {
-        push_audience: Some(AUDIENCE.into()),
-        push_service_account: Some(SA.into()),
-        jwks_url: format!("{}/oauth2/v3/certs", server.uri()),
+        push: config(&server),
         ..Default::default()
     };
     // Never reached: the token is refused first.

@@ -1,26 +1,20 @@
 //! `hermes-counters`: the Pub/Sub push target. Each pushed message's items
 //! become counters (`counter`, `revenue`, `profit`) in the store, exactly once
-//! per event and subscription (see [`marker`]), enriched from the product catalog.
+//! per event and subscription (markers: [`hermes_push::marker_id`]), enriched from the product catalog.
 
 pub mod catalog;
 pub mod items;
-pub mod marker;
 pub mod preview;
 pub mod settings;
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::Router;
 use catalog::CatalogCache;
-pub use hermes_core::config::StartupError;
-use hermes_core::config::{Config, ConfigError};
+use hermes_core::config::{Config, ConfigError, Section};
+use hermes_core::destination::ATTR_EVENT_NAME;
 use hermes_core::future::BoxFuture;
-use hermes_core::hermes::ATTR_EVENT_NAME;
-use hermes_core::push::{
-    error_response, AuthFailure, FailureClass, JobError, JobOutcome, OidcVerifier, PushError,
-    PushJob, PushMessage,
-};
 use hermes_core::store::{Applied, CounterCommit, CounterStore, DocumentId, StoreError};
+pub use hermes_gcp::StartupError;
+use hermes_push::{FailureClass, JobError, JobOutcome, OidcVerifier, PushJob, PushMessage};
 use items::Poison;
 use settings::Settings;
 use std::sync::Arc;
@@ -53,53 +47,24 @@ impl JobOutcome for Outcome {
     }
 }
 
-/// Why a push was not acknowledged.
+/// Why a message was not counted. The push-job kit answers the envelope and
+/// the token before the job runs; its one status table maps [`FailureClass`].
 #[derive(Debug, thiserror::Error)]
 pub enum CountersError {
-    #[error("unauthorized push: {0}")]
-    Unauthorized(AuthFailure),
-    #[error("bad push envelope: {0}")]
-    Envelope(#[from] PushError),
     #[error("poison message: {0}")]
     Poison(#[from] Poison),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-impl CountersError {
-    /// The one status table of the push endpoint. 400 is for messages that can
-    /// never succeed: Pub/Sub retries them, then dead-letters them. 503 asks for
-    /// a redelivery later.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Unauthorized(f) if f.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            _ => self.class().status(),
-        }
-    }
-}
-
 impl JobError for CountersError {
     fn class(&self) -> FailureClass {
         match self {
             // A commit the store refuses for its content (a counter past i64) never passes.
-            Self::Envelope(_) | Self::Poison(_) | Self::Store(StoreError::Refused(_)) => {
-                FailureClass::Poison
-            }
+            Self::Poison(_) | Self::Store(StoreError::Refused(_)) => FailureClass::Poison,
             Self::Store(StoreError::Transient(_)) => FailureClass::Transient,
-            // The push kit checks tokens before the job runs: these two only
-            // reach here from a caller of `Counters::count` that checked them itself.
-            Self::Unauthorized(f) if f.is_unavailable() => FailureClass::Transient,
-            Self::Unauthorized(_) | Self::Store(StoreError::Permanent(_)) => {
-                FailureClass::Permanent
-            }
+            Self::Store(StoreError::Permanent(_)) => FailureClass::Permanent,
         }
-    }
-}
-
-impl IntoResponse for CountersError {
-    fn into_response(self) -> Response {
-        error_response(self.status(), &self)
     }
 }
 
@@ -113,11 +78,7 @@ pub struct Counters {
 
 impl Counters {
     pub fn new(settings: Settings, store: Arc<dyn CounterStore>) -> Self {
-        let verifier = OidcVerifier::for_push(
-            settings.push_audience.as_deref(),
-            settings.push_service_account.as_deref(),
-            &settings.jwks_url,
-        );
+        let verifier = settings.push.verifier();
         Self {
             catalog: CatalogCache::new(settings.catalog_ttl),
             settings,
@@ -128,7 +89,7 @@ impl Counters {
 
     /// `[counters]` of the shared configuration.
     pub fn settings_from(config: &Config) -> Result<Settings, ConfigError> {
-        Settings::parse(&config.counters)
+        Settings::parse(config.section(Section::Counters))
     }
 
     pub fn store(&self) -> &Arc<dyn CounterStore> {
@@ -163,9 +124,9 @@ impl Counters {
             // Each part has its own marker (the part number is always hashed,
             // 0 for an unsplit message), so each part counts exactly once even
             // if another part failed.
-            let origin = marker::origin(message, i as u64);
+            let origin = hermes_push::origin(message, i as u64);
             let commit = CounterCommit {
-                marker_id: marker::marker_id(&origin),
+                marker_id: hermes_push::marker_id(&origin),
                 marker: origin,
                 shard,
                 items: part.to_vec(),
@@ -220,7 +181,7 @@ impl PushJob for Counters {
 
 /// `POST /` (the push endpoint) and `GET /healthz`, served by the push-job kit.
 pub fn router(state: Arc<Counters>) -> Router {
-    hermes_core::push::router(state)
+    hermes_push::router(state)
 }
 
 #[cfg(test)]

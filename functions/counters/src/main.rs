@@ -1,10 +1,10 @@
 //! `hermes-counters`: serves the push endpoint on Cloud Run (`$PORT`) or AWS Lambda.
 
 use hermes_core::config::Config;
-use hermes_core::firestore::FirestoreStore;
-use hermes_core::runtime::Protection;
 use hermes_counters::preview::{self, TraceWriter};
 use hermes_counters::{router, Counters, StartupError};
+use hermes_gcp::firestore::FirestoreStore;
+use hermes_runtime::Protection;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ async fn start() -> Result<(Counters, TraceWriter, Protection), StartupError> {
     tracing::info!(
         firestore = store.base_url(),
         shards = settings.shards,
-        push_auth = settings.push_audience.is_some(),
+        push_auth = settings.push.is_on(),
         "hermes-counters ready"
     );
     // The preview topic's pushes are written to the same database.
@@ -27,7 +27,7 @@ async fn start() -> Result<(Counters, TraceWriter, Protection), StartupError> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    hermes_core::logging::init();
+    hermes_runtime::logging::init();
     let (counters, traces, protection) = match start().await {
         Ok(c) => c,
         Err(e) => {
@@ -35,11 +35,11 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if counters.settings.push_audience.is_none() {
+    if !counters.settings.push.is_on() {
         tracing::warn!("counters.push_audience is not set: push requests are not authenticated");
     }
     let app = router(Arc::new(counters)).merge(preview::router(Arc::new(traces)));
-    match hermes_core::runtime::run_protected(app, &protection).await {
+    match hermes_runtime::run_protected(app, &protection).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hermes-counters: {}", hermes_core::error::Report(&e));

@@ -8,8 +8,8 @@ use crate::settings::Settings;
 use axum::Router;
 use hermes_core::future::BoxFuture;
 use hermes_core::preview::{RequestTrace, TraceSink};
-use hermes_core::push::{FailureClass, JobError, JobOutcome, OidcVerifier, PushJob, PushMessage};
 use hermes_core::store::StoreError;
+use hermes_push::{FailureClass, JobError, JobOutcome, OidcVerifier, PushJob, PushMessage};
 use std::sync::Arc;
 
 /// The route of the preview topic's push subscription.
@@ -53,12 +53,10 @@ impl JobOutcome for Written {
 impl TraceWriter {
     /// Authenticates pushes as `[counters]` says (`push_audience`, …).
     pub fn new(settings: &Settings, sink: Arc<dyn TraceSink>) -> Self {
-        let verifier = OidcVerifier::for_push(
-            settings.push_audience.as_deref(),
-            settings.push_service_account.as_deref(),
-            &settings.jwks_url,
-        );
-        Self { sink, verifier }
+        Self {
+            sink,
+            verifier: settings.push.verifier(),
+        }
     }
 
     async fn write(&self, message: &PushMessage) -> Result<Written, TraceError> {
@@ -97,5 +95,5 @@ impl PushJob for TraceWriter {
 /// `POST /preview-traces`, served by the push-job kit (its envelope, body
 /// limit, status table and log lines).
 pub fn router(state: Arc<TraceWriter>) -> Router {
-    Router::new().nest(TRACES_PATH, hermes_core::push::router(state))
+    Router::new().nest(TRACES_PATH, hermes_push::router(state))
 }

@@ -1,7 +1,7 @@
 //! The `[counters]` section of the shared configuration.
 
 use hermes_core::config::ConfigError;
-use hermes_core::push::{PushAuth, GOOGLE_JWKS_URL};
+use hermes_push::PushAuth;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -22,11 +22,9 @@ struct Raw {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// With an audience, push requests must carry a Google-signed OIDC token for it.
-    pub push_audience: Option<String>,
-    /// The push subscription's service account (`email` claim), when set.
-    pub push_service_account: Option<String>,
-    pub jwks_url: String,
+    /// `push_audience`, `push_service_account`, `jwks_url`: with an audience,
+    /// push requests must carry a Google-signed OIDC token for it.
+    pub push: PushAuth,
     /// Counter shards per item (1: no sharding).
     pub shards: u32,
     /// Count messages published by preview requests too.
@@ -47,9 +45,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            push_audience: None,
-            push_service_account: None,
-            jwks_url: GOOGLE_JWKS_URL.to_string(),
+            push: PushAuth::off(),
             shards: 1,
             count_preview: false,
             catalog_ttl: Duration::from_secs(60),
@@ -76,15 +72,12 @@ impl Settings {
                 Ok(v)
             }
         };
-        let auth = PushAuth::parse(
+        s.push = PushAuth::parse(
             "counters",
             raw.push_audience,
             raw.push_service_account,
             raw.jwks_url,
         )?;
-        s.push_audience = auth.audience;
-        s.push_service_account = auth.service_account;
-        s.jwks_url = auth.jwks_url;
         if let Some(n) = raw.shards {
             s.shards = u32::try_from(n)
                 .ok()

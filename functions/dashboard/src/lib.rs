@@ -25,10 +25,10 @@ use axum::routing::get;
 use axum::Router;
 use futures_util::stream::{self, Stream};
 use futures_util::FutureExt;
-pub use hermes_core::config::StartupError;
-use hermes_core::config::{Config, ConfigError};
+use hermes_core::config::{Config, ConfigError, Section};
 use hermes_core::error::report;
 use hermes_core::store::{ItemsReader, StoreError};
+pub use hermes_gcp::StartupError;
 use serde_json::json;
 use settings::Settings;
 use std::convert::Infallible;
@@ -105,7 +105,7 @@ impl Dashboard {
 
     /// `[dashboard]` of the shared configuration.
     pub fn settings_from(config: &Config) -> Result<Settings, ConfigError> {
-        Settings::parse(&config.dashboard)
+        Settings::parse(config.section(Section::Dashboard))
     }
 
     pub fn store(&self) -> &Arc<dyn ItemsReader> {

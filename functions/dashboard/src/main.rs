@@ -3,9 +3,9 @@
 //! Run, or the page's polling fallback, for live updates).
 
 use hermes_core::config::Config;
-use hermes_core::firestore::FirestoreStore;
-use hermes_core::runtime::Protection;
 use hermes_dashboard::{router, Dashboard, StartupError};
+use hermes_gcp::firestore::FirestoreStore;
+use hermes_runtime::Protection;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -29,7 +29,7 @@ async fn start() -> Result<(Dashboard, Protection), StartupError> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    hermes_core::logging::init();
+    hermes_runtime::logging::init();
     let (dashboard, protection) = match start().await {
         Ok((d, p)) => (Arc::new(d), p),
         Err(e) => {
@@ -41,10 +41,10 @@ async fn main() -> ExitCode {
     // server's graceful shutdown can complete.
     let closing = Arc::clone(&dashboard);
     tokio::spawn(async move {
-        hermes_core::runtime::shutdown_signal().await;
+        hermes_runtime::shutdown_signal().await;
         closing.shutdown();
     });
-    match hermes_core::runtime::run_protected(router(dashboard), &protection).await {
+    match hermes_runtime::run_protected(router(dashboard), &protection).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hermes-dashboard: {}", hermes_core::error::Report(&e));

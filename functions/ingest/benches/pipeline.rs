@@ -17,10 +17,11 @@
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use hermes_core::config::Config;
+use hermes_core::destination::{Message, PublishError, Publisher, TopicName};
 use hermes_core::future::BoxFuture;
 use hermes_core::json::{self, Element, Json};
-use hermes_core::pubsub::{Message, PubSubRest, PublishError, Publisher, TopicName};
 use hermes_core::schema::Schema;
+use hermes_gcp::pubsub::PubSubRest;
 use hermes_ingest::{parse_events, process, response};
 use serde_json::{json, Value};
 use std::hint::black_box;

@@ -4,7 +4,7 @@
 use crate::error::IngestError;
 use axum::body::Body;
 use axum::http::{header, HeaderMap};
-use hermes_core::runtime::{Overloaded, Reservation};
+use hermes_runtime::{Overloaded, Reservation};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use std::io::Read;
 

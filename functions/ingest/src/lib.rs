@@ -2,6 +2,7 @@
 //! of events, type-checks them, maps them onto Pub/Sub messages (the Hermes
 //! encoding), publishes them and answers with per-event detail.
 
+pub mod batcher;
 pub mod body;
 pub mod error;
 pub mod metrics;
@@ -18,12 +19,13 @@ use axum::Extension;
 use axum::Router;
 use error::IngestError;
 use hermes_core::auth::Tokens;
-pub use hermes_core::config::StartupError;
 use hermes_core::config::{Config, ConfigError};
+use hermes_core::destination::Publisher;
 use hermes_core::json::{ArrayError, Elements, SyntaxError};
 use hermes_core::preview::{PublishTraces, SessionValue, TraceSink};
-use hermes_core::pubsub::{PubSubRest, Publisher};
-use hermes_core::runtime::{offload, RequestBudget};
+use hermes_gcp::pubsub::PubSubRest;
+pub use hermes_gcp::StartupError;
+use hermes_runtime::{offload, RequestBudget};
 pub use process::Publishing;
 use process::{RequestContext, MAX_IDEMPOTENCY_KEY_BYTES};
 use std::sync::Arc;
@@ -207,7 +209,7 @@ async fn handle(
     // A large request waits for one of a few slots, and its parsing runs off the
     // async workers: the rest of the server goes on meanwhile (runtime::offload).
     let size = bytes.len();
-    let heavy = hermes_core::runtime::heavy_permit(size).await;
+    let heavy = hermes_runtime::heavy_permit(size).await;
     let events = offload(size, || {
         parse_events(&bytes, state.config.limits.max_events)
     })?;

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 /// Cloud Run allows 10 s between SIGTERM and SIGKILL: publishes still running
 /// after the server stopped get what is left of 9 s from the signal (the
-/// server itself takes at most hermes_core::runtime::SHUTDOWN_GRACE).
+/// server itself takes at most hermes_runtime::SHUTDOWN_GRACE).
 const EXIT_BY: Duration = Duration::from_secs(9);
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    hermes_core::logging::init();
+    hermes_runtime::logging::init();
     let ingest = match Ingest::from_env().await {
         Ok(i) => i,
         Err(e) => {
@@ -26,9 +26,9 @@ async fn main() -> ExitCode {
         "hermes-ingest ready"
     );
     let publishing = ingest.publishing.clone();
-    let protection = hermes_core::runtime::Protection::from_config(&ingest.config);
-    let served = hermes_core::runtime::run_protected(router(Arc::new(ingest)), &protection).await;
-    let drain = hermes_core::runtime::shutdown_started()
+    let protection = hermes_runtime::Protection::from_config(&ingest.config);
+    let served = hermes_runtime::run_protected(router(Arc::new(ingest)), &protection).await;
+    let drain = hermes_runtime::shutdown_started()
         .map(|t| EXIT_BY.saturating_sub(t.elapsed()))
         .unwrap_or(EXIT_BY);
     if !publishing.drain(drain).await {

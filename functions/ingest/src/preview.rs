@@ -10,8 +10,8 @@ use crate::process::TracedTag;
 use crate::response::ResponseBody;
 use hermes_core::auth::Tokens;
 use hermes_core::config::Config;
+use hermes_core::destination::{Destination, Trigger};
 use hermes_core::error::report;
-use hermes_core::hermes::{Destination, Trigger};
 use hermes_core::json::Json;
 use hermes_core::preview::{
     fit, mask_user_data, DestinationTrace, EventTrace, RequestTrace, SessionValue, TraceSink,

@@ -2,11 +2,12 @@
 //! (Hermes encoding), publish through the batcher shared by every request (calls
 //! split at Pub/Sub's limits), and account every tag execution back to its event.
 
+use crate::batcher::{Batcher, BatcherLimits, QueueFull};
 use bytes::Bytes;
 use hermes_core::config::Config;
+use hermes_core::destination::{Message, Publisher, TopicName};
 use hermes_core::error::report;
 use hermes_core::json::{Element, Json};
-use hermes_core::pubsub::{Batcher, BatcherLimits, Message, Publisher, QueueFull, TopicName};
 use hermes_core::schema::SchemaError;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -279,7 +280,7 @@ pub async fn process(
         message_ids: vec![MessageIds::default(); events.len()],
         ..Report::default()
     };
-    let mut runs = hermes_core::runtime::offload(request.size, || {
+    let mut runs = hermes_runtime::offload(request.size, || {
         check_and_encode(config, events, body, request, &mut report)
     });
     if let Some(publishing) = publishing {

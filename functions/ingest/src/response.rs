@@ -5,8 +5,8 @@ use crate::error::IngestError;
 use crate::process::{FailedTag, MessageIds, Report};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hermes_core::runtime::EventCount;
 use hermes_core::schema::SchemaError;
+use hermes_runtime::EventCount;
 use serde::Serialize;
 
 /// The JSON body every answer of ingest carries.

@@ -1,6 +1,6 @@
 //! `hermes-notify`: a Pub/Sub push target that turns matching events into
 //! webhook calls ("a customer just bought this!"), built on the push-job kit
-//! of `hermes_core::push`. A webhook call is made at least once per event, and
+//! of `hermes_push`. A webhook call is made at least once per event, and
 //! exactly once unless the process dies between the webhook's answer and the
 //! marker write (README, "The notify function").
 
@@ -9,17 +9,16 @@ pub mod template;
 pub mod webhook;
 
 use axum::http::HeaderValue;
-use axum::response::{IntoResponse, Response};
 use axum::Router;
-pub use hermes_core::config::StartupError;
-use hermes_core::config::{Config, ConfigError};
+use hermes_core::config::{Config, ConfigError, Section};
+use hermes_core::destination::ATTR_EVENT_NAME;
 use hermes_core::future::BoxFuture;
-use hermes_core::hermes::ATTR_EVENT_NAME;
-use hermes_core::push::{
-    error_response, event_of, marker_id, origin, FailureClass, JobError, JobOutcome, OidcVerifier,
-    PushJob, PushMessage,
-};
 use hermes_core::store::{DocumentId, MarkerStore, StoreError};
+pub use hermes_gcp::StartupError;
+use hermes_push::{
+    event_of, marker_id, origin, FailureClass, JobError, JobOutcome, OidcVerifier, PushJob,
+    PushMessage,
+};
 use serde_json::{json, Value};
 use settings::{BodyKind, Settings};
 use std::collections::HashSet;
@@ -81,12 +80,6 @@ impl JobError for NotifyError {
     }
 }
 
-impl IntoResponse for NotifyError {
-    fn into_response(self) -> Response {
-        error_response(self.class().status(), &self)
-    }
-}
-
 /// The notify job over a webhook and a marker store; shared by the HTTP
 /// handler and `hermes dev`'s delivery loop.
 pub struct Notify {
@@ -101,11 +94,7 @@ pub struct Notify {
 
 impl Notify {
     pub fn new(settings: Settings, url: WebhookUrl, markers: Arc<dyn MarkerStore>) -> Self {
-        let verifier = OidcVerifier::for_push(
-            settings.push_audience.as_deref(),
-            settings.push_service_account.as_deref(),
-            &settings.jwks_url,
-        );
+        let verifier = settings.push.verifier();
         Self {
             webhook: Webhook::new(url, settings.timeout),
             settings,
@@ -117,10 +106,10 @@ impl Notify {
 
     /// `[notify]` of the shared configuration; `None` when the section is absent.
     pub fn settings_from(config: &Config) -> Result<Option<Settings>, ConfigError> {
-        if config.notify.is_empty() {
+        if config.section(Section::Notify).is_empty() {
             return Ok(None);
         }
-        Settings::parse(&config.notify).map(Some)
+        Settings::parse(config.section(Section::Notify)).map(Some)
     }
 
     /// The webhook URL from the variable `[notify] webhook_url_env` names.
@@ -207,7 +196,7 @@ impl PushJob for Notify {
 
 /// `POST /` (the push endpoint) and `GET /healthz`, served by the push-job kit.
 pub fn router(state: Arc<Notify>) -> Router {
-    hermes_core::push::router(state)
+    hermes_push::router(state)
 }
 
 #[cfg(test)]

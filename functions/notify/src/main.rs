@@ -1,10 +1,10 @@
 //! `hermes-notify`: serves the push endpoint on Cloud Run (`$PORT`) or AWS Lambda.
 
 use hermes_core::config::{Config, ConfigError};
-use hermes_core::firestore::{FirestoreMarkers, FirestoreStore};
-use hermes_core::runtime::Protection;
 use hermes_core::store::NOTIFIED_COLLECTION;
+use hermes_gcp::firestore::{FirestoreMarkers, FirestoreStore};
 use hermes_notify::{router, Notify, StartupError};
+use hermes_runtime::Protection;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ async fn start() -> Result<(Notify, Protection), StartupError> {
     tracing::info!(
         firestore = store.base_url(),
         events = ?settings.events,
-        push_auth = settings.push_audience.is_some(),
+        push_auth = settings.push.is_on(),
         "hermes-notify ready"
     );
     let markers = FirestoreMarkers::new(store, NOTIFIED_COLLECTION);
@@ -28,7 +28,7 @@ async fn start() -> Result<(Notify, Protection), StartupError> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    hermes_core::logging::init();
+    hermes_runtime::logging::init();
     let (notify, protection) = match start().await {
         Ok(n) => n,
         Err(e) => {
@@ -36,10 +36,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if notify.settings.push_audience.is_none() {
+    if !notify.settings.push.is_on() {
         tracing::warn!("notify.push_audience is not set: push requests are not authenticated");
     }
-    match hermes_core::runtime::run_protected(router(Arc::new(notify)), &protection).await {
+    match hermes_runtime::run_protected(router(Arc::new(notify)), &protection).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hermes-notify: {}", hermes_core::error::Report(&e));

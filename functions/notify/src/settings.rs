@@ -2,7 +2,7 @@
 
 use crate::template::Template;
 use hermes_core::config::ConfigError;
-use hermes_core::push::PushAuth;
+use hermes_push::PushAuth;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -44,9 +44,9 @@ pub struct Settings {
     pub body: BodyKind,
     /// One webhook call, connection included; beyond it the message is retried.
     pub timeout: Duration,
-    pub push_audience: Option<String>,
-    pub push_service_account: Option<String>,
-    pub jwks_url: String,
+    /// `push_audience`, `push_service_account`, `jwks_url`: with an audience,
+    /// push requests must carry a Google-signed OIDC token for it.
+    pub push: PushAuth,
     /// Notify for messages published by preview requests too.
     pub notify_preview: bool,
     /// How long markers are kept: longer than Pub/Sub's retention (7 days by default).
@@ -127,11 +127,7 @@ impl Settings {
             Some(ms) => Duration::from_millis(ms),
             None => Duration::from_millis(DEFAULT_TIMEOUT_MS),
         };
-        let PushAuth {
-            audience: push_audience,
-            service_account: push_service_account,
-            jwks_url,
-        } = PushAuth::parse(
+        let push = PushAuth::parse(
             "notify",
             raw.push_audience,
             raw.push_service_account,
@@ -162,9 +158,7 @@ impl Settings {
             events,
             body,
             timeout,
-            push_audience,
-            push_service_account,
-            jwks_url,
+            push,
             notify_preview: raw.notify_preview.unwrap_or(false),
             marker_ttl,
             database: raw
@@ -234,7 +228,10 @@ mod tests {
         let s = crate::Notify::settings_from(&config).unwrap().unwrap();
         assert_eq!(s.timeout, Duration::from_millis(500));
         assert_eq!(
-            config.counters.get("shards").and_then(|v| v.as_integer()),
+            config
+                .section(hermes_core::config::Section::Counters)
+                .get("shards")
+                .and_then(|v| v.as_integer()),
             Some(2)
         );
         // No section: no notify.

@@ -3,7 +3,8 @@
 
 use super::*;
 use axum::http::StatusCode;
-use hermes_core::push::{process, Processed};
+use axum::response::IntoResponse;
+use hermes_push::{process, Processed};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

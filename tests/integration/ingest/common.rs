@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use axum::Router;
 use hermes_core::auth::{TokenSet, Tokens};
 use hermes_core::config::Config;
-use hermes_core::pubsub::Publisher;
+use hermes_core::destination::Publisher;
 use hermes_ingest::{router, Ingest};
 use serde_json::Value;
 use std::sync::Arc;

@@ -5,8 +5,9 @@
 
 use super::common::*;
 use hermes_core::config::Config;
-use hermes_core::gcp::{Auth, Backoff, Endpoint};
-use hermes_core::pubsub::{Message, PubSubRest};
+use hermes_core::destination::Message;
+use hermes_gcp::pubsub::PubSubRest;
+use hermes_gcp::{Auth, Backoff, Endpoint};
 use hermes_testkit::emulator::free_port;
 use hermes_testkit::publishers::PublishIds;
 use serde_json::json;

@@ -222,12 +222,12 @@ async fn validate_only_runs_everything_but_the_publish() {
 
 #[test]
 fn data_is_base64_on_the_wire() {
-    let message = hermes_core::pubsub::Message {
+    let message = hermes_core::destination::Message {
         data: bytes::Bytes::from_static(br#"{"a":1}"#),
         attributes: vec![("event_name".into(), "purchase".into())],
     };
     let body: Value =
-        serde_json::from_slice(&hermes_core::pubsub::PubSubRest::request_body(&[message])).unwrap();
+        serde_json::from_slice(&hermes_gcp::pubsub::PubSubRest::request_body(&[message])).unwrap();
     let data = body["messages"][0]["data"].as_str().unwrap();
     assert_eq!(
         base64::engine::general_purpose::STANDARD

@@ -146,7 +146,7 @@ async fn no_user_data_value_or_token_reaches_an_answer() {
 async fn past_max_inflight_bytes_a_request_gets_503_with_retry_after() {
     let toml = format!("{ONE_DESTINATION}\n[limits]\nmax_inflight_bytes = 250000");
     let config = config(&toml);
-    let protection = hermes_core::runtime::Protection::from_config(&config);
+    let protection = hermes_runtime::Protection::from_config(&config);
     let gate = Arc::new(Gate::default());
     let app = protection.guard(app_with(config, tokens(None, None), gate.clone()));
     // ~100 kB of body each (the parsed form borrows its strings and costs
@@ -201,7 +201,7 @@ async fn past_max_inflight_bytes_a_request_gets_503_with_retry_after() {
 /// and the usual JSON body, and none of its messages is published.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_publish_queue_gets_503_with_retry_after() {
-    use hermes_core::pubsub::BatcherLimits;
+    use hermes_ingest::batcher::BatcherLimits;
     let toml =
         format!("{ONE_DESTINATION}\n[[destinations]]\nname = \"other\"\ntopic = \"other\"\n");
     let gate = Arc::new(Gate::default());
@@ -272,7 +272,7 @@ async fn decompressed_bytes_count_against_the_budget() {
     use std::io::Write;
     let toml = format!("{ONE_DESTINATION}\n[limits]\nmax_inflight_bytes = 150000");
     let config = config(&toml);
-    let protection = hermes_core::runtime::Protection::from_config(&config);
+    let protection = hermes_runtime::Protection::from_config(&config);
     let gate = Arc::new(Gate::default());
     let app = protection.guard(app_with(config, tokens(None, None), gate.clone()));
     let padding = "p".repeat(100_000);
@@ -316,7 +316,7 @@ async fn small_requests_pass_while_large_ones_hold_every_slot() {
     let app = app_with(config(ONE_DESTINATION), tokens(None, None), gate.clone());
     let padding = "p".repeat(80_000);
     let body = json!([{"event_name": "e", "padding": padding}]).to_string();
-    let slots = hermes_core::runtime::offload::heavy_slots();
+    let slots = hermes_runtime::offload::heavy_slots();
     let mut large = Vec::new();
     for _ in 0..slots + 2 {
         let app = app.clone();

@@ -2,9 +2,9 @@
 //! failure across destinations, the deadline, and the 1,000-message split.
 
 use super::common::*;
-use hermes_core::gcp::Backoff;
-use hermes_core::gcp::{Auth, Endpoint};
-use hermes_core::pubsub::PubSubRest;
+use hermes_gcp::pubsub::PubSubRest;
+use hermes_gcp::Backoff;
+use hermes_gcp::{Auth, Endpoint};
 use hermes_testkit::publishers::PublishIds;
 use serde_json::{json, Value};
 use std::sync::Arc;

@@ -1,0 +1,418 @@
+//! Configuration: one TOML document (`HERMES_CONFIG` path or `HERMES_CONFIG_TOML`
+//! text) shared by every function. Parsed once at start-up into typed values;
+//! anything invalid is one error line naming the key.
+//!
+//! Every function checks the common keys here (`schema`, `destinations`,
+//! `[limits]`, `[preview]`, …); each function's own section ([`Section`]) and
+//! the user's `[jobs.<name>]` tables are kept as written, for their owners to
+//! parse, so that hermes-core knows only their names.
+
+pub mod error;
+mod project;
+pub mod section;
+pub mod source;
+
+pub use error::ConfigError;
+pub use project::{project_from_env, ENV_PROJECT};
+pub use section::{parse_section, Section, JOBS};
+pub use source::{source_from_env, ENV_CONFIG_PATH, ENV_CONFIG_TOML};
+
+use crate::destination::{Destination, RawDestination, TopicName};
+use crate::field_path::FieldPath;
+use crate::schema::{fields_from_json, parse_required, FieldType, Rule, Schema};
+use serde::Deserialize;
+use source::hash_key_from_env;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub const DEFAULT_CONTAINER_ID: &str = "hermes";
+pub const DEFAULT_IDEMPOTENCY_FIELD: &str = "event_id";
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1_048_576;
+pub const DEFAULT_PUBLISH_DEADLINE_MS: u64 = 10_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    container_id: Option<String>,
+    idempotency_field: Option<String>,
+    max_body_bytes: Option<u64>,
+    reject_unauthorized: Option<bool>,
+    publish_deadline_ms: Option<u64>,
+    schema: Option<RawSchema>,
+    destinations: Option<Vec<RawDestination>>,
+    /// Every function's `[limits]` (crate::limits), checked by all of them.
+    limits: Option<toml::Table>,
+    preview: Option<crate::preview::RawPreview>,
+    // The functions' own sections (`Section`), kept as written for their owners.
+    counters: Option<toml::Table>,
+    dashboard: Option<toml::Table>,
+    notify: Option<toml::Table>,
+    enrich: Option<toml::Table>,
+    quarantine: Option<toml::Table>,
+    dev: Option<toml::Table>,
+    /// `[jobs.<name>]`: the user's own push jobs.
+    jobs: Option<BTreeMap<String, toml::Table>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchema {
+    primitive: Option<Vec<RawPrimitive>>,
+    /// JSON text in the template's structural format, or the same as a TOML table.
+    structural: Option<toml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrimitive {
+    field: String,
+    #[serde(rename = "type")]
+    ty: String,
+    required: Option<toml::Value>,
+}
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub container_id: String,
+    /// Where an event carries its own identity (`event_id` unless configured).
+    pub idempotency_field: FieldPath,
+    pub max_body_bytes: usize,
+    pub reject_unauthorized: bool,
+    pub publish_deadline: Duration,
+    pub schema: Schema,
+    pub destinations: Vec<Destination>,
+    /// `[limits]`: what one request and all of them at once may cost.
+    pub limits: crate::limits::Limits,
+    /// The functions' own sections, as written: each is parsed by its owner.
+    sections: BTreeMap<Section, toml::Table>,
+    /// `[jobs.<name>]`, as written: each is read by the user's own job.
+    jobs: BTreeMap<String, toml::Table>,
+    /// `[preview]`: the inspector's settings, which every function shares.
+    pub preview: crate::preview::PreviewSettings,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            container_id: DEFAULT_CONTAINER_ID.into(),
+            idempotency_field: FieldPath::field(DEFAULT_IDEMPOTENCY_FIELD),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            reject_unauthorized: true,
+            publish_deadline: Duration::from_millis(DEFAULT_PUBLISH_DEADLINE_MS),
+            schema: Schema::default(),
+            destinations: Vec::new(),
+            limits: crate::limits::Limits::default(),
+            sections: BTreeMap::new(),
+            jobs: BTreeMap::new(),
+            preview: crate::preview::PreviewSettings::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads from `HERMES_CONFIG` / `HERMES_CONFIG_TOML` and `GOOGLE_CLOUD_PROJECT`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let text = source_from_env()?.unwrap_or_default();
+        Self::parse(&text, project_from_env().as_deref())
+    }
+
+    /// [`Config::from_env`] for a function that never encodes events (counters,
+    /// dashboard, notify): the whole file is still checked, but
+    /// `HERMES_HASH_KEY` is not needed, so those services never hold that
+    /// secret. Without the key, `hmac` paths are removed rather than keyed, so
+    /// even a misuse of such a `Config` could not publish them in clear text.
+    pub fn from_env_without_hash_key() -> Result<Self, ConfigError> {
+        let text = source_from_env()?.unwrap_or_default();
+        let project = project_from_env();
+        Self::parse_inner(
+            &text,
+            project.as_deref(),
+            hash_key_from_env().as_deref(),
+            false,
+        )
+    }
+
+    /// Parses and validates a TOML document. `project` completes bare topic ids;
+    /// `HERMES_HASH_KEY` is read when a destination's `hmac` needs it.
+    pub fn parse(text: &str, project: Option<&str>) -> Result<Self, ConfigError> {
+        Self::parse_with_hash_key(text, project, hash_key_from_env().as_deref())
+    }
+
+    /// [`Config::parse`] with the `hmac` key given (the raw bytes of
+    /// `HERMES_HASH_KEY`) rather than read from the environment.
+    pub fn parse_with_hash_key(
+        text: &str,
+        project: Option<&str>,
+        hash_key: Option<&[u8]>,
+    ) -> Result<Self, ConfigError> {
+        Self::parse_inner(text, project, hash_key, true)
+    }
+
+    /// `need_key`: a destination's `hmac` makes a missing or short key an error.
+    fn parse_inner(
+        text: &str,
+        project: Option<&str>,
+        hash_key: Option<&[u8]>,
+        need_key: bool,
+    ) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::from_toml(text, &e))?;
+        let mut config = Config::default();
+        if let Some(id) = raw.container_id {
+            if id.trim().is_empty() {
+                return Err(ConfigError::invalid("container_id", "must not be empty"));
+            }
+            config.container_id = id;
+        }
+        if let Some(field) = raw.idempotency_field {
+            config.idempotency_field = FieldPath::parse(&field).ok_or_else(|| {
+                ConfigError::invalid(
+                    "idempotency_field",
+                    format!("\"{field}\" is not a dotted path"),
+                )
+            })?;
+        }
+        if let Some(max) = raw.max_body_bytes {
+            config.max_body_bytes =
+                usize::try_from(max)
+                    .ok()
+                    .filter(|m| *m > 0)
+                    .ok_or_else(|| {
+                        ConfigError::invalid("max_body_bytes", "must be a positive number of bytes")
+                    })?;
+        }
+        if let Some(reject) = raw.reject_unauthorized {
+            config.reject_unauthorized = reject;
+        }
+        if let Some(ms) = raw.publish_deadline_ms {
+            if ms == 0 {
+                return Err(ConfigError::invalid(
+                    "publish_deadline_ms",
+                    "must be positive",
+                ));
+            }
+            config.publish_deadline = Duration::from_millis(ms);
+        }
+        if let Some(schema) = raw.schema {
+            apply_schema(&mut config.schema, schema)?;
+        }
+        for (i, dest) in raw.destinations.unwrap_or_default().into_iter().enumerate() {
+            let dest = crate::destination::parse(dest, i, project, hash_key, need_key)?;
+            if config.destinations.iter().any(|d| d.name == dest.name) {
+                return Err(ConfigError::invalid(
+                    format!("destinations[{i}].name"),
+                    format!("\"{}\" is used by another destination", dest.name),
+                ));
+            }
+            config.destinations.push(dest);
+        }
+        config.limits = crate::limits::Limits::parse(&raw.limits.unwrap_or_default())?;
+        let owned = [
+            (Section::Counters, raw.counters),
+            (Section::Dashboard, raw.dashboard),
+            (Section::Notify, raw.notify),
+            (Section::Enrich, raw.enrich),
+            (Section::Quarantine, raw.quarantine),
+            (Section::Dev, raw.dev),
+        ];
+        config.sections = owned
+            .into_iter()
+            .filter_map(|(section, table)| Some((section, table?)))
+            .collect();
+        config.jobs = raw.jobs.unwrap_or_default();
+        config.preview =
+            crate::preview::PreviewSettings::parse(raw.preview.unwrap_or_default(), project)?;
+        Ok(config)
+    }
+
+    /// A function's own section as written; empty when the file has none.
+    pub fn section(&self, section: Section) -> &toml::Table {
+        static EMPTY: std::sync::OnceLock<toml::Table> = std::sync::OnceLock::new();
+        self.sections
+            .get(&section)
+            .unwrap_or_else(|| EMPTY.get_or_init(toml::Table::new))
+    }
+
+    /// `[jobs.<name>]` as written, for the user's own job of that name.
+    pub fn job(&self, name: &str) -> Option<&toml::Table> {
+        self.jobs.get(name)
+    }
+
+    /// The distinct topics the destinations publish to, in configuration order.
+    pub fn topics(&self) -> Vec<&TopicName> {
+        let mut topics: Vec<&TopicName> = Vec::new();
+        for d in &self.destinations {
+            if !topics.contains(&&d.topic) {
+                topics.push(&d.topic);
+            }
+        }
+        topics
+    }
+}
+
+fn apply_schema(schema: &mut Schema, raw: RawSchema) -> Result<(), ConfigError> {
+    for (i, row) in raw.primitive.unwrap_or_default().into_iter().enumerate() {
+        let key = format!("schema.primitive[{i}]");
+        if row.field.is_empty() || row.field.contains('.') {
+            return Err(ConfigError::invalid(
+                format!("{key}.field"),
+                "must name a top-level field (deeper rules go in schema.structural)",
+            ));
+        }
+        let ty = match FieldType::parse(&row.ty) {
+            Some(t @ (FieldType::String | FieldType::Number | FieldType::Boolean)) => t,
+            _ => {
+                return Err(ConfigError::invalid(
+                    format!("{key}.type"),
+                    format!("\"{}\" is not one of string, number, boolean", row.ty),
+                ))
+            }
+        };
+        let required = match row.required {
+            None => false,
+            Some(v) => {
+                let json = serde_json::to_value(&v).unwrap_or(serde_json::Value::Null);
+                parse_required(&json).ok_or_else(|| {
+                    ConfigError::invalid(
+                        format!("{key}.required"),
+                        "must be true, false, \"true\" or \"false\"",
+                    )
+                })?
+            }
+        };
+        schema.set(row.field, Rule::primitive(ty, required));
+    }
+    if let Some(structural) = raw.structural {
+        let json = match structural {
+            toml::Value::String(text) if text.trim().is_empty() => return Ok(()),
+            toml::Value::String(text) => serde_json::from_str(&text).map_err(|e| {
+                ConfigError::invalid("schema.structural", format!("not valid JSON: {e}"))
+            })?,
+            table @ toml::Value::Table(_) => serde_json::to_value(&table)
+                .map_err(|e| ConfigError::invalid("schema.structural", e.to_string()))?,
+            _ => {
+                return Err(ConfigError::invalid(
+                    "schema.structural",
+                    "must be a JSON string or a table of field rules",
+                ))
+            }
+        };
+        let fields = fields_from_json(&json, "").map_err(|e| {
+            let key = if e.path.is_empty() {
+                "schema.structural".to_string()
+            } else {
+                format!("schema.structural.{}", e.path)
+            };
+            ConfigError::invalid(key, e.message)
+        })?;
+        for (name, rule) in fields.iter() {
+            schema.set(name.to_string(), rule.clone());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        Config::parse(text, Some("p-1")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn spec_example_parses() {
+        let text = r#"
+container_id = "GTM-XXXXXX"
+max_body_bytes = 1048576
+reject_unauthorized = true
+[schema]
+primitive = [ { field = "test_num", type = "number", required = true } ]
+structural = '''{ "context": { "type": "object", "required": false,
+                  "value": { "locale": { "type": "string", "required": false } } } }'''
+[[destinations]]
+name = "items-realtime"
+id = "1"
+topic = "projects/my-project/topics/items-realtime"
+events = ["purchase"]
+require = ["items"]
+[destinations.mapping]
+transaction_id = "transaction_id"
+value_num = "value"
+quantity_int = "items.0.quantity"
+items = "items"
+[destinations.attributes]
+source = "s2s"
+[counters]
+shards = 4
+"#;
+        let c = Config::parse(text, None).unwrap();
+        assert_eq!(c.container_id, "GTM-XXXXXX");
+        assert_eq!(c.destinations.len(), 1);
+        assert_eq!(c.destinations[0].mapping.as_ref().unwrap().len(), 4);
+        assert!(c.schema.fields().get("context").is_some());
+        assert_eq!(
+            c.section(Section::Counters)
+                .get("shards")
+                .and_then(|v| v.as_integer()),
+            Some(4)
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert!(err("nope = 1").contains("nope"));
+        assert!(err("max_body_bytes = \"big\"").contains("max_body_bytes"));
+        assert!(
+            err("[[destinations]]\nname = \"a\"\ntopic = \"projects/p/topics/ab\"")
+                .contains("destinations[0].topic")
+        );
+        assert!(err("[[destinations]]\nname = \"a\"\ntopic = \"t1x\"\n[destinations.attributes]\nevent_name = \"x\"")
+            .contains("destinations[0].attributes.event_name"));
+        assert!(
+            err("[schema]\nstructural = '{\"a\": {\"type\": \"strin\"}}'")
+                .contains("schema.structural.a")
+        );
+        assert!(err("[schema]\nstructural = '{'").contains("schema.structural"));
+        assert!(err("[preview]\nttl_secs = 5").contains("preview.ttl_secs"));
+        assert!(err("[preview]\ntopic = \"1x\"").contains("preview.topic"));
+        assert!(err("[preview]\nttl = 60").contains("ttl"));
+        assert!(
+            err("[schema]\nprimitive = [{ field = \"x\", type = \"object\" }]")
+                .contains("schema.primitive[0].type")
+        );
+        assert!(err("[[destinations]]\nname = \"a\"\ntopic = \"abc\"\n[destinations.mapping]\nv_num = \"a\"\nv = \"b\"")
+            .contains("destinations[0].mapping"));
+        let dest = "[[destinations]]\nname = \"a\"\ntopic = \"abc\"\n";
+        assert!(err(&format!("{dest}require_consent = [\"ad user\"]"))
+            .contains("destinations[0].require_consent[0]"));
+        assert!(err(&format!(
+            "{dest}[destinations.transform]\nhash = [\"user_data.city\"]"
+        ))
+        .contains("destinations[0].transform.hash[0]"));
+        assert!(err(&format!("{dest}[destinations.transform]\nmask = true")).contains("mask"));
+        let no_key = Config::parse_with_hash_key(
+            &format!("{dest}[destinations.transform]\nhmac = [\"user_id\"]"),
+            Some("p-1"),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(no_key.contains("HERMES_HASH_KEY"), "{no_key}");
+    }
+
+    /// Counters, dashboard and notify check the same file but never encode, so
+    /// they start without the key; their `hmac` paths are removed, never kept.
+    #[test]
+    fn functions_that_never_encode_need_no_hash_key() {
+        let text = "[[destinations]]\nname = \"a\"\ntopic = \"abc\"\n[destinations.transform]\nhmac = [\"user_id\"]";
+        let config = Config::parse_inner(text, Some("p-1"), None, false).expect("no key needed");
+        let transform = config.destinations[0].transform.as_ref().expect("kept");
+        let mut event = crate::json::parse(r#"{"user_id": "u-1", "event_name": "x"}"#).unwrap();
+        transform.apply(&mut event);
+        assert_eq!(event.to_vec(), br#"{"event_name":"x"}"#);
+        // A short key is still refused: it is a mistake whoever reads it.
+        let short = Config::parse_inner(text, Some("p-1"), Some(b"short"), false);
+        assert!(short.is_err());
+    }
+}

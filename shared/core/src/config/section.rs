@@ -1,0 +1,54 @@
+//! The sections of the configuration that belong to one function each.
+//! hermes-core knows only their names: every function skips the others'
+//! sections, and the code that reads a section is its owner's.
+
+use super::error::ConfigError;
+
+/// A function's own section of the shared configuration file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Section {
+    Counters,
+    Dashboard,
+    Notify,
+    Enrich,
+    Quarantine,
+    Dev,
+}
+
+impl Section {
+    pub const ALL: [Section; 6] = [
+        Self::Counters,
+        Self::Dashboard,
+        Self::Notify,
+        Self::Enrich,
+        Self::Quarantine,
+        Self::Dev,
+    ];
+
+    /// The table's name in the file: `[counters]`, …
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Counters => "counters",
+            Self::Dashboard => "dashboard",
+            Self::Notify => "notify",
+            Self::Enrich => "enrich",
+            Self::Quarantine => "quarantine",
+            Self::Dev => "dev",
+        }
+    }
+}
+
+/// `[jobs.<name>]`: the tables reserved for the user's own push jobs, which
+/// every Hermes function skips.
+pub const JOBS: &str = "jobs";
+
+/// Parses a function's own section (`[counters]`, `[dashboard]`, `[dev]`) into its
+/// raw settings; unknown keys and wrong types are errors naming the section.
+pub fn parse_section<T: serde::de::DeserializeOwned>(
+    name: &str,
+    section: &toml::Table,
+) -> Result<T, ConfigError> {
+    toml::Value::Table(section.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::invalid(name, e.message().replace('\n', " ")))
+}

@@ -1,0 +1,349 @@
+//! The reads: catalog documents by `batchGet`, a marker by its name, and every
+//! item's totals by listing `items` and a `shards` collection-group `runQuery`,
+//! both paged.
+
+use super::commit::document_name;
+use super::store::FirestoreStore;
+use super::value::{double_of, from_fields, from_value, int_of};
+use super::FirestoreError;
+use crate::{CallError, Deadline};
+use hermes_core::store::{
+    merge_shards, Amounts, CatalogEntries, DocumentId, ItemTotals, CATALOG_COLLECTION,
+    ITEMS_COLLECTION, NO_CURRENCY, PROCESSED_COLLECTION, SHARDS_COLLECTION,
+};
+use hermes_core::time::normalize_timestamp;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashSet};
+
+/// Firestore's documented limit of documents per `batchGet` we keep to.
+const BATCH_GET_CHUNK: usize = 100;
+const LIST_PAGE_SIZE: u32 = 300;
+/// Shard documents per `runQuery` page (cursor on `__name__` between pages).
+const QUERY_PAGE_SIZE: usize = 1000;
+
+impl FirestoreStore {
+    pub(super) async fn read_catalog(
+        &self,
+        item_ids: &[DocumentId],
+    ) -> Result<CatalogEntries, FirestoreError> {
+        let deadline = Deadline::after(self.deadline);
+        let mut seen = HashSet::new();
+        let wanted: Vec<&DocumentId> = item_ids.iter().filter(|id| seen.insert(*id)).collect();
+        let url = self.url("/documents:batchGet")?;
+        let mut out = CatalogEntries::new();
+        for chunk in wanted.chunks(BATCH_GET_CHUNK) {
+            let names: Vec<String> = chunk
+                .iter()
+                .map(|id| document_name(&self.database, &format!("{CATALOG_COLLECTION}/{id}")))
+                .collect();
+            let body = encode(&json!({ "documents": names }))?;
+            let bytes = self
+                .call("batchGet", Method::POST, &url, Some(body), deadline)
+                .await?;
+            for response in stream_of("batchGet", &bytes)? {
+                let Some(doc) = response.get("found") else {
+                    continue;
+                };
+                let name = doc.get("name").and_then(Value::as_str).unwrap_or_default();
+                // Document ids contain no `/`: the last segment is the id.
+                let Some(Ok(id)) = name.rsplit('/').next().map(DocumentId::parse) else {
+                    continue;
+                };
+                let fields = doc.get("fields").and_then(Value::as_object);
+                out.insert(id, fields.map(from_fields).unwrap_or_default());
+            }
+        }
+        Ok(out)
+    }
+
+    /// `GET` of `hermes_processed/{marker_id}`: found, or NOT_FOUND.
+    pub(super) async fn read_marker(
+        &self,
+        marker_id: &DocumentId,
+        deadline: Deadline,
+    ) -> Result<bool, FirestoreError> {
+        self.exists(PROCESSED_COLLECTION, marker_id, deadline).await
+    }
+
+    /// `GET` of `{collection}/{id}`: found, or NOT_FOUND (any other refusal
+    /// is an error, never taken for absence).
+    pub(super) async fn exists(
+        &self,
+        collection: &str,
+        id: &DocumentId,
+        deadline: Deadline,
+    ) -> Result<bool, FirestoreError> {
+        let url = self.url(&format!("/documents/{collection}/{id}"))?;
+        match self
+            .call("marker read", Method::GET, &url, None, deadline)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(FirestoreError::Call {
+                source: CallError::Rejected(e),
+                ..
+            }) if e
+                .api()
+                .is_some_and(|(http, api)| http == 404 || api.status == "NOT_FOUND") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(super) async fn read_items(&self) -> Result<Vec<ItemTotals>, FirestoreError> {
+        let deadline = Deadline::after(self.deadline);
+        // Each item's documents: its own (unsharded counts) and its shards.
+        let mut docs: BTreeMap<String, Vec<ItemTotals>> = BTreeMap::new();
+
+        let list = self.url(&format!("/documents/{ITEMS_COLLECTION}"))?;
+        let mut token: Option<String> = None;
+        loop {
+            let mut url = list.clone();
+            url.query_pairs_mut()
+                .append_pair("pageSize", &LIST_PAGE_SIZE.to_string());
+            if let Some(t) = &token {
+                url.query_pairs_mut().append_pair("pageToken", t);
+            }
+            let bytes = self
+                .call("list items", Method::GET, &url, None, deadline)
+                .await?;
+            let page: Value =
+                serde_json::from_slice(&bytes).map_err(|source| FirestoreError::Decode {
+                    what: "list items",
+                    source,
+                })?;
+            for doc in page
+                .get("documents")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some((id, false)) = self.item_of(doc) {
+                    let totals = totals_of(&id, doc);
+                    docs.entry(id).or_default().push(totals);
+                }
+            }
+            token = page
+                .get("nextPageToken")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+
+        // Every `shards` collection at once (a collection-group query), paged by name.
+        let url = self.url("/documents:runQuery")?;
+        let mut after: Option<String> = None;
+        loop {
+            let mut query = json!({
+                "from": [{ "collectionId": SHARDS_COLLECTION, "allDescendants": true }],
+                "orderBy": [{ "field": { "fieldPath": "__name__" }, "direction": "ASCENDING" }],
+                "limit": QUERY_PAGE_SIZE,
+            });
+            if let Some(last) = &after {
+                query["startAt"] =
+                    json!({ "values": [{ "referenceValue": last }], "before": false });
+            }
+            let body = encode(&json!({ "structuredQuery": query }))?;
+            let bytes = self
+                .call("runQuery shards", Method::POST, &url, Some(body), deadline)
+                .await?;
+            let mut count = 0;
+            let mut last = None;
+            for response in stream_of("runQuery shards", &bytes)? {
+                let Some(doc) = response.get("document") else {
+                    continue;
+                };
+                count += 1;
+                last = doc.get("name").and_then(Value::as_str).map(str::to_string);
+                if let Some((id, true)) = self.item_of(doc) {
+                    let totals = totals_of(&id, doc);
+                    docs.entry(id).or_default().push(totals);
+                }
+            }
+            match last {
+                Some(name) if count >= QUERY_PAGE_SIZE && after.as_ref() != Some(&name) => {
+                    after = Some(name)
+                }
+                _ => break,
+            }
+        }
+
+        Ok(docs
+            .into_iter()
+            .map(|(id, parts)| merge_shards(&id, parts))
+            .collect())
+    }
+
+    /// `(item id, is a shard)` of `items/{id}` or `items/{id}/shards/{k}`; `None` for
+    /// any other document (a `shards` collection elsewhere, deeper documents).
+    pub(super) fn item_of(&self, doc: &Value) -> Option<(String, bool)> {
+        let name = doc.get("name")?.as_str()?;
+        let root = format!("{}/documents/", self.database);
+        let rest = match name.strip_prefix(&root) {
+            Some(rest) => rest,
+            // An emulator may spell the database differently; the path is what matters.
+            None => name.split_once("/documents/")?.1,
+        };
+        let segments: Vec<&str> = rest.split('/').collect();
+        match segments.as_slice() {
+            [c, id] if *c == ITEMS_COLLECTION && !id.is_empty() => Some((id.to_string(), false)),
+            [c, id, s, k]
+                if *c == ITEMS_COLLECTION
+                    && *s == SHARDS_COLLECTION
+                    && !id.is_empty()
+                    && !k.is_empty() =>
+            {
+                Some((id.to_string(), true))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// An item document's counters; every other field goes to `fields` as JSON.
+fn totals_of(item_id: &str, doc: &Value) -> ItemTotals {
+    let mut totals = ItemTotals {
+        item_id: item_id.to_string(),
+        ..ItemTotals::default()
+    };
+    let Some(fields) = doc.get("fields").and_then(Value::as_object) else {
+        return totals;
+    };
+    for (k, v) in fields {
+        match k.as_str() {
+            "counter" => totals.counter = integer(v),
+            "revenue" => totals.revenue = amounts(v),
+            "profit" => totals.profit = amounts(v),
+            "last_event_at" => {
+                totals.last_event_at = v
+                    .get("timestampValue")
+                    .or_else(|| v.get("stringValue"))
+                    .and_then(Value::as_str)
+                    .map(|t| normalize_timestamp(t).unwrap_or_else(|| t.to_string()));
+            }
+            _ => {
+                totals.fields.insert(k.clone(), from_value(v));
+            }
+        }
+    }
+    totals
+}
+
+/// A counter stored as `integerValue` (or `doubleValue`, when someone wrote a double).
+fn integer(v: &Value) -> i64 {
+    if let Some(i) = v.get("integerValue").and_then(int_of) {
+        return i;
+    }
+    match v.get("doubleValue").and_then(double_of) {
+        // `as` saturates; the guard keeps NaN out.
+        Some(d) if d.is_finite() => d.round() as i64,
+        _ => 0,
+    }
+}
+
+fn number(v: &Value) -> f64 {
+    v.get("doubleValue")
+        .and_then(double_of)
+        .or_else(|| v.get("integerValue").and_then(int_of).map(|i| i as f64))
+        .filter(|d| d.is_finite())
+        .unwrap_or(0.0)
+}
+
+/// `revenue` / `profit`: a map of currency code → amount. A plain number is
+/// the single-currency field written before amounts were kept per currency:
+/// its currency is unknown, so it reads as `XXX` (README, "Data model").
+fn amounts(v: &Value) -> Amounts {
+    if let Some(fields) = v
+        .get("mapValue")
+        .map(|m| m.get("fields").and_then(Value::as_object))
+    {
+        return fields
+            .into_iter()
+            .flatten()
+            .map(|(currency, amount)| (currency.clone(), number(amount)))
+            .collect();
+    }
+    let legacy = number(v);
+    if legacy == 0.0 {
+        Amounts::new()
+    } else {
+        [(NO_CURRENCY.to_string(), legacy)].into()
+    }
+}
+
+/// A streamed REST answer: a JSON array of responses (one object accepted too).
+pub(super) fn stream_of(what: &'static str, bytes: &[u8]) -> Result<Vec<Value>, FirestoreError> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Array(list)) => Ok(list),
+        Ok(v @ Value::Object(_)) => Ok(vec![v]),
+        Ok(other) => Err(FirestoreError::Shape {
+            what,
+            text: other.to_string().chars().take(200).collect(),
+        }),
+        Err(source) => Err(FirestoreError::Decode { what, source }),
+    }
+}
+
+pub(super) fn encode(v: &Value) -> Result<bytes::Bytes, FirestoreError> {
+    serde_json::to_vec(v)
+        .map(bytes::Bytes::from)
+        .map_err(FirestoreError::Encode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Auth, Endpoint};
+    use std::time::Duration;
+
+    #[test]
+    fn totals_read_counters_and_keep_other_fields() {
+        let endpoint = Endpoint {
+            base: "http://127.0.0.1:1".into(),
+            auth: Auth::None,
+        };
+        let s = FirestoreStore::new(endpoint, "p", "(default)", Duration::from_secs(1));
+        let doc = json!({
+            "name": "projects/p/databases/(default)/documents/items/a/shards/0",
+            "fields": {
+                "counter": { "integerValue": "5" },
+                "revenue": { "mapValue": { "fields": {
+                    "DKK": { "integerValue": "3" }, "EUR": { "doubleValue": 0.5 } } } },
+                "profit": { "doubleValue": 1.5 },
+                "last_event_at": { "timestampValue": "2026-01-01T00:00:00Z" },
+                "item_name": { "stringValue": "A" },
+            }
+        });
+        assert_eq!(s.item_of(&doc), Some(("a".to_string(), true)));
+        let t = totals_of("a", &doc);
+        assert_eq!(t.counter, 5);
+        let revenue: Amounts = [("DKK".to_string(), 3.0), ("EUR".to_string(), 0.5)].into();
+        assert_eq!(t.revenue, revenue);
+        // A single number from before amounts were per currency.
+        assert_eq!(t.profit, [("XXX".to_string(), 1.5)].into());
+        assert_eq!(
+            t.last_event_at.as_deref(),
+            Some("2026-01-01T00:00:00.000000Z")
+        );
+        assert_eq!(Value::Object(t.fields), json!({ "item_name": "A" }));
+        let other = json!({ "name": "projects/p/databases/(default)/documents/orders/x/shards/0" });
+        assert_eq!(s.item_of(&other), None);
+        let deep =
+            json!({ "name": "projects/p/databases/(default)/documents/items/a/shards/0/x/y" });
+        assert_eq!(s.item_of(&deep), None);
+        assert_eq!(
+            totals_of(
+                "a",
+                &json!({ "fields": { "counter": { "doubleValue": 2.6 } } })
+            )
+            .counter,
+            3
+        );
+    }
+}
