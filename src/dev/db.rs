@@ -67,6 +67,20 @@ CREATE TABLE IF NOT EXISTS catalog (
     item_id TEXT PRIMARY KEY,
     fields TEXT NOT NULL
 );
+-- What notify delivered under hermes dev (dev/notified.rs): its markers and
+-- the latest webhook calls.
+CREATE TABLE IF NOT EXISTS notified (
+    marker_id TEXT PRIMARY KEY,
+    expire_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notify_calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    status INTEGER,
+    outcome TEXT NOT NULL
+);
 ";
 
 /// Since notify, each subscriber has its own copy of a message: the queue of an
@@ -153,7 +167,6 @@ impl Db {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         migrate_subscribers(&conn)?;
-        conn.execute_batch(super::notified::SCHEMA)?;
         Ok(Self(Arc::new(Mutex::new(conn))))
     }
 

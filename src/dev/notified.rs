@@ -15,21 +15,6 @@ use rusqlite::params;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-pub const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS notified (
-    marker_id TEXT PRIMARY KEY,
-    expire_at_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS notify_calls (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    idempotency_key TEXT NOT NULL,
-    status INTEGER,
-    outcome TEXT NOT NULL
-);
-";
-
 /// Calls kept for the view: the latest ones.
 const CALLS_KEPT: i64 = 100;
 

@@ -367,7 +367,7 @@ impl Publisher for SqliteQueue {
                             ids.extend(id);
                         }
                     }
-                    super::health::record_published(&tx, &events)?;
+                    super::health::record::record_published(&tx, &events)?;
                     tx.commit()?;
                     Ok(ids)
                 })

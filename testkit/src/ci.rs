@@ -22,7 +22,7 @@ pub fn in_ci() -> bool {
 pub fn skip_log() -> PathBuf {
     match std::env::var_os(SKIP_LOG_VAR) {
         Some(path) if !path.is_empty() => PathBuf::from(path),
-        _ => crate::emulator::target_dir().join("test-skips.txt"),
+        _ => crate::paths::target_dir().join("test-skips.txt"),
     }
 }
 

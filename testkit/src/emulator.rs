@@ -26,27 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-// ---- the workspace ------------------------------------------------------------------
-
-/// The workspace root: the kit lives one level below it, whichever package's test runs.
-pub fn repo_root() -> PathBuf {
-    let kit = Path::new(env!("CARGO_MANIFEST_DIR"));
-    kit.parent().unwrap_or(kit).to_path_buf()
-}
-
-/// The workspace's target directory (`CARGO_TARGET_DIR`, relative to the root, or `target/`).
-pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(|t| repo_root().join(t))
-        .unwrap_or_else(|| repo_root().join("target"))
-}
-
-/// Where `scripts/install-test-tools` puts the test peers (`HERMES_TOOLS` overrides).
-pub fn tools_dir() -> PathBuf {
-    std::env::var_os("HERMES_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".tools"))
-}
+pub use crate::paths::{repo_root, target_dir, tools_dir};
 
 /// A tool under `.tools/`. Missing: the calling test is skipped (a failure under CI).
 pub fn tool(relative: &str) -> Option<PathBuf> {

@@ -3,7 +3,8 @@
 //!
 //! - [`emulator`]: the peers the end-to-end tests run — Google's Pub/Sub and Firestore
 //!   emulators, the tools `scripts/install-test-tools` installs, the workspace's own
-//!   binaries on free ports, the repository root.
+//!   binaries on free ports.
+//! - [`paths`]: the repository root, its target directory, the test tools' folder.
 //! - [`discovery`]: requests checked against Google's API discovery documents.
 //! - [`sse`]: a Server-Sent Events reader.
 //! - [`publishers`]: recording `Publisher`s (one that records and holds whole calls) and a
@@ -21,6 +22,7 @@ pub mod discovery;
 pub mod emulator;
 pub mod faults;
 pub mod oidc;
+pub mod paths;
 pub mod publishers;
 pub mod samples;
 pub mod sse;

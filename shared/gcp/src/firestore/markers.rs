@@ -4,7 +4,7 @@
 //! is there already, which is what was asked).
 
 use super::commit::document_name;
-use super::read::encode;
+use super::encode;
 use super::store::FirestoreStore;
 use super::value::timestamp_value;
 use super::FirestoreError;

@@ -66,3 +66,10 @@ impl From<FirestoreError> for StoreError {
         }
     }
 }
+
+/// A request body as bytes.
+pub(super) fn encode(v: &serde_json::Value) -> Result<bytes::Bytes, FirestoreError> {
+    serde_json::to_vec(v)
+        .map(bytes::Bytes::from)
+        .map_err(FirestoreError::Encode)
+}

@@ -5,7 +5,8 @@
 //! session's newest ones with a `runQuery` on that sub-collection (a
 //! single-field order: no composite index needed).
 
-use super::read::{encode, stream_of};
+use super::encode;
+use super::read::stream_of;
 use super::store::FirestoreStore;
 use super::value::timestamp_value;
 use super::FirestoreError;

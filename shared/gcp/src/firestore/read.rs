@@ -5,7 +5,7 @@
 use super::commit::document_name;
 use super::store::FirestoreStore;
 use super::value::{double_of, from_fields, from_value, int_of};
-use super::FirestoreError;
+use super::{encode, FirestoreError};
 use crate::{CallError, Deadline};
 use hermes_core::store::{
     merge_shards, Amounts, CatalogEntries, DocumentId, ItemTotals, CATALOG_COLLECTION,
@@ -288,12 +288,6 @@ pub(super) fn stream_of(what: &'static str, bytes: &[u8]) -> Result<Vec<Value>, 
         }),
         Err(source) => Err(FirestoreError::Decode { what, source }),
     }
-}
-
-pub(super) fn encode(v: &Value) -> Result<bytes::Bytes, FirestoreError> {
-    serde_json::to_vec(v)
-        .map(bytes::Bytes::from)
-        .map_err(FirestoreError::Encode)
 }
 
 #[cfg(test)]

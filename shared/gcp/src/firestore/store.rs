@@ -2,7 +2,7 @@
 //! retries inside one deadline per call.
 
 use super::commit::{commit_body, document_name};
-use super::read::encode;
+use super::encode;
 use super::FirestoreError;
 use crate::StartupError;
 use crate::{

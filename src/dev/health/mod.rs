@@ -8,6 +8,8 @@
 //! `GET /dashboard/api/health` serves it; the dashboard page shows it when
 //! the route answers (on Google Cloud it does not: Monitoring has the figures).
 
+pub mod record;
+
 use super::db::{Db, DbError};
 use super::queue::SqliteQueue;
 use axum::body::Body;
@@ -16,63 +18,17 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rusqlite::{params, Transaction};
+use record::{bump, minute_now, prune, KEEP_MINUTES};
+use rusqlite::params;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
-/// Minutes kept; the page shows the last [`WINDOW`].
-const KEEP_MINUTES: i64 = 60;
+/// Minutes the page shows.
 const WINDOW: i64 = 10;
 /// Ingest answers larger than this are passed on without being looked at.
 const MAX_INSPECTED: u64 = 1 << 20;
-
-fn minute_now() -> i64 {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    i64::try_from(secs / 60).unwrap_or(i64::MAX)
-}
-
-fn bump(tx: &Transaction<'_>, minute: i64, kind: &str, key: &str, n: i64) -> rusqlite::Result<()> {
-    tx.execute(
-        "INSERT INTO health (minute, kind, key, count) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (minute, kind, key) DO UPDATE SET count = count + excluded.count",
-        params![minute, kind, key, n],
-    )?;
-    Ok(())
-}
-
-fn prune(tx: &Transaction<'_>, minute: i64) -> rusqlite::Result<()> {
-    let oldest = minute - KEEP_MINUTES;
-    tx.execute("DELETE FROM health WHERE minute < ?1", params![oldest])?;
-    tx.execute(
-        "DELETE FROM health_event_ids WHERE minute < ?1",
-        params![oldest],
-    )?;
-    Ok(())
-}
-
-/// Counts the events of a published batch, inside the queue's own transaction:
-/// `(event_name, hermes_event_id)` per message; an event already counted this
-/// minute (published to another destination too) is not counted again.
-pub fn record_published(tx: &Transaction<'_>, events: &[(String, String)]) -> rusqlite::Result<()> {
-    let minute = minute_now();
-    prune(tx, minute)?;
-    for (name, id) in events {
-        let first = tx.execute(
-            "INSERT INTO health_event_ids (minute, event_id) VALUES (?1, ?2)
-             ON CONFLICT DO NOTHING",
-            params![minute, id],
-        )?;
-        if first == 1 {
-            bump(tx, minute, "event", name, 1)?;
-        }
-    }
-    Ok(())
-}
 
 #[derive(Clone)]
 pub struct Health {
