@@ -1,10 +1,11 @@
-//! The workspace's integration tests but hermes-core's own: the functions in
+//! The workspace's integration tests but the shared crates' own: the functions in
 //! process (ingest's contract, counters' store faults) and the real binaries end
 //! to end against their peers (the emulator, the Lambda runtime emulator, a
 //! browser, wiremock). One test binary, one module per area, to keep linking
 //! cheap; the helpers they share are in `hermes-testkit`.
 
 mod browser;
+mod config_sections;
 mod contract_pubsub;
 mod counters_emulator;
 mod counters_faults;
