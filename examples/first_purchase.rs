@@ -3,20 +3,88 @@
 //! OIDC check, the envelope, the body limit, previews, the status Pub/Sub
 //! needs (400 poison, 503 / 500 retry) and one bounded log line per message.
 //!
+//! Its settings are a `[jobs.first_purchase]` table of the shared
+//! configuration, which every Hermes function skips:
+//!
+//! ```toml
+//! [jobs.first_purchase]
+//! event = "purchase"                 # the event_name that counts (default)
+//! push_audience = "https://first-purchase-xyz.a.run.app/"   # OIDC on (optional)
+//! ```
+//!
 //! Run it: `cargo run --example first_purchase` (port 8080, or `$PORT`);
 //! test it: `cargo test --example first_purchase`.
 
+use hermes_core::config::{parse_section, Config, ConfigError};
 use hermes_core::future::BoxFuture;
-use hermes_push::{FailureClass, JobError, JobOutcome, PushJob, PushMessage};
+use hermes_push::{
+    FailureClass, JobError, JobOutcome, OidcVerifier, PushAuth, PushJob, PushMessage,
+};
+use serde::Deserialize;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
+
+/// The job's own table: `[jobs.first_purchase]`.
+const SECTION: &str = "jobs.first_purchase";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    event: Option<String>,
+    push_audience: Option<String>,
+    push_service_account: Option<String>,
+    jwks_url: Option<String>,
+}
+
+/// `[jobs.first_purchase]`, parsed once at start-up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// The `event_name` of a purchase.
+    pub event: String,
+    pub push: PushAuth,
+}
+
+impl Settings {
+    /// Reads the job's table; an absent table means the defaults.
+    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        let raw: Raw = match config.job("first_purchase") {
+            Some(table) => parse_section(SECTION, table)?,
+            None => Raw::default(),
+        };
+        let event = raw.event.unwrap_or_else(|| "purchase".to_string());
+        if event.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{SECTION}.event"),
+                "must not be empty",
+            ));
+        }
+        let push = PushAuth::parse(
+            SECTION,
+            raw.push_audience,
+            raw.push_service_account,
+            raw.jwks_url,
+        )?;
+        Ok(Self { event, push })
+    }
+}
 
 /// The day (`YYYY-MM-DD`, UTC) of the last first purchase seen by this
 /// instance. A job with effects that must survive a restart keeps a marker
 /// instead (`hermes_core::store::MarkerStore`, as notify does).
-#[derive(Default)]
 pub struct FirstPurchase {
+    settings: Settings,
+    verifier: Option<OidcVerifier>,
     last_day: Mutex<String>,
+}
+
+impl FirstPurchase {
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            verifier: settings.push.verifier(),
+            settings,
+            last_day: Mutex::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,9 +125,13 @@ impl PushJob for FirstPurchase {
         "first-purchase"
     }
 
+    fn verifier(&self) -> Option<&OidcVerifier> {
+        self.verifier.as_ref()
+    }
+
     fn handle<'a>(&'a self, message: &'a PushMessage) -> BoxFuture<'a, Result<Seen, Self::Error>> {
         Box::pin(async move {
-            if message.attributes.get("event_name").map(String::as_str) != Some("purchase") {
+            if message.attributes.get("event_name") != Some(&self.settings.event) {
                 return Ok(Seen::NotAPurchase);
             }
             let payload: Value =
@@ -81,7 +153,15 @@ impl PushJob for FirstPurchase {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     hermes_runtime::logging::init();
-    let router = hermes_push::router(Arc::new(FirstPurchase::default()));
+    let settings = match Config::from_env_without_hash_key().and_then(|c| Settings::from_config(&c))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("first_purchase: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let router = hermes_push::router(Arc::new(FirstPurchase::new(settings)));
     match hermes_runtime::run(router).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -122,9 +202,27 @@ mod tests {
         (status, serde_json::from_slice(&body).unwrap())
     }
 
+    fn settings(toml: &str) -> Result<Settings, ConfigError> {
+        Settings::from_config(&Config::parse_with_hash_key(toml, None, None)?)
+    }
+
+    #[test]
+    fn settings_come_from_the_jobs_own_table() {
+        let s = settings("[jobs.first_purchase]\nevent = \"order\"").unwrap();
+        assert_eq!(s.event, "order");
+        assert!(!s.push.is_on());
+        assert_eq!(settings("").unwrap().event, "purchase");
+        let s = settings("[jobs.first_purchase]\npush_audience = \"https://fp.example/\"").unwrap();
+        assert!(s.push.is_on());
+        let err = settings("[jobs.first_purchase]\nevnt = \"order\"").unwrap_err();
+        assert!(err.to_string().contains("jobs.first_purchase"), "{err}");
+        assert!(err.to_string().contains("evnt"), "{err}");
+    }
+
     #[tokio::test]
     async fn the_first_purchase_of_each_day_only() {
-        let app = hermes_push::router(Arc::new(FirstPurchase::default()));
+        let settings = settings("").unwrap();
+        let app = hermes_push::router(Arc::new(FirstPurchase::new(settings)));
         let order = br#"{"transaction_id":"T-1"}"#;
         let day1 = "2026-12-01T08:00:00Z";
         let (status, answer) = push(&app, "purchase", order, day1).await;

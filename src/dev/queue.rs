@@ -215,7 +215,7 @@ impl SqliteQueue {
             Nacked::DeadLettered => (1, now_ms()),
             Nacked::RetryIn(d) => (0, now_ms() + d.as_millis() as i64),
         };
-        let (seq, error) = (message.seq, error.chars().take(1000).collect::<String>());
+        let (seq, error) = (message.seq, hermes_core::excerpt::preview(error, 1000));
         self.db
             .call(move |c| {
                 c.execute(

@@ -12,7 +12,14 @@ const FOREIGN: &str = "not_a_key_of_this_function = 1";
 /// Every function's section but `own`, each holding [`FOREIGN`], and two jobs of the user's.
 fn others(own: &str) -> String {
     let mut text = String::new();
-    for section in ["counters", "dashboard", "notify", "enrich", "quarantine", "dev"] {
+    for section in [
+        "counters",
+        "dashboard",
+        "notify",
+        "enrich",
+        "quarantine",
+        "dev",
+    ] {
         if section != own {
             text.push_str(&format!("[{section}]\n{FOREIGN}\n"));
         }

@@ -95,9 +95,10 @@ fn currency_of(v: Option<&Value>) -> Result<Option<Currency>, InvalidCurrency> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) => Currency::parse(s).map(Some),
-        Some(other) => Err(InvalidCurrency(
-            other.to_string().chars().take(16).collect(),
-        )),
+        Some(other) => Err(InvalidCurrency(hermes_core::excerpt::preview(
+            &other.to_string(),
+            16,
+        ))),
     }
 }
 
@@ -156,7 +157,7 @@ fn parse_item(index: usize, raw: &Value, message_currency: &Currency) -> Result<
         if depth(v, MAX_FIELD_DEPTH) > MAX_FIELD_DEPTH {
             return Err(Poison::TooDeep {
                 index,
-                field: k.chars().take(40).collect(),
+                field: hermes_core::excerpt::short(k),
             });
         }
     }
@@ -199,12 +200,7 @@ fn whole_number(v: &Value) -> Result<i64, String> {
 
 /// A short preview of a value for an error text (it ends up in logs).
 fn preview(v: &Value) -> String {
-    let text = v.to_string();
-    if text.chars().count() <= 40 {
-        text
-    } else {
-        format!("{}…", text.chars().take(40).collect::<String>())
-    }
+    hermes_core::excerpt::short(&v.to_string())
 }
 
 /// One update per distinct item id, in order of first appearance. Catalog

@@ -60,10 +60,9 @@ pub enum CountersError {
 impl JobError for CountersError {
     fn class(&self) -> FailureClass {
         match self {
-            // A commit the store refuses for its content (a counter past i64) never passes.
-            Self::Poison(_) | Self::Store(StoreError::Refused(_)) => FailureClass::Poison,
-            Self::Store(StoreError::Transient(_)) => FailureClass::Transient,
-            Self::Store(StoreError::Permanent(_)) => FailureClass::Permanent,
+            Self::Poison(_) => FailureClass::Poison,
+            // A counter past i64 is a refused commit: poison, like the message.
+            Self::Store(e) => e.into(),
         }
     }
 }

@@ -34,9 +34,8 @@ impl JobError for TraceError {
     /// a store failure is retried.
     fn class(&self) -> FailureClass {
         match self {
-            Self::NotATrace(_) | Self::Store(StoreError::Refused(_)) => FailureClass::Poison,
-            Self::Store(StoreError::Transient(_)) => FailureClass::Transient,
-            Self::Store(StoreError::Permanent(_)) => FailureClass::Permanent,
+            Self::NotATrace(_) => FailureClass::Poison,
+            Self::Store(e) => e.into(),
         }
     }
 }

@@ -69,13 +69,12 @@ impl JobError for NotifyError {
                 FailureClass::Poison
             }
             Self::Webhook(WebhookError::Unavailable(_) | WebhookError::Unreachable(_))
-            | Self::InFlight
-            | Self::Store(StoreError::Transient(_)) => FailureClass::Transient,
+            | Self::InFlight => FailureClass::Transient,
             // Markers are never refused for their content; were one, retrying is the safe side.
-            Self::Webhook(WebhookError::Unexpected(_))
-            | Self::Store(StoreError::Permanent(_) | StoreError::Refused(_)) => {
+            Self::Webhook(WebhookError::Unexpected(_)) | Self::Store(StoreError::Refused(_)) => {
                 FailureClass::Permanent
             }
+            Self::Store(e) => e.into(),
         }
     }
 }

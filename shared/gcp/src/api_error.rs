@@ -44,7 +44,7 @@ impl ApiError {
         let text = String::from_utf8_lossy(body);
         Self {
             code: http_status,
-            message: text.chars().take(300).collect(),
+            message: hermes_core::excerpt::preview(&text, 300),
             status: String::new(),
         }
     }

@@ -22,6 +22,7 @@ use hermes_core::destination::{
 use hermes_core::error::report;
 use hermes_core::excerpt::preview;
 use hermes_core::future::BoxFuture;
+use hermes_core::store::StoreError;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -60,6 +61,19 @@ impl FailureClass {
             Self::Poison => StatusCode::BAD_REQUEST,
             Self::Transient => StatusCode::SERVICE_UNAVAILABLE,
             Self::Permanent => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// What a store's failure means to Pub/Sub, for every job that writes one:
+/// a commit refused for its content never passes (poison), an outage is
+/// retried later, anything else is redelivered and then dead-lettered.
+impl From<&StoreError> for FailureClass {
+    fn from(e: &StoreError) -> Self {
+        match e {
+            StoreError::Refused(_) => Self::Poison,
+            StoreError::Transient(_) => Self::Transient,
+            StoreError::Permanent(_) => Self::Permanent,
         }
     }
 }

@@ -48,10 +48,7 @@ impl Visit for Fields {
             .insert(field.name().to_string(), bounded(format!("{value:?}")));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        let text = match value.char_indices().nth(MAX_FIELD_CHARS) {
-            None => value.to_string(),
-            Some(_) => hermes_core::excerpt::preview(value, MAX_FIELD_CHARS),
-        };
+        let text = hermes_core::excerpt::preview(value, MAX_FIELD_CHARS);
         self.0.insert(field.name().to_string(), Value::String(text));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {

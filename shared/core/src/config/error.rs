@@ -33,7 +33,7 @@ impl ConfigError {
                 let start = span.start.min(source.len());
                 let line = source[..start].matches('\n').count() + 1;
                 let text = source.lines().nth(line - 1).unwrap_or("").trim();
-                let text: String = text.chars().take(80).collect();
+                let text = crate::excerpt::preview(text, 80);
                 Self::Syntax {
                     line,
                     text,

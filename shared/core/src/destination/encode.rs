@@ -78,7 +78,7 @@ fn numeric(value: &Json<'_>) -> Result<Numeric, String> {
                 Ok(f) if f.is_finite() => Ok(Numeric::Float(f)),
                 _ => Err(format!(
                     "the string \"{}\" is not a number",
-                    truncate(&s, 40)
+                    crate::excerpt::short(&s)
                 )),
             }
         }
@@ -114,13 +114,6 @@ fn to_num(value: &Json<'_>) -> Result<Number, String> {
             Number::from_f64(f).ok_or_else(|| format!("{f} is not a finite number"))?
         }
     })
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
 }
 
 /// One row of the Hermes key/value table.

@@ -24,7 +24,7 @@ impl DocumentId {
             Ok(Self(id))
         } else {
             // Long ids are cut in the error: it ends up in logs and responses.
-            Err(InvalidDocumentId(id.chars().take(80).collect()))
+            Err(InvalidDocumentId(crate::excerpt::preview(&id, 80)))
         }
     }
 

@@ -24,7 +24,7 @@ impl Currency {
             Ok(Self(code.to_ascii_uppercase()))
         } else {
             // Cut: the error ends up in logs and responses.
-            Err(InvalidCurrency(code.chars().take(16).collect()))
+            Err(InvalidCurrency(crate::excerpt::preview(code, 16)))
         }
     }
 

@@ -7,6 +7,7 @@ use super::store::FirestoreStore;
 use super::value::{double_of, from_fields, from_value, int_of};
 use super::{encode, FirestoreError};
 use crate::{CallError, Deadline};
+use hermes_core::excerpt::preview;
 use hermes_core::store::{
     merge_shards, Amounts, CatalogEntries, DocumentId, ItemTotals, CATALOG_COLLECTION,
     ITEMS_COLLECTION, NO_CURRENCY, PROCESSED_COLLECTION, SHARDS_COLLECTION,
@@ -284,7 +285,7 @@ pub(super) fn stream_of(what: &'static str, bytes: &[u8]) -> Result<Vec<Value>, 
         Ok(v @ Value::Object(_)) => Ok(vec![v]),
         Ok(other) => Err(FirestoreError::Shape {
             what,
-            text: other.to_string().chars().take(200).collect(),
+            text: preview(&other.to_string(), 200),
         }),
         Err(source) => Err(FirestoreError::Decode { what, source }),
     }
