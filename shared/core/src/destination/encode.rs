@@ -40,7 +40,7 @@ impl Conversion {
     }
 
     /// Writes the converted value: as written for `Keep`, else the number.
-    fn write(self, value: &Json<'_>, out: &mut Vec<u8>) -> Result<(), String> {
+    fn write(self, value: &Json<'_>, out: &mut Vec<u8>) -> Result<(), ConversionError> {
         match self {
             Self::Keep => value.write(out),
             Self::Int => out.extend_from_slice(to_int(value)?.to_string().as_bytes()),
@@ -57,7 +57,22 @@ enum Numeric {
     Float(f64),
 }
 
-fn numeric(value: &Json<'_>) -> Result<Numeric, String> {
+/// Why a mapped value could not be converted to a number.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConversionError {
+    /// A string that is no finite decimal number (its preview).
+    #[error("the string \"{0}\" is not a number")]
+    NotANumber(String),
+    #[error("a {0} cannot be converted to a number")]
+    NotNumeric(&'static str),
+    /// A number beyond `i64` (as written).
+    #[error("{0} does not fit in a 64-bit integer")]
+    OutOfRange(String),
+    #[error("{0} is not a finite number")]
+    NotFinite(f64),
+}
+
+fn numeric(value: &Json<'_>) -> Result<Numeric, ConversionError> {
     match value {
         // JSON number syntax is a subset of Rust's: the text parses as serde_json would.
         Json::Number(n) => Ok(if let Ok(i) = n.parse::<i64>() {
@@ -76,43 +91,35 @@ fn numeric(value: &Json<'_>) -> Result<Numeric, String> {
             // Rust's float parser also takes "inf" and "NaN": only finite decimals count.
             match t.parse::<f64>() {
                 Ok(f) if f.is_finite() => Ok(Numeric::Float(f)),
-                _ => Err(format!(
-                    "the string \"{}\" is not a number",
-                    crate::excerpt::short(&s)
-                )),
+                _ => Err(ConversionError::NotANumber(crate::excerpt::short(&s))),
             }
         }
-        other => Err(format!(
-            "a {} cannot be converted to a number",
-            other.type_name()
-        )),
+        other => Err(ConversionError::NotNumeric(other.type_name())),
     }
 }
 
-fn to_int(value: &Json<'_>) -> Result<i64, String> {
+fn to_int(value: &Json<'_>) -> Result<i64, ConversionError> {
     match numeric(value)? {
         Numeric::Int(i) => Ok(i),
-        Numeric::Uint(u) => Err(format!("{u} does not fit in a 64-bit integer")),
+        Numeric::Uint(u) => Err(ConversionError::OutOfRange(u.to_string())),
         Numeric::Float(f) => {
             let t = f.trunc();
             // i64::MAX as f64 rounds up to 2^63, which is out of range.
             if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&t) {
                 Ok(t as i64)
             } else {
-                Err(format!("{f} does not fit in a 64-bit integer"))
+                Err(ConversionError::OutOfRange(f.to_string()))
             }
         }
     }
 }
 
-fn to_num(value: &Json<'_>) -> Result<Number, String> {
+fn to_num(value: &Json<'_>) -> Result<Number, ConversionError> {
     Ok(match numeric(value)? {
         Numeric::Int(i) => Number::from(i),
         Numeric::Uint(u) => Number::from(u),
         Numeric::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Number::from(f as i64),
-        Numeric::Float(f) => {
-            Number::from_f64(f).ok_or_else(|| format!("{f} is not a finite number"))?
-        }
+        Numeric::Float(f) => Number::from_f64(f).ok_or(ConversionError::NotFinite(f))?,
     })
 }
 
@@ -132,7 +139,7 @@ pub enum EncodeError {
     Conversion {
         key: String,
         path: String,
-        reason: String,
+        reason: ConversionError,
     },
     #[error(transparent)]
     Limit(#[from] LimitExceeded),
@@ -239,7 +246,7 @@ mod tests {
     use crate::destination::for_tests::destination;
     use serde_json::{json, Value};
 
-    fn convert(conversion: Conversion, value: Value) -> Result<Value, String> {
+    fn convert(conversion: Conversion, value: Value) -> Result<Value, ConversionError> {
         let text = value.to_string();
         let mut out = Vec::new();
         conversion.write(&crate::json::parse(&text).unwrap(), &mut out)?;

@@ -128,7 +128,11 @@ impl JwksCache {
         }
 
         state.last_attempt = Some(now);
-        let result = fetch(http, url, min_refetch_interval).await;
+        // The text of the failure is kept: every request that finds no usable
+        // key until the next fetch answers with it.
+        let result = fetch(http, url, min_refetch_interval)
+            .await
+            .map_err(|e| report(&e));
         let outcome = match result {
             Ok(set) => {
                 state.last_error = None;
@@ -158,31 +162,71 @@ impl JwksCache {
     }
 }
 
+/// Why Google's keys could not be had.
+#[derive(Debug, thiserror::Error)]
+enum JwksError {
+    #[error("GET {url}")]
+    Request {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("GET {url}: HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("GET {url}: not a JWKS")]
+    NotJwks {
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("GET {url}: JWKS has no RS256 signing key")]
+    NoKey { url: String },
+}
+
+/// What [`parse_jwks`] found wrong, before the URL is known.
+#[derive(Debug)]
+enum BadJwks {
+    NotJwks(serde_json::Error),
+    NoKey,
+}
+
 async fn fetch(
     http: &reqwest::Client,
     url: &str,
     min_refetch_interval: Duration,
-) -> Result<KeySet, String> {
+) -> Result<KeySet, JwksError> {
+    let request = |source| JwksError::Request {
+        url: url.to_string(),
+        source,
+    };
     let resp = http
         .get(url)
         .timeout(FETCH_TIMEOUT)
         .send()
         .await
-        .map_err(|e| format!("GET {url}: {}", report(&e)))?;
+        .map_err(request)?;
     let status = resp.status();
     let max_age = resp
         .headers()
         .get(reqwest::header::CACHE_CONTROL)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_max_age);
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| format!("GET {url}: {}", report(&e)))?;
+    let body = resp.bytes().await.map_err(request)?;
     if !status.is_success() {
-        return Err(format!("GET {url}: HTTP {}", status.as_u16()));
+        return Err(JwksError::Status {
+            url: url.to_string(),
+            status: status.as_u16(),
+        });
     }
-    let keys = parse_jwks(&body).map_err(|e| format!("GET {url}: {e}"))?;
+    let keys = parse_jwks(&body).map_err(|e| match e {
+        BadJwks::NotJwks(source) => JwksError::NotJwks {
+            url: url.to_string(),
+            source,
+        },
+        BadJwks::NoKey => JwksError::NoKey {
+            url: url.to_string(),
+        },
+    })?;
     let ttl = max_age
         .map(Duration::from_secs)
         .unwrap_or(DEFAULT_TTL)
@@ -214,7 +258,7 @@ fn parse_max_age(value: &str) -> Option<u64> {
 }
 
 /// The RS256 signing keys of a JWKS, by `kid`; other keys are skipped.
-fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<DecodingKey>>, String> {
+fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<DecodingKey>>, BadJwks> {
     #[derive(serde::Deserialize)]
     struct Wire {
         keys: Vec<serde_json::Value>,
@@ -234,7 +278,7 @@ fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<DecodingKey>>, String> 
         #[serde(default)]
         e: Option<String>,
     }
-    let wire: Wire = serde_json::from_slice(body).map_err(|e| format!("not a JWKS: {e}"))?;
+    let wire: Wire = serde_json::from_slice(body).map_err(BadJwks::NotJwks)?;
     let mut keys = HashMap::new();
     for value in wire.keys {
         let Ok(k) = serde_json::from_value::<WireKey>(value) else {
@@ -255,7 +299,7 @@ fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<DecodingKey>>, String> 
         keys.insert(kid, Arc::new(DecodingKey::from_rsa_raw_components(&n, &e)));
     }
     if keys.is_empty() {
-        return Err("JWKS has no RS256 signing key".into());
+        return Err(BadJwks::NoKey);
     }
     Ok(keys)
 }
