@@ -51,7 +51,7 @@ struct RawConfig {
     quarantine: Option<toml::Table>,
     dev: Option<toml::Table>,
     /// `[jobs.<name>]`: the user's own push jobs.
-    jobs: Option<BTreeMap<String, toml::Table>>,
+    jobs: Option<toml::Table>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,7 +219,15 @@ impl Config {
             .into_iter()
             .filter_map(|(section, table)| Some((section, table?)))
             .collect();
-        config.jobs = raw.jobs.unwrap_or_default();
+        for (name, job) in raw.jobs.unwrap_or_default() {
+            let toml::Value::Table(table) = job else {
+                return Err(ConfigError::invalid(
+                    format!("{JOBS}.{name}"),
+                    "must be a table: [jobs.<name>] holds the settings of one job of yours",
+                ));
+            };
+            config.jobs.insert(name, table);
+        }
         config.preview =
             crate::preview::PreviewSettings::parse(raw.preview.unwrap_or_default(), project)?;
         Ok(config)
@@ -399,6 +407,29 @@ shards = 4
         .unwrap_err()
         .to_string();
         assert!(no_key.contains("HERMES_HASH_KEY"), "{no_key}");
+    }
+
+    /// Every function's section is kept as written for its owner, whatever it
+    /// holds; `[jobs.<name>]` tables are the user's; a misspelt table is refused.
+    #[test]
+    fn sections_are_kept_for_their_owners_and_jobs_for_the_user() {
+        for section in Section::ALL {
+            let name = section.name();
+            let c = Config::parse(&format!("[{name}]\nanything = [1, \"x\"]"), None)
+                .unwrap_or_else(|e| panic!("[{name}]: {e}"));
+            assert!(c.section(section).contains_key("anything"), "[{name}]");
+        }
+        let c = Config::parse("[jobs.my_job]\nurl = \"u\"\n[jobs.other]\n", None).unwrap();
+        assert_eq!(
+            c.job("my_job").and_then(|t| t.get("url")?.as_str()),
+            Some("u")
+        );
+        assert!(c.job("other").is_some_and(|t| t.is_empty()));
+        assert!(c.job("absent").is_none());
+        assert!(c.section(Section::Counters).is_empty());
+        assert!(err("[countres]\nshards = 4").contains("countres"));
+        assert!(err("jobs = 5").contains("jobs"));
+        assert!(err("[jobs]\nurl = \"u\"").contains("jobs"));
     }
 
     /// Counters, dashboard and notify check the same file but never encode, so
