@@ -45,7 +45,10 @@ impl Publisher for Sink {
     ) -> BoxFuture<'a, Result<Vec<String>, PublishError>> {
         Box::pin(async move {
             if self.fail {
-                return Err(PublishError::Backend("down".into()));
+                return Err(PublishError::Failed {
+                    backend: "fuzz sink",
+                    source: "down".into(),
+                });
             }
             Ok((0..messages.len()).map(|i| format!("m{i}")).collect())
         })
