@@ -156,8 +156,10 @@ pub async fn process<J: PushJob + ?Sized>(
 /// Why a push was not acknowledged, before or inside the job.
 #[derive(Debug, thiserror::Error)]
 pub enum PushFailure<E> {
-    #[error("unauthorized push: {0}")]
-    Unauthorized(AuthFailure),
+    /// The answer says why in one word (the failure's code); the log line,
+    /// which renders the causes, gets the whole failure.
+    #[error("unauthorized push: {}", .0.code())]
+    Unauthorized(#[source] AuthFailure),
     #[error("push body over {limit} bytes")]
     TooLarge { limit: usize },
     #[error("push body could not be read")]

@@ -59,7 +59,7 @@ pub enum AuthFailure {
     WrongIssuer { found: String },
     #[error("token has no {0:?} claim")]
     MissingClaim(String),
-    #[error("token email {found:?} is not the push identity this endpoint accepts")]
+    #[error("token email {} is not the push identity this endpoint accepts", found.as_deref().map_or("(none)", |f| f))]
     WrongEmail {
         found: Option<String>,
         expected: String,
