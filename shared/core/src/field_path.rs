@@ -3,6 +3,9 @@
 
 use crate::json::Json;
 
+/// The Common Event Data object of personal data.
+pub const PERSONAL_FIELD: &str = "user_data";
+
 /// A dotted path (`items.0.quantity`); numeric segments index arrays.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldPath {
@@ -31,6 +34,11 @@ impl FieldPath {
 
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// Whether the path is inside `user_data`, whose values no error text quotes.
+    pub fn is_personal(&self) -> bool {
+        self.segments.first().is_some_and(|s| s == PERSONAL_FIELD)
     }
 
     /// The value at this path; `None` when any segment is missing or the value is null.

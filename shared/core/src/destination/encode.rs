@@ -70,6 +70,21 @@ pub enum ConversionError {
     OutOfRange(String),
     #[error("{0} is not a finite number")]
     NotFinite(f64),
+    /// A `user_data` value that cannot be converted: error texts never quote one.
+    #[error("a user_data value (not shown) is not a number that fits")]
+    Personal,
+}
+
+impl ConversionError {
+    /// The same failure without the value it quotes, for a `user_data` path.
+    fn unquoted(self) -> Self {
+        match self {
+            Self::NotNumeric(kind) => Self::NotNumeric(kind),
+            Self::NotANumber(_) | Self::OutOfRange(_) | Self::NotFinite(_) | Self::Personal => {
+                Self::Personal
+            }
+        }
+    }
 }
 
 fn numeric(value: &Json<'_>) -> Result<Numeric, ConversionError> {
@@ -206,7 +221,11 @@ impl Destination {
                 .map_err(|reason| EncodeError::Conversion {
                     key: row.key.clone(),
                     path: row.path.as_str().to_string(),
-                    reason,
+                    reason: if row.path.is_personal() {
+                        reason.unquoted()
+                    } else {
+                        reason
+                    },
                 })?;
             match values.iter_mut().find(|(k, _)| *k == row.key) {
                 Some(slot) => slot.1 = text,
@@ -268,6 +287,31 @@ mod tests {
             ("value_num_x", Conversion::Keep)
         );
         assert_eq!(Conversion::from_key("_int"), ("_int", Conversion::Keep));
+    }
+
+    /// An error text quotes a value that is not a number, but never a
+    /// `user_data` one (it reaches the answer and the preview trace).
+    #[test]
+    fn conversion_errors_never_quote_user_data() {
+        let d = destination(
+            "[destinations.mapping]\na_int = \"user_data.email_address\"\nb_int = \"note\"",
+        );
+        let encode = |event: &str| {
+            let text = format!("[{event}]");
+            let events = crate::json::parse_array(&text, 10).unwrap();
+            let body = Bytes::from(text.clone());
+            d.encode(&events.items[0], &body, "id", false)
+                .unwrap_err()
+                .to_string()
+        };
+        let personal = encode(r#"{"user_data":{"email_address":"LEAKEMAIL@x.com"}}"#);
+        assert!(!personal.contains("LEAKEMAIL"), "{personal}");
+        assert!(personal.contains("user_data.email_address"), "{personal}");
+        let big = encode(r#"{"user_data":{"email_address":18446744073709551616}}"#);
+        assert!(!big.contains("18446744073709551616"), "{big}");
+        // Elsewhere the value is quoted, short, to help whoever sent it.
+        let other = encode(r#"{"note":"not-a-number"}"#);
+        assert!(other.contains("not-a-number"), "{other}");
     }
 
     #[test]
