@@ -53,6 +53,9 @@ impl ApiError {
     /// both `ALREADY_EXISTS` (a conflict) and `ABORTED` (contention, retry).
     /// See Google's API design guide, "Errors" / "Retrying errors".
     pub fn class(&self, http: u16) -> ErrorClass {
+        if self.is_too_large() {
+            return ErrorClass::Permanent;
+        }
         match self.status.as_str() {
             "ALREADY_EXISTS" | "FAILED_PRECONDITION" => ErrorClass::Conflict,
             "ABORTED" | "UNAVAILABLE" | "DEADLINE_EXCEEDED" | "RESOURCE_EXHAUSTED" | "INTERNAL"
@@ -63,6 +66,22 @@ impl ApiError {
             _ if matches!(http, 429 | 500 | 502 | 503 | 504) => ErrorClass::Transient,
             _ => ErrorClass::Permanent,
         }
+    }
+}
+
+impl ApiError {
+    /// A request or document over the service's size limits: the same content
+    /// can never be written, however often it is sent. Google words it
+    /// `INVALID_ARGUMENT` ("Request payload size exceeds the limit", "… exceeds
+    /// the maximum allowed size"), its emulators `RESOURCE_EXHAUSTED` ("message
+    /// exceeds maximum size"), which otherwise means a quota (retried).
+    pub fn is_too_large(&self) -> bool {
+        let message = self.message.to_ascii_lowercase();
+        matches!(
+            self.status.as_str(),
+            "INVALID_ARGUMENT" | "RESOURCE_EXHAUSTED"
+        ) && message.contains("exceeds")
+            && message.contains("size")
     }
 }
 
@@ -98,6 +117,7 @@ mod tests {
         assert_eq!(class(500, "UNKNOWN"), ErrorClass::Transient);
         assert_eq!(class(403, "PERMISSION_DENIED"), ErrorClass::Permanent);
         assert_eq!(class(400, "INVALID_ARGUMENT"), ErrorClass::Permanent);
+        assert_eq!(class(429, "RESOURCE_EXHAUSTED"), ErrorClass::Transient);
     }
 
     #[test]

@@ -64,6 +64,14 @@ impl CallError {
             Self::Deadline { .. } => ErrorClass::Transient,
         }
     }
+
+    /// The service refused the content for its size ([`ApiError::is_too_large`]).
+    pub fn is_too_large(&self) -> bool {
+        match self {
+            Self::Rejected(e) => e.api().is_some_and(|(_, api)| api.is_too_large()),
+            Self::Deadline { .. } => false,
+        }
+    }
 }
 
 /// A point in time a call (retries and pages included) must finish by, and

@@ -60,8 +60,12 @@ impl From<FirestoreError> for StoreError {
             FirestoreError::Call { source, .. } if source.class() == ErrorClass::Transient => {
                 StoreError::transient(e)
             }
-            // An amount JSON cannot carry: no retry can send it.
+            // An amount JSON cannot carry, or a commit over Firestore's size
+            // limits: no retry can send it, so the message is poison.
             FirestoreError::NotFinite(_) => StoreError::Refused(e.into()),
+            FirestoreError::Call { source, .. } if source.is_too_large() => {
+                StoreError::Refused(e.into())
+            }
             _ => StoreError::permanent(e),
         }
     }

@@ -332,6 +332,36 @@ async fn invalid_argument_is_permanent() {
     assert_eq!(commits, 1);
 }
 
+/// A commit Firestore can never store (over its size limits) is refused at
+/// once, not retried as a quota until the deadline: counters then answer 400
+/// and the message goes to the dead-letter topic instead of being redelivered.
+#[tokio::test]
+async fn a_commit_too_large_to_store_is_refused_at_once() {
+    let too_large = |code: u16, status: &str, message: &str| {
+        ResponseTemplate::new(code).set_body_json(json!({
+            "error": { "code": code, "message": message, "status": status }
+        }))
+    };
+    for answer in [
+        // The emulator's words (gRPC's RESOURCE_EXHAUSTED, HTTP 429).
+        too_large(429, "RESOURCE_EXHAUSTED", "message exceeds maximum size"),
+        too_large(
+            400,
+            "INVALID_ARGUMENT",
+            "Request payload size exceeds the limit: 11534336 bytes.",
+        ),
+    ] {
+        let (got, commits) = apply_against(DEADLINE, answer.clone(), 0, answer).await;
+        assert!(matches!(got, Err(StoreError::Refused(_))), "{got:?}");
+        assert_eq!(commits, 1, "not retried");
+    }
+    // A quota is still a quota: retried.
+    let quota = too_large(429, "RESOURCE_EXHAUSTED", "Quota exceeded.");
+    let (got, commits) = apply_against(DEADLINE, quota, 2, ok()).await;
+    assert!(matches!(got, Ok(Applied::Applied)), "{got:?}");
+    assert_eq!(commits, 3);
+}
+
 #[tokio::test]
 async fn a_slow_answer_is_cut_at_the_deadline() {
     let server = MockServer::start().await;
