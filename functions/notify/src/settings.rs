@@ -8,6 +8,7 @@ use std::time::Duration;
 
 pub const DEFAULT_WEBHOOK_URL_ENV: &str = "HERMES_NOTIFY_WEBHOOK_URL";
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+pub const MAX_TIMEOUT_MS: u64 = 600_000;
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -84,8 +85,16 @@ impl Settings {
             }
             None => DEFAULT_WEBHOOK_URL_ENV.into(),
         };
+        // Absent: every event. An empty list is a mistake (it would read as
+        // "none" to whoever wrote it, and notify every event).
+        if raw.events.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ConfigError::invalid(
+                "notify.events",
+                "must list at least one event_name (leave it out to notify every event)",
+            ));
+        }
         let events = raw.events.unwrap_or_default();
-        if let Some(i) = events.iter().position(|e| e.is_empty()) {
+        if let Some(i) = events.iter().position(|e| e.trim().is_empty()) {
             return Err(ConfigError::invalid(
                 format!("notify.events[{i}]"),
                 "must not be empty",
@@ -96,6 +105,12 @@ impl Settings {
                 let text = raw.template.ok_or_else(|| {
                     ConfigError::invalid("notify.template", "is required when body = \"slack\"")
                 })?;
+                if text.trim().is_empty() {
+                    return Err(ConfigError::invalid(
+                        "notify.template",
+                        "must not be empty (every message would be a blank one)",
+                    ));
+                }
                 BodyKind::Slack(
                     Template::parse(&text)
                         .map_err(|e| ConfigError::invalid("notify.template", e.to_string()))?,
@@ -118,10 +133,11 @@ impl Settings {
             }
         };
         let timeout = match raw.timeout_ms {
-            Some(0) => {
+            // Pub/Sub waits at most 600 s for a push: a longer call is redelivered while it runs.
+            Some(ms) if ms == 0 || ms > MAX_TIMEOUT_MS => {
                 return Err(ConfigError::invalid(
                     "notify.timeout_ms",
-                    "must be positive",
+                    format!("must be from 1 to {MAX_TIMEOUT_MS} (Pub/Sub's longest acknowledgement deadline)"),
                 ))
             }
             Some(ms) => Duration::from_millis(ms),
@@ -219,6 +235,19 @@ mod tests {
         assert!(err("template = 'x'\nwebhook_url = 'https://x'").contains("webhook_url"));
         assert!(err("template = 'x'\nevents = ['']").contains("notify.events[0]"));
         assert!(err("template = 'x'\npush_service_account = 'a@b'").contains("push_audience"));
+    }
+
+    /// Settings that would make notify useless or surprising stop start-up:
+    /// `events = []` (which notified every event), a blank template (blank
+    /// messages), a call longer than Pub/Sub ever waits for a push.
+    #[test]
+    fn settings_that_cannot_work_stop_start_up() {
+        assert!(err("template = 'x'\nevents = []").contains("notify.events"));
+        assert!(err("template = 'x'\nevents = [' ']").contains("notify.events[0]"));
+        assert!(err("template = ''").contains("notify.template"));
+        assert!(err("template = '   '").contains("notify.template"));
+        assert!(err("template = 'x'\ntimeout_ms = 999999999999").contains("notify.timeout_ms"));
+        assert!(parse("template = 'x'\ntimeout_ms = 600000").is_ok());
     }
 
     #[test]

@@ -144,7 +144,10 @@ async fn no_user_data_value_or_token_reaches_an_answer() {
 /// the held ones finish, requests pass again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_max_inflight_bytes_a_request_gets_503_with_retry_after() {
-    let toml = format!("{ONE_DESTINATION}\n[limits]\nmax_inflight_bytes = 250000");
+    // Bodies of ~100 kB: the budget must hold at least one of the largest allowed.
+    let toml = format!(
+        "max_body_bytes = 120000\n{ONE_DESTINATION}\n[limits]\nmax_inflight_bytes = 250000"
+    );
     let config = config(&toml);
     let protection = hermes_runtime::Protection::from_config(&config);
     let gate = Arc::new(Gate::default());
@@ -270,7 +273,10 @@ async fn a_full_publish_queue_gets_503_with_retry_after() {
 async fn decompressed_bytes_count_against_the_budget() {
     use flate2::write::GzEncoder;
     use std::io::Write;
-    let toml = format!("{ONE_DESTINATION}\n[limits]\nmax_inflight_bytes = 150000");
+    // Bodies of ~100 kB: the budget must hold at least one of the largest allowed.
+    let toml = format!(
+        "max_body_bytes = 120000\n{ONE_DESTINATION}\n[limits]\nmax_inflight_bytes = 150000"
+    );
     let config = config(&toml);
     let protection = hermes_runtime::Protection::from_config(&config);
     let gate = Arc::new(Gate::default());

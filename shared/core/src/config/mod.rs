@@ -29,6 +29,10 @@ pub const DEFAULT_CONTAINER_ID: &str = "hermes";
 pub const DEFAULT_IDEMPOTENCY_FIELD: &str = "event_id";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1_048_576;
 pub const DEFAULT_PUBLISH_DEADLINE_MS: u64 = 10_000;
+/// Cloud Run's largest request (HTTP/1): no larger body can reach a function.
+pub const MAX_BODY_BYTES_LIMIT: usize = 32 * 1024 * 1024;
+/// Past Cloud Run's default request timeout (5 min) the client has gone.
+pub const MAX_PUBLISH_DEADLINE_MS: u64 = 300_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -173,22 +177,30 @@ impl Config {
             })?;
         }
         if let Some(max) = raw.max_body_bytes {
-            config.max_body_bytes =
-                usize::try_from(max)
-                    .ok()
-                    .filter(|m| *m > 0)
-                    .ok_or_else(|| {
-                        ConfigError::invalid("max_body_bytes", "must be a positive number of bytes")
-                    })?;
+            config.max_body_bytes = usize::try_from(max)
+                .ok()
+                .filter(|m| (1..=MAX_BODY_BYTES_LIMIT).contains(m))
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        "max_body_bytes",
+                        format!(
+                            "must be from 1 to {MAX_BODY_BYTES_LIMIT} bytes \
+                             (Cloud Run's limit on a request)"
+                        ),
+                    )
+                })?;
         }
         if let Some(reject) = raw.reject_unauthorized {
             config.reject_unauthorized = reject;
         }
         if let Some(ms) = raw.publish_deadline_ms {
-            if ms == 0 {
+            if ms == 0 || ms > MAX_PUBLISH_DEADLINE_MS {
                 return Err(ConfigError::invalid(
                     "publish_deadline_ms",
-                    "must be positive",
+                    format!(
+                        "must be from 1 to {MAX_PUBLISH_DEADLINE_MS} \
+                         (Cloud Run's default request timeout)"
+                    ),
                 ));
             }
             config.publish_deadline = Duration::from_millis(ms);
@@ -207,6 +219,16 @@ impl Config {
             config.destinations.push(dest);
         }
         config.limits = crate::limits::Limits::parse(&raw.limits.unwrap_or_default())?;
+        if config.limits.max_inflight_bytes < config.max_body_bytes {
+            return Err(ConfigError::invalid(
+                "limits.max_inflight_bytes",
+                format!(
+                    "{} is below max_body_bytes ({}): a request of the largest allowed body \
+                     could never be held, and every request would wait for room that never comes",
+                    config.limits.max_inflight_bytes, config.max_body_bytes
+                ),
+            ));
+        }
         let owned = [
             (Section::Counters, raw.counters),
             (Section::Dashboard, raw.dashboard),
@@ -407,6 +429,27 @@ shards = 4
         .unwrap_err()
         .to_string();
         assert!(no_key.contains("HERMES_HASH_KEY"), "{no_key}");
+    }
+
+    /// Settings that would make a function useless stop start-up, naming the key.
+    #[test]
+    fn settings_that_cannot_work_stop_start_up() {
+        let inflight = err("[limits]\nmax_inflight_bytes = 100");
+        assert!(inflight.contains("limits.max_inflight_bytes"), "{inflight}");
+        assert!(
+            err("max_body_bytes = 2000\n[limits]\nmax_inflight_bytes = 1999")
+                .contains("limits.max_inflight_bytes")
+        );
+        assert!(Config::parse(
+            "max_body_bytes = 2000\n[limits]\nmax_inflight_bytes = 2000",
+            None
+        )
+        .is_ok());
+        assert!(err("max_body_bytes = 1099511627776").contains("max_body_bytes"));
+        assert!(err("max_body_bytes = 0").contains("max_body_bytes"));
+        assert!(err("publish_deadline_ms = 999999999999").contains("publish_deadline_ms"));
+        assert!(err("publish_deadline_ms = 0").contains("publish_deadline_ms"));
+        assert!(Config::parse("publish_deadline_ms = 300000\nmax_body_bytes = 33554432\n[limits]\nmax_inflight_bytes = 67108864", None).is_ok());
     }
 
     /// Every function's section is kept as written for its owner, whatever it
