@@ -225,7 +225,7 @@ async fn handle(
     let publishing = (!validate_only(query)).then_some(&state.publishing);
     // Only an authorized preview request with a live session value is traced.
     let session = match (&state.tracer, preview) {
-        (Some(_), true) => preview::Tracer::session(headers, std::time::SystemTime::now()),
+        (Some(tracer), true) => tracer.session(headers, std::time::SystemTime::now()),
         _ => None,
     };
     let request = RequestContext {

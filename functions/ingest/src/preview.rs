@@ -61,11 +61,14 @@ struct Pending {
 /// The sending end of the trace task.
 pub struct Tracer {
     tx: mpsc::Sender<Pending>,
+    /// `[preview] ttl_secs`: no session value lives longer.
+    ttl: std::time::Duration,
 }
 
 impl Tracer {
     /// Starts the background task (inside a Tokio runtime) writing to `sink`.
     pub fn spawn(config: Config, sink: Arc<dyn TraceSink>) -> Self {
+        let ttl = config.preview.ttl;
         let (tx, mut rx) = mpsc::channel::<Pending>(QUEUE);
         tokio::spawn(async move {
             while let Some(pending) = rx.recv().await {
@@ -76,13 +79,17 @@ impl Tracer {
                 }
             }
         });
-        Self { tx }
+        Self { tx, ttl }
     }
 
     /// The live session a request's preview header names, if any.
-    pub fn session(headers: &axum::http::HeaderMap, now: SystemTime) -> Option<SessionValue> {
+    pub fn session(
+        &self,
+        headers: &axum::http::HeaderMap,
+        now: SystemTime,
+    ) -> Option<SessionValue> {
         let value = headers.get(PREVIEW_HEADER)?.to_str().ok()?;
-        SessionValue::parse(value, now)
+        SessionValue::parse(value, now, self.ttl)
     }
 
     /// Queues the trace of an answered request; never waits.
@@ -132,7 +139,7 @@ impl Tracer {
         if !tokens.authorize(authorization, true) {
             return;
         }
-        if let Some(session) = Self::session(headers, SystemTime::now()) {
+        if let Some(session) = self.session(headers, SystemTime::now()) {
             let (status, body) = crate::response::from_error(container_id, error);
             self.send(
                 session,

@@ -78,15 +78,23 @@ impl Tokens {
         })
     }
 
-    /// `prod_ok || (preview && preview_ok)`, where a preview request only passes on
-    /// a configured preview token.
+    /// A production request passes on a production token, or anywhere when
+    /// none is configured. A preview request (its data is shown in traces)
+    /// passes on a preview token; when preview tokens are configured it needs
+    /// a real token, a preview one or a configured production one, even where
+    /// production requests are open.
     pub fn authorize(&self, authorization: Option<&[u8]>, preview: bool) -> bool {
         let token = bearer_token(authorization).ok();
-        let prod_ok =
-            !self.production.is_configured() || token.is_some_and(|t| self.production.contains(t));
-        let preview_ok =
-            self.preview.is_configured() && token.is_some_and(|t| self.preview.contains(t));
-        prod_ok || (preview && preview_ok)
+        let in_production = token.is_some_and(|t| self.production.contains(t));
+        let prod_ok = !self.production.is_configured() || in_production;
+        if !preview {
+            return prod_ok;
+        }
+        if self.preview.is_configured() {
+            token.is_some_and(|t| self.preview.contains(t)) || in_production
+        } else {
+            prod_ok
+        }
     }
 }
 
@@ -152,5 +160,19 @@ mod tests {
         let t = tokens(Some("prod"), Some("prev"));
         assert!(t.authorize(Some(b"Bearer prev"), true));
         assert!(!t.authorize(Some(b"Bearer prev"), false));
+        assert!(t.authorize(Some(b"Bearer prod"), true));
+    }
+
+    /// With only preview tokens set, production requests are open, but a
+    /// preview request (whose data the inspector shows) still needs one.
+    #[test]
+    fn preview_tokens_guard_preview_requests_even_when_production_is_open() {
+        let t = tokens(None, Some("prev"));
+        assert!(t.authorize(None, false));
+        assert!(!t.authorize(None, true));
+        assert!(!t.authorize(Some(b"Bearer guess"), true));
+        assert!(t.authorize(Some(b"Bearer prev"), true));
+        // Nothing configured at all (a local run): everything is open.
+        assert!(tokens(None, None).authorize(None, true));
     }
 }

@@ -11,9 +11,9 @@ pub const SESSION_PREFIX: &str = "hp1-";
 const RANDOM_BYTES: usize = 32;
 /// Domain separation of the session id's hash.
 const ID_CONTEXT: &[u8] = b"hermes preview session\n";
-/// A value announcing an expiry further ahead than this is not traced: no
-/// session outlives the longest configurable lifetime.
-const MAX_AHEAD: Duration = Duration::from_secs(86_400 + 300);
+/// How far a value's expiry may lie past `now + ttl`: the clocks of the
+/// dashboard that issued it and of ingest may differ by this much.
+const CLOCK_SKEW: Duration = Duration::from_secs(60);
 
 /// `hp1-<expiry, Unix seconds>-<64 lowercase hex>`, parsed and unexpired.
 #[derive(Clone, PartialEq, Eq)]
@@ -48,9 +48,11 @@ impl SessionValue {
     }
 
     /// A header value that is a well-formed session value, unexpired at `now`
-    /// and not announcing an implausibly far expiry; `None` otherwise (such a
-    /// preview request is processed as usual, just not traced).
-    pub fn parse(text: &str, now: SystemTime) -> Option<Self> {
+    /// and expiring no later than a value issued now for `ttl` would (the
+    /// `[preview] ttl_secs` in force): a client cannot make its own value live
+    /// longer. `None` otherwise (such a preview request is processed as usual,
+    /// just not traced).
+    pub fn parse(text: &str, now: SystemTime, ttl: Duration) -> Option<Self> {
         let rest = text.trim().strip_prefix(SESSION_PREFIX)?;
         let (secs, random) = rest.split_once('-')?;
         if secs.is_empty() || secs.len() > 12 || !secs.bytes().all(|b| b.is_ascii_digit()) {
@@ -64,7 +66,7 @@ impl SessionValue {
             return None;
         }
         let expires = UNIX_EPOCH + Duration::from_secs(secs.parse().ok()?);
-        if expires <= now || expires > now + MAX_AHEAD {
+        if expires <= now || expires > now + ttl + CLOCK_SKEW {
             return None;
         }
         Some(Self {
@@ -141,7 +143,7 @@ mod tests {
     fn generated_values_parse_and_derive_one_id() {
         let now = SystemTime::now();
         let v = SessionValue::generate(now, Duration::from_secs(3600)).unwrap();
-        let parsed = SessionValue::parse(v.as_str(), now).unwrap();
+        let parsed = SessionValue::parse(v.as_str(), now, Duration::from_secs(3600)).unwrap();
         assert_eq!(parsed.session_id(), v.session_id());
         assert!(SessionId::parse(v.session_id().as_str()).is_some());
         let other = SessionValue::generate(now, Duration::from_secs(3600)).unwrap();
@@ -152,10 +154,15 @@ mod tests {
     #[test]
     fn malformed_expired_or_far_values_are_not_sessions() {
         let now = SystemTime::now();
+        let hour = Duration::from_secs(3600);
         let v = SessionValue::generate(now, Duration::from_secs(60)).unwrap();
-        assert!(SessionValue::parse(v.as_str(), now + Duration::from_secs(61)).is_none());
+        assert!(SessionValue::parse(v.as_str(), now + Duration::from_secs(61), hour).is_none());
         let far = SessionValue::generate(now, Duration::from_secs(3 * 86_400)).unwrap();
-        assert!(SessionValue::parse(far.as_str(), now).is_none());
+        assert!(SessionValue::parse(far.as_str(), now, hour).is_none());
+        // A value a client made up to live a day, where sessions live an hour.
+        let day = SessionValue::generate(now, Duration::from_secs(86_400)).unwrap();
+        assert!(SessionValue::parse(day.as_str(), now, hour).is_none());
+        assert!(SessionValue::parse(day.as_str(), now, Duration::from_secs(86_400)).is_some());
         for bad in [
             "",
             "env-1|abc",
@@ -165,7 +172,7 @@ mod tests {
             &v.as_str().to_uppercase(),
             &format!("{}0", v.as_str()),
         ] {
-            assert!(SessionValue::parse(bad, now).is_none(), "{bad}");
+            assert!(SessionValue::parse(bad, now, hour).is_none(), "{bad}");
         }
         assert!(SessionId::parse("ABC").is_none());
         assert!(format!("{v:?}").find(v.as_str()).is_none());
