@@ -14,6 +14,11 @@ use std::collections::{BTreeMap, HashMap};
 /// i64::MAX rather than wrapping), so each message is bounded instead: at this
 /// size, reaching i64::MAX takes nine billion maximal messages for one item.
 pub const MAX_QUANTITY: i64 = 1_000_000_000;
+/// The largest amount one item line of a message may add (price × quantity,
+/// and its profit), in either direction: far above any real sale, and far
+/// enough below f64's range that no sum of lines can become infinite, which
+/// JSON and the dashboard could not show.
+pub const MAX_LINE_AMOUNT: f64 = 1e15;
 
 /// Firestore's limit on the depth of fields in maps and arrays (a top-level
 /// field is depth 1): a deeper item can never be written.
@@ -249,20 +254,21 @@ pub fn aggregate(
         if let Some(price) = item.price {
             let quantity = (sign * item.quantity) as f64;
             let money = update.money.entry(item.currency.clone()).or_default();
-            money.revenue += price * quantity;
-            if !money.revenue.is_finite() {
+            let line = price * quantity;
+            if !line.is_finite() || line.abs() > MAX_LINE_AMOUNT {
                 return Err(overflow("revenue"));
             }
+            money.revenue += line;
             let cost = catalog
                 .get(&item.item_id)
                 .and_then(|c| c.get("cost"))
                 .and_then(|c| number(c).ok());
             if let Some(cost) = cost {
-                let profit = money.profit.get_or_insert(0.0);
-                *profit += (price - cost) * quantity;
-                if !profit.is_finite() {
+                let line = (price - cost) * quantity;
+                if !line.is_finite() || line.abs() > MAX_LINE_AMOUNT {
                     return Err(overflow("profit"));
                 }
+                *money.profit.get_or_insert(0.0) += line;
             }
         }
     }
@@ -379,6 +385,58 @@ mod tests {
                 ..
             })
         ));
+        // One finite but huge price beside real money: the whole message is
+        // poison, rather than a total no reader can show (it hid the real
+        // 21 DKK of the other item behind `null`).
+        let hidden = items(json!({"currency": "DKK", "items": [
+            {"item_id": "a", "price": 1.7e308, "quantity": 1},
+            {"item_id": "b", "price": 21, "quantity": 1}
+        ]}))
+        .unwrap();
+        assert!(matches!(
+            aggregate(&hidden, &HashMap::new(), false),
+            Err(Poison::Overflow {
+                what: "revenue",
+                ..
+            })
+        ));
+        let line = items(json!({"items": [
+            {"item_id": "a", "price": 1e9, "quantity": 1_000_001}
+        ]}))
+        .unwrap();
+        assert!(aggregate(&line, &HashMap::new(), false).is_err());
+        let most = items(json!({"items": [
+            {"item_id": "a", "price": 1e6, "quantity": MAX_QUANTITY}
+        ]}))
+        .unwrap();
+        assert!(
+            aggregate(&most, &HashMap::new(), false).is_ok(),
+            "exactly 1e15"
+        );
+        // A catalog cost that makes the profit line huge.
+        let catalog: CatalogEntries = [(
+            DocumentId::parse("a".to_string()).unwrap(),
+            [("cost".to_string(), json!(-1e300))].into_iter().collect(),
+        )]
+        .into_iter()
+        .collect();
+        let one = items(json!({"items": [{"item_id": "a", "price": 1, "quantity": 1}]})).unwrap();
+        assert!(matches!(
+            aggregate(&one, &catalog, false),
+            Err(Poison::Overflow { what: "profit", .. })
+        ));
+        // A numeric string is a quantity, as ingest's `_int` reads it; anything else is poison.
+        let text = items(json!({"items": [{"item_id": "a", "quantity": "3"}]})).unwrap();
+        assert_eq!(
+            aggregate(&text, &HashMap::new(), false).unwrap()[0].counter,
+            3
+        );
+        for bad in ["3.5", "three", ""] {
+            assert!(
+                items(json!({"items": [{"item_id": "a", "quantity": bad}]})).is_err(),
+                "{bad}"
+            );
+        }
         // Non-finite input: JSON cannot spell it, a string can.
         for bad in ["NaN", "inf", "-Infinity"] {
             assert!(matches!(
