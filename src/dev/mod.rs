@@ -89,6 +89,7 @@ pub async fn run(options: Options) -> Result<(), DevError> {
         None => None,
     };
     let tokens = Tokens::from_env()?;
+    let token_needed = tokens.production.is_configured();
 
     let pubsub_emulator = std::env::var("PUBSUB_EMULATOR_HOST")
         .ok()
@@ -255,12 +256,16 @@ pub async fn run(options: Options) -> Result<(), DevError> {
         };
         emulator::prepare(base, &topics, &dev.push_topics, &endpoint, &[notify_pushes]).await?;
     }
-    banner(
-        port,
-        &dev,
-        using_sample,
-        &pubsub_emulator,
-        &firestore_emulator,
+    print!(
+        "{}",
+        banner(
+            port,
+            &dev,
+            using_sample,
+            &pubsub_emulator,
+            &firestore_emulator,
+            token_needed,
+        )
     );
 
     // Open event streams never end by themselves: close them on the signal, so
@@ -318,37 +323,80 @@ fn notify_job(notify: &Option<Arc<Notify>>, log: &Option<SqliteNotified>) -> Opt
     })
 }
 
+/// What `hermes dev` prints once it listens. With production tokens set, the
+/// sample `curl` sends one from the environment (never the token itself).
 fn banner(
     port: u16,
     dev: &DevSettings,
     sample: bool,
     pubsub: &Option<String>,
     firestore: &Option<String>,
-) {
+    token_needed: bool,
+) -> String {
+    use std::fmt::Write as _;
     let base = format!("http://localhost:{port}");
-    println!("Hermes dev is running.");
-    println!();
-    println!("  ingest      POST {base}/");
-    println!("  dashboard   {base}/dashboard");
-    println!("  preview     {base}/dashboard/preview");
-    println!("  health      {base}/healthz");
-    println!("  queue       {base}/dev/queue   dead letters: {base}/dev/dead-letters");
+    let mut out = String::new();
+    let mut line = |text: String| {
+        out.push_str(&text);
+        out.push('\n');
+    };
+    line("Hermes dev is running.".into());
+    line(String::new());
+    line(format!("  ingest      POST {base}/"));
+    line(format!("  dashboard   {base}/dashboard"));
+    line(format!("  preview     {base}/dashboard/preview"));
+    line(format!("  health      {base}/healthz"));
+    line(format!(
+        "  queue       {base}/dev/queue   dead letters: {base}/dev/dead-letters"
+    ));
     match pubsub {
-        Some(h) => println!("  queue       Pub/Sub emulator at {h}"),
-        None => println!("  storage     {}", dev.database.display()),
+        Some(h) => line(format!("  queue       Pub/Sub emulator at {h}")),
+        None => line(format!("  storage     {}", dev.database.display())),
     }
     if let Some(h) = firestore {
-        println!("  counters    Firestore emulator at {h}");
+        line(format!("  counters    Firestore emulator at {h}"));
     }
     if sample {
-        println!("  config      built-in sample (set HERMES_CONFIG to use yours)");
+        line("  config      built-in sample (set HERMES_CONFIG to use yours)".into());
     }
-    println!();
-    println!("Send a purchase:");
-    println!();
-    println!(
-        "  curl -X POST {base}/ -H 'Content-Type: application/json' -d '[{{\"event_name\":\"purchase\",\"currency\":\"DKK\",\"items\":[{{\"item_id\":\"123\",\"item_name\":\"Blazer\",\"item_category\":\"Jackets\",\"price\":150,\"quantity\":1}},{{\"item_id\":\"456\",\"item_name\":\"T-Shirt\",\"item_category\":\"Shirts\",\"price\":30,\"quantity\":2}}]}}]'"
-    );
-    println!();
-    println!("Press Ctrl-C to stop.");
+    line(String::new());
+    line("Send a purchase:".into());
+    line(String::new());
+    let mut curl = format!("  curl -X POST {base}/ -H 'Content-Type: application/json'");
+    if token_needed {
+        // The first token of the list, from the shell's own environment.
+        let _ = write!(
+            curl,
+            " -H \"Authorization: Bearer ${{{}%%,*}}\"",
+            hermes_core::auth::ENV_BEARER_TOKEN
+        );
+    }
+    curl.push_str(" -d '[{\"event_name\":\"purchase\",\"currency\":\"DKK\",\"items\":[{\"item_id\":\"123\",\"item_name\":\"Blazer\",\"item_category\":\"Jackets\",\"price\":150,\"quantity\":1},{\"item_id\":\"456\",\"item_name\":\"T-Shirt\",\"item_category\":\"Shirts\",\"price\":30,\"quantity\":2}]}]'");
+    line(curl);
+    line(String::new());
+    line("Press Ctrl-C to stop.".into());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The banner's `curl` works as printed: with production tokens set it
+    /// sends one, from the environment, and never prints a token.
+    #[test]
+    fn the_banner_curl_carries_a_token_when_one_is_needed() {
+        let dev = DevSettings::parse(&Config::default(), "p").expect("defaults");
+        let open = banner(8080, &dev, true, &None, &None, false);
+        assert!(
+            open.contains("curl -X POST http://localhost:8080/"),
+            "{open}"
+        );
+        assert!(!open.contains("Authorization"), "{open}");
+        let guarded = banner(8080, &dev, true, &None, &None, true);
+        assert!(
+            guarded.contains(r#"-H "Authorization: Bearer ${HERMES_BEARER_TOKEN%%,*}""#),
+            "{guarded}"
+        );
+    }
 }

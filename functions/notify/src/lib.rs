@@ -52,6 +52,8 @@ impl JobOutcome for Outcome {
 pub enum NotifyError {
     #[error("poison message: the payload is not JSON")]
     NotJson(#[source] serde_json::Error),
+    /// Not reached for a percent-encoded key (visible ASCII only); kept so that
+    /// a header that cannot be built is poison rather than a panic.
     #[error("poison message: its event id cannot be sent as an Idempotency-Key header")]
     BadKey,
     #[error(transparent)]
@@ -127,7 +129,8 @@ impl Notify {
         }
         let payload: Value = serde_json::from_slice(&message.data).map_err(NotifyError::NotJson)?;
         let event = event_of(message);
-        let key = HeaderValue::from_str(event.as_str()).map_err(|_| NotifyError::BadKey)?;
+        let key = HeaderValue::from_str(&idempotency_key(event.as_str()))
+            .map_err(|_| NotifyError::BadKey)?;
         let marker = origin(message, 0);
         let id = marker_id(&marker);
         if self.markers.exists(&id).await? {
@@ -200,3 +203,18 @@ pub fn router(state: Arc<Notify>) -> Router {
 
 #[cfg(test)]
 mod tests;
+
+/// The event's identity as an `Idempotency-Key` value: as it is when it is
+/// visible ASCII, else percent-encoded (its UTF-8 bytes), so that every
+/// receiver reads the same key and the same event always gives the same one.
+pub fn idempotency_key(event_id: &str) -> String {
+    let mut key = String::with_capacity(event_id.len());
+    for b in event_id.bytes() {
+        if b.is_ascii_graphic() && b != b'%' {
+            key.push(char::from(b));
+        } else {
+            key.push_str(&format!("%{b:02X}"));
+        }
+    }
+    key
+}

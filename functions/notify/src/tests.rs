@@ -101,6 +101,25 @@ fn message(id: &str, event: &str, data: &Value) -> PushMessage {
 const SLACK: &str =
     "events = ['purchase']\ntemplate = 'Order {{transaction_id}} ({{items.length}})'";
 
+/// An event id beyond visible ASCII is sent percent-encoded: the same key on
+/// every delivery, and no raw UTF-8 bytes in a header.
+#[tokio::test]
+async fn a_non_ascii_event_id_is_sent_percent_encoded() {
+    let hook = hook(200, Duration::ZERO).await;
+    let n = notify(SLACK, &hook.url);
+    let mut m = message(
+        "1",
+        "purchase",
+        &json!({ "transaction_id": "T1", "items": [] }),
+    );
+    m.attributes
+        .insert("hermes_event_id".into(), "café 1%".into());
+    assert_eq!(n.notify(&m).await.unwrap(), Outcome::Delivered(200));
+    let (key, _) = hook.last.lock().unwrap().clone().unwrap();
+    assert_eq!(key.as_deref(), Some("caf%C3%A9%201%25"));
+    assert_eq!(idempotency_key("ev-1"), "ev-1");
+}
+
 #[tokio::test]
 async fn a_2xx_delivers_once_with_the_rendered_text_and_the_key() {
     let hook = hook(200, Duration::ZERO).await;
@@ -211,14 +230,14 @@ async fn poison_payloads_and_previews() {
         n.notify(&m).await.unwrap_err().class(),
         FailureClass::Poison
     );
-    let mut bad_key = message("9", "purchase", &json!({}));
-    bad_key
+    // An event id no header could carry as it is goes percent-encoded: notified, not poison.
+    let mut odd_key = message("9", "purchase", &json!({}));
+    odd_key
         .attributes
         .insert("hermes_event_id".into(), "a\nb".into());
-    assert_eq!(
-        n.notify(&bad_key).await.unwrap_err().class(),
-        FailureClass::Poison
-    );
+    assert_eq!(n.notify(&odd_key).await.unwrap(), Outcome::Delivered(200));
+    let (key, _) = hook.last.lock().unwrap().clone().unwrap();
+    assert_eq!(key.as_deref(), Some("a%0Ab"));
     let mut preview = message("10", "purchase", &json!({}));
     preview
         .attributes
@@ -227,5 +246,6 @@ async fn poison_payloads_and_previews() {
         process(&n, &preview).await.unwrap(),
         Processed::SkippedPreview
     );
-    assert_eq!(hook.calls.load(Ordering::SeqCst), 0);
+    // Only the odd-key event called the webhook.
+    assert_eq!(hook.calls.load(Ordering::SeqCst), 1);
 }
