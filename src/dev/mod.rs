@@ -335,46 +335,44 @@ fn banner(
 ) -> String {
     use std::fmt::Write as _;
     let base = format!("http://localhost:{port}");
+    // Writing to a String cannot fail: the results are ignored.
     let mut out = String::new();
-    let mut line = |text: String| {
-        out.push_str(&text);
-        out.push('\n');
-    };
-    line("Hermes dev is running.".into());
-    line(String::new());
-    line(format!("  ingest      POST {base}/"));
-    line(format!("  dashboard   {base}/dashboard"));
-    line(format!("  preview     {base}/dashboard/preview"));
-    line(format!("  health      {base}/healthz"));
-    line(format!(
+    let _ = writeln!(out, "Hermes dev is running.\n");
+    let _ = writeln!(out, "  ingest      POST {base}/");
+    let _ = writeln!(out, "  dashboard   {base}/dashboard");
+    let _ = writeln!(out, "  preview     {base}/dashboard/preview");
+    let _ = writeln!(out, "  health      {base}/healthz");
+    let _ = writeln!(
+        out,
         "  queue       {base}/dev/queue   dead letters: {base}/dev/dead-letters"
-    ));
-    match pubsub {
-        Some(h) => line(format!("  queue       Pub/Sub emulator at {h}")),
-        None => line(format!("  storage     {}", dev.database.display())),
-    }
+    );
+    let _ = match pubsub {
+        Some(h) => writeln!(out, "  queue       Pub/Sub emulator at {h}"),
+        None => writeln!(out, "  storage     {}", dev.database.display()),
+    };
     if let Some(h) = firestore {
-        line(format!("  counters    Firestore emulator at {h}"));
+        let _ = writeln!(out, "  counters    Firestore emulator at {h}");
     }
     if sample {
-        line("  config      built-in sample (set HERMES_CONFIG to use yours)".into());
+        let _ = writeln!(
+            out,
+            "  config      built-in sample (set HERMES_CONFIG to use yours)"
+        );
     }
-    line(String::new());
-    line("Send a purchase:".into());
-    line(String::new());
-    let mut curl = format!("  curl -X POST {base}/ -H 'Content-Type: application/json'");
+    let _ = write!(
+        out,
+        "\nSend a purchase:\n\n  curl -X POST {base}/ -H 'Content-Type: application/json'"
+    );
     if token_needed {
         // The first token of the list, from the shell's own environment.
         let _ = write!(
-            curl,
+            out,
             " -H \"Authorization: Bearer ${{{}%%,*}}\"",
             hermes_core::auth::ENV_BEARER_TOKEN
         );
     }
-    curl.push_str(" -d '[{\"event_name\":\"purchase\",\"currency\":\"DKK\",\"items\":[{\"item_id\":\"123\",\"item_name\":\"Blazer\",\"item_category\":\"Jackets\",\"price\":150,\"quantity\":1},{\"item_id\":\"456\",\"item_name\":\"T-Shirt\",\"item_category\":\"Shirts\",\"price\":30,\"quantity\":2}]}]'");
-    line(curl);
-    line(String::new());
-    line("Press Ctrl-C to stop.".into());
+    out.push_str(" -d '[{\"event_name\":\"purchase\",\"currency\":\"DKK\",\"items\":[{\"item_id\":\"123\",\"item_name\":\"Blazer\",\"item_category\":\"Jackets\",\"price\":150,\"quantity\":1},{\"item_id\":\"456\",\"item_name\":\"T-Shirt\",\"item_category\":\"Shirts\",\"price\":30,\"quantity\":2}]}]'\n");
+    out.push_str("\nPress Ctrl-C to stop.\n");
     out
 }
 

@@ -208,12 +208,14 @@ mod tests;
 /// visible ASCII, else percent-encoded (its UTF-8 bytes), so that every
 /// receiver reads the same key and the same event always gives the same one.
 pub fn idempotency_key(event_id: &str) -> String {
+    use std::fmt::Write as _;
     let mut key = String::with_capacity(event_id.len());
     for b in event_id.bytes() {
         if b.is_ascii_graphic() && b != b'%' {
             key.push(char::from(b));
         } else {
-            key.push_str(&format!("%{b:02X}"));
+            // Writing to a String cannot fail.
+            let _ = write!(key, "%{b:02X}");
         }
     }
     key

@@ -67,21 +67,20 @@ impl ApiError {
             _ => ErrorClass::Permanent,
         }
     }
-}
 
-impl ApiError {
     /// A request or document over the service's size limits: the same content
     /// can never be written, however often it is sent. Google words it
     /// `INVALID_ARGUMENT` ("Request payload size exceeds the limit", "… exceeds
     /// the maximum allowed size"), its emulators `RESOURCE_EXHAUSTED` ("message
     /// exceeds maximum size"), which otherwise means a quota (retried).
     pub fn is_too_large(&self) -> bool {
-        let message = self.message.to_ascii_lowercase();
         matches!(
             self.status.as_str(),
             "INVALID_ARGUMENT" | "RESOURCE_EXHAUSTED"
-        ) && message.contains("exceeds")
-            && message.contains("size")
+        ) && {
+            let message = self.message.to_ascii_lowercase();
+            message.contains("exceeds") && message.contains("size")
+        }
     }
 }
 
