@@ -1,6 +1,6 @@
 //! The `[counters]` section of the shared configuration.
 
-use hermes_core::config::ConfigError;
+use hermes_core::config::{non_empty, ConfigError};
 use hermes_push::PushAuth;
 use serde::Deserialize;
 use std::time::Duration;
@@ -61,23 +61,15 @@ impl Settings {
     /// Parses `[counters]`; every key is checked, unknown keys are errors.
     pub fn parse(section: &toml::Table) -> Result<Self, ConfigError> {
         let raw: Raw = hermes_core::config::parse_section("counters", section)?;
-        let mut s = Settings::default();
-        let non_empty = |key: &str, v: String| {
-            if v.trim().is_empty() {
-                Err(ConfigError::invalid(
-                    format!("counters.{key}"),
-                    "must not be empty",
-                ))
-            } else {
-                Ok(v)
-            }
+        let mut s = Settings {
+            push: PushAuth::parse(
+                "counters",
+                raw.push_audience,
+                raw.push_service_account,
+                raw.jwks_url,
+            )?,
+            ..Settings::default()
         };
-        s.push = PushAuth::parse(
-            "counters",
-            raw.push_audience,
-            raw.push_service_account,
-            raw.jwks_url,
-        )?;
         if let Some(n) = raw.shards {
             s.shards = u32::try_from(n)
                 .ok()
@@ -100,7 +92,7 @@ impl Settings {
             s.marker_ttl = Duration::from_secs(v * 86_400);
         }
         if let Some(v) = raw.database {
-            s.database = non_empty("database", v)?;
+            s.database = non_empty("counters.database", v)?;
         }
         if let Some(v) = raw.commit_deadline_ms {
             if v == 0 {

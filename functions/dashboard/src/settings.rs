@@ -1,6 +1,6 @@
 //! The `[dashboard]` section of the shared configuration.
 
-use hermes_core::config::ConfigError;
+use hermes_core::config::{non_empty, ConfigError};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -51,13 +51,7 @@ impl Settings {
         let raw: Raw = hermes_core::config::parse_section("dashboard", section)?;
         let mut s = Settings::default();
         if let Some(v) = raw.database {
-            if v.trim().is_empty() {
-                return Err(ConfigError::invalid(
-                    "dashboard.database",
-                    "must not be empty",
-                ));
-            }
-            s.database = v;
+            s.database = non_empty("dashboard.database", v)?;
         }
         if let Some(v) = raw.poll_interval_ms {
             if !POLL_INTERVAL_MS.contains(&v) {

@@ -1,7 +1,7 @@
 //! The `[notify]` section of the shared configuration, parsed once at start-up.
 
 use crate::template::Template;
-use hermes_core::config::ConfigError;
+use hermes_core::config::{non_empty, ConfigError};
 use hermes_push::PushAuth;
 use serde::Deserialize;
 use std::time::Duration;
@@ -62,19 +62,9 @@ impl Settings {
     /// Parses `[notify]`; every key is checked, unknown keys are errors.
     pub fn parse(section: &toml::Table) -> Result<Self, ConfigError> {
         let raw: Raw = hermes_core::config::parse_section("notify", section)?;
-        let non_empty = |key: &str, v: String| {
-            if v.trim().is_empty() {
-                Err(ConfigError::invalid(
-                    format!("notify.{key}"),
-                    "must not be empty",
-                ))
-            } else {
-                Ok(v)
-            }
-        };
         let webhook_url_env = match raw.webhook_url_env {
             Some(v) => {
-                let v = non_empty("webhook_url_env", v)?;
+                let v = non_empty("notify.webhook_url_env", v)?;
                 if !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                     return Err(ConfigError::invalid(
                         "notify.webhook_url_env",
@@ -179,7 +169,7 @@ impl Settings {
             marker_ttl,
             database: raw
                 .database
-                .map(|v| non_empty("database", v))
+                .map(|v| non_empty("notify.database", v))
                 .transpose()?
                 .unwrap_or_else(|| "(default)".into()),
             store_deadline,

@@ -14,7 +14,7 @@ pub mod source;
 
 pub use error::ConfigError;
 pub use project::{project_from_env, ENV_PROJECT};
-pub use section::{parse_section, Section, JOBS};
+pub use section::{non_empty, parse_section, Section, JOBS};
 pub use source::{source_from_env, ENV_CONFIG_PATH, ENV_CONFIG_TOML};
 
 use crate::destination::{Destination, RawDestination, TopicName};
@@ -163,10 +163,7 @@ impl Config {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::from_toml(text, &e))?;
         let mut config = Config::default();
         if let Some(id) = raw.container_id {
-            if id.trim().is_empty() {
-                return Err(ConfigError::invalid("container_id", "must not be empty"));
-            }
-            config.container_id = id;
+            config.container_id = non_empty("container_id", id)?;
         }
         if let Some(field) = raw.idempotency_field {
             config.idempotency_field = FieldPath::parse(&field).ok_or_else(|| {

@@ -42,6 +42,15 @@ impl Section {
 /// every Hermes function skips.
 pub const JOBS: &str = "jobs";
 
+/// `value` when it holds more than white space; else an error naming `key`.
+pub fn non_empty(key: impl Into<String>, value: String) -> Result<String, ConfigError> {
+    if value.trim().is_empty() {
+        Err(ConfigError::invalid(key, "must not be empty"))
+    } else {
+        Ok(value)
+    }
+}
+
 /// Parses a function's own section (`[counters]`, `[dashboard]`, `[dev]`) into its
 /// raw settings; unknown keys and wrong types are errors naming the section.
 pub fn parse_section<T: serde::de::DeserializeOwned>(

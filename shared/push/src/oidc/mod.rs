@@ -18,7 +18,7 @@ mod verifier;
 pub use token::{token_shape, AuthFailure, Claims};
 pub use verifier::OidcVerifier;
 
-use hermes_core::config::ConfigError;
+use hermes_core::config::{non_empty, ConfigError};
 
 /// Google's OAuth2 signing keys, as a JWKS.
 pub const GOOGLE_JWKS_URL: &str = "https://www.googleapis.com/oauth2/v3/certs";
@@ -44,16 +44,7 @@ impl PushAuth {
         service_account: Option<String>,
         jwks_url: Option<String>,
     ) -> Result<Self, ConfigError> {
-        let non_empty = |key: &str, v: String| {
-            if v.trim().is_empty() {
-                Err(ConfigError::invalid(
-                    format!("{section}.{key}"),
-                    "must not be empty",
-                ))
-            } else {
-                Ok(v)
-            }
-        };
+        let non_empty = |key: &str, v| non_empty(format!("{section}.{key}"), v);
         let audience = audience
             .map(|v| non_empty("push_audience", v))
             .transpose()?;
