@@ -118,7 +118,7 @@ fn payloads(path: &str) -> ExitCode {
         let mut errors = Vec::new();
         let mut destinations = Vec::new();
         if config.schema.check_event(event, i, &mut errors) {
-            let id = process::event_identity(&config, event, i, None);
+            let id = process::event_identity(&config, element, i, None);
             for dest in &config.destinations {
                 let trigger = dest.trigger(event);
                 let entry = if !trigger.fired() {

@@ -68,3 +68,11 @@ pub fn push_envelope(message_id: &str, data: &Value, attributes: Value) -> Value
         "deliveryAttempt": 1,
     })
 }
+
+/// Whether `id` has the form of a derived (`"k1."`) or random (`"r1."`)
+/// event identity: the prefix and 32 lowercase hex digits.
+pub fn is_identity_form(id: &str, prefix: &str) -> bool {
+    id.strip_prefix(prefix).is_some_and(|hex| {
+        hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}

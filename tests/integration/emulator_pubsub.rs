@@ -51,14 +51,17 @@ fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The attributes but `hermes_event_id`, and that identity (a fresh UUID here:
+/// The attributes but `hermes_event_id`, and that identity (a random one here:
 /// the events carry no `event_id` and the requests no `Idempotency-Key`).
 fn split_identity(m: &Received) -> (BTreeMap<String, String>, String) {
     let mut attributes = m.attributes.clone();
     let id = attributes
         .remove("hermes_event_id")
         .expect("every message carries hermes_event_id");
-    assert!(uuid::Uuid::parse_str(&id).is_ok(), "not a UUID: {id}");
+    assert!(
+        hermes_testkit::samples::is_identity_form(&id, "r1."),
+        "not a random identity: {id}"
+    );
     (attributes, id)
 }
 

@@ -341,6 +341,9 @@ async fn client_resends_count_once_with_a_key_or_an_event_id_and_twice_without()
     let keyed = json!([purchase(&one("keyed"), None), purchase(&one("keyed"), None)]);
     p.send(&keyed, &[("Idempotency-Key", "order-77")]).await;
     p.send(&keyed, &[("Idempotency-Key", "order-77")]).await;
+    // The key reused with another body: other events, counted.
+    let reused = json!([purchase(&one("reused"), None)]);
+    p.send(&reused, &[("Idempotency-Key", "order-77")]).await;
     // An event with its own id, in two different requests.
     p.send(&json!([purchase(&one("own-id"), Some("evt-1"))]), &[])
         .await;
@@ -356,10 +359,16 @@ async fn client_resends_count_once_with_a_key_or_an_event_id_and_twice_without()
     let bare = json!([purchase(&one("bare"), None)]);
     p.send(&bare, &[]).await;
     p.send(&bare, &[]).await;
-    let want: Totals = [("keyed", 2), ("own-id", 1), ("other", 1), ("bare", 2)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+    let want: Totals = [
+        ("keyed", 2),
+        ("reused", 1),
+        ("own-id", 1),
+        ("other", 1),
+        ("bare", 2),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
     p.expect_totals(&want, Duration::from_secs(30)).await;
 }
 

@@ -220,7 +220,7 @@ fn build(config: &Config, p: Pending) -> RequestTrace {
         })
         .collect();
     // Not a time-ordered id: the store orders by `received_at`.
-    let id = uuid::Uuid::new_v4().simple().to_string();
+    let id = hermes_core::hex::hex(&crate::process::random_bits());
     RequestTrace {
         session: p.session.session_id(),
         id,

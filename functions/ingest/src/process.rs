@@ -7,15 +7,16 @@ use bytes::Bytes;
 use hermes_core::config::Config;
 use hermes_core::destination::{Message, Publisher, TopicName};
 use hermes_core::error::report;
-use hermes_core::json::{Element, Json};
+use hermes_core::identity;
+use hermes_core::json::Element;
 use hermes_core::schema::SchemaError;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The longest `Idempotency-Key` taken: with `:<index>` it must fit one
-/// attribute value (1,024 bytes).
+/// The longest `Idempotency-Key` taken (visible ASCII).
 pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 1000;
 
 /// What a request says about itself besides its events.
@@ -31,20 +32,23 @@ pub struct RequestContext<'a> {
     pub size: usize,
 }
 
-/// The identity of event `index` (its `hermes_event_id`): the event's own id
-/// field when it is a non-empty string; else `<Idempotency-Key>:<index>`; else
-/// a new random UUID. Fixed here, before any publish attempt, so every retry —
-/// ours or the client's — carries the same value.
+/// The identity of event `index` (its `hermes_event_id`, see
+/// [`hermes_core::identity`]): the event's own id field when it is a
+/// non-empty string; else derived from the `Idempotency-Key`, the index and
+/// the event's text; else random. Fixed here, before any publish attempt, so
+/// every retry — ours or the client's — carries the same value.
 pub fn event_identity(
     config: &Config,
-    event: &Json<'_>,
+    element: &Element<'_>,
     index: usize,
     key: Option<&str>,
 ) -> String {
-    Identities::default().identity(config, event, index, key)
+    Identities::default()
+        .identity(config, element, index, key)
+        .0
 }
 
-/// Random UUIDs for the events of one request, from secure random bytes drawn
+/// Random ids for the events of one request, from secure random bytes drawn
 /// 32 identities at a time: one system call per event cost more than the
 /// rest of the event's work (the request-path benchmark, at 100 events).
 pub struct Identities {
@@ -62,41 +66,63 @@ impl Default for Identities {
 }
 
 impl Identities {
-    /// [`event_identity`], drawing from this request's random bytes.
+    /// [`event_identity`], drawing from this request's random bytes; with
+    /// where the identity came from.
     pub fn identity(
         &mut self,
         config: &Config,
-        event: &Json<'_>,
+        element: &Element<'_>,
         index: usize,
         key: Option<&str>,
-    ) -> String {
-        match config
-            .idempotency_field
-            .lookup(event)
-            .and_then(Json::as_str)
-        {
-            Some(id) if !id.is_empty() => id.into_owned(),
-            _ => match key {
-                Some(key) => format!("{key}:{index}"),
-                None => self.uuid(),
-            },
+    ) -> (String, identity::Source) {
+        if let Some(id) = identity::of_field(&config.idempotency_field, &element.value) {
+            return (id.into_owned(), identity::Source::Field);
+        }
+        match key {
+            Some(key) => (
+                identity::from_key(key, index, &element.minified_text()),
+                identity::Source::Key,
+            ),
+            None => (self.random(), identity::Source::Random),
         }
     }
 
-    fn uuid(&mut self) -> String {
+    fn random(&mut self) -> String {
         if self.used == self.random.len() {
             if getrandom::fill(&mut self.random).is_err() {
-                return uuid::Uuid::new_v4().to_string();
+                return identity::from_random(&unique_bits());
             }
             self.used = 0;
         }
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&self.random[self.used..self.used + 16]);
+        let mut bits = [0u8; 16];
+        bits.copy_from_slice(&self.random[self.used..self.used + 16]);
         self.used += 16;
-        let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
-        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        id.hyphenated().encode_lower(&mut text).to_string()
+        identity::from_random(&bits)
     }
+}
+
+/// 128 random bits, or [`unique_bits`] when the system has none.
+pub(crate) fn random_bits() -> [u8; 16] {
+    let mut bits = [0u8; 16];
+    match getrandom::fill(&mut bits) {
+        Ok(()) => bits,
+        Err(_) => unique_bits(),
+    }
+}
+
+/// Bits no other event of any process shares, for when the operating system
+/// gives no random bytes (Linux does once booted): the time, the process id
+/// and a counter. Never one id shared by two events, which would drop one.
+fn unique_bits() -> [u8; 16] {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut bits = [0u8; 16];
+    bits[..8].copy_from_slice(&nanos.to_be_bytes());
+    bits[8..12].copy_from_slice(&std::process::id().to_be_bytes());
+    bits[12..].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+    bits
 }
 
 /// Where messages go: one [`Batcher`] shared by every request, so concurrent
@@ -300,6 +326,10 @@ fn check_and_encode(
 ) -> Vec<TagRun> {
     let mut runs = Vec::with_capacity(events.len() * config.destinations.len());
     let mut identities = Identities::default();
+    // Ids from the events' own id field, with the first event that had
+    // each: only those can repeat (derived ids cover the index, random ones
+    // are new).
+    let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, element) in events.iter().enumerate() {
         let event = &element.value;
         // `errors` stops growing at `max_errors`; the rest are only counted.
@@ -316,14 +346,25 @@ fn check_and_encode(
             continue;
         }
         // One identity per event: every destination's message carries the same.
-        let mut identity = None;
+        let mut event_id: Option<String> = None;
         for (d, dest) in config.destinations.iter().enumerate() {
             if !dest.triggers(event) {
                 continue;
             }
-            let id = identity.get_or_insert_with(|| {
-                identities.identity(config, event, i, request.idempotency_key)
-            });
+            let id = match &mut event_id {
+                Some(id) => id,
+                None => {
+                    let (id, source) =
+                        identities.identity(config, element, i, request.idempotency_key);
+                    if source == identity::Source::Field {
+                        if let Some(first) = repeated(&mut seen, &id, i) {
+                            duplicate(config, report, i, first);
+                            break;
+                        }
+                    }
+                    event_id.insert(id)
+                }
+            };
             let mut traced = None;
             let state = match dest.encode(element, body, id, request.preview) {
                 Ok(message) => {
@@ -344,6 +385,33 @@ fn check_and_encode(
         }
     }
     runs
+}
+
+/// The first event of the request with identity `id`, when it is not `index`
+/// (`index` is remembered as the first otherwise).
+fn repeated(seen: &mut HashMap<String, usize>, id: &str, index: usize) -> Option<usize> {
+    match seen.get(id) {
+        Some(first) => Some(*first),
+        None => {
+            seen.insert(id.to_string(), index);
+            None
+        }
+    }
+}
+
+/// Reports event `index` as a repeat of event `first`: not published, and
+/// failed in the status.
+fn duplicate(config: &Config, report: &mut Report, index: usize, first: usize) {
+    report.invalid_schema_events.push(index);
+    if report.errors.len() < config.limits.max_errors {
+        report.errors.push(SchemaError::duplicate_event_id(
+            index,
+            first,
+            config.idempotency_field.as_str(),
+        ));
+    } else {
+        report.errors_omitted += 1;
+    }
 }
 
 /// One topic's messages, and the runs they belong to (the batcher splits them

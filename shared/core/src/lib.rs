@@ -13,6 +13,8 @@ pub mod error;
 pub mod excerpt;
 pub mod field_path;
 pub mod future;
+pub mod hex;
+pub mod identity;
 pub mod json;
 pub mod limits;
 pub mod preview;

@@ -238,6 +238,8 @@ pub enum ErrorCode {
     Missing,
     /// The request body is not an array of events.
     NotArray,
+    /// An earlier event of the same request has the same identity.
+    DuplicateEventId,
 }
 
 /// One failing leaf, in the shape of the response's `errors` entries.
@@ -267,6 +269,25 @@ impl SchemaError {
                 "Body: The request body is not of type array. Instead received a type of \"{actual}\". \
                  The sGTM client expects an array of event objects."
             ),
+        }
+    }
+
+    /// Event `index` has the identity of event `first` of the same request,
+    /// read from the id field at `field`: it is not published (it would be
+    /// counted as the first), and says so.
+    pub fn duplicate_event_id(index: usize, first: usize, field: &str) -> Self {
+        let path = format!("events[{index}].{field}");
+        Self {
+            event_index: Some(index),
+            message: format!(
+                "Duplicate: The \"{path}\" value is the same as that of events[{first}]; \
+                 one identity is one event, so this one was not published."
+            ),
+            path,
+            code: ErrorCode::DuplicateEventId,
+            expected: "unique",
+            actual: "duplicate",
+            required: false,
         }
     }
 }

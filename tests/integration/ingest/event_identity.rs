@@ -1,6 +1,7 @@
 //! Event identity (`hermes_event_id`, README "Delivery guarantees"): fixed per
-//! event before the first attempt, from the event's id field, else the
-//! request's `Idempotency-Key`, else a new UUID; and publishes that outlive a
+//! event before the first attempt, from the event's id field, else derived
+//! from the request's `Idempotency-Key` and the event's text, else random;
+//! a repeated identity within one request; and publishes that outlive a
 //! client who hangs up.
 
 use super::common::*;
@@ -10,6 +11,7 @@ use hermes_gcp::pubsub::PubSubRest;
 use hermes_gcp::{Auth, Backoff, Endpoint};
 use hermes_testkit::emulator::free_port;
 use hermes_testkit::publishers::PublishIds;
+use hermes_testkit::samples::is_identity_form;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,29 +58,100 @@ async fn the_event_id_field_is_the_identity_and_both_destinations_carry_it() {
         "one identity per event"
     );
     assert_eq!(events_ids[0], "order-17");
-    // An empty or non-string id is no identity: a fresh UUID each.
+    // An empty or non-string id is no identity: a fresh random one each.
     for id in &events_ids[1..] {
-        assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+        assert!(is_identity_form(id, "r1."), "{id}");
     }
     assert_ne!(events_ids[1], events_ids[2]);
 }
 
 #[tokio::test]
-async fn an_idempotency_key_gives_key_and_index_and_a_resend_the_same_ids() {
+async fn an_idempotency_key_derives_ids_and_a_resend_gets_the_same() {
     let (app, rec) = app(TWO_DESTINATIONS, tokens(None, None));
+    // Two equal events: the index tells them apart.
     let body = json!([
         { "event_name": "a" },
         { "event_name": "b", "event_id": "own-id" },
+        { "event_name": "a" },
     ])
     .to_string();
     for _ in 0..2 {
         let a = send(&app, &body, &[("Idempotency-Key", "req-9f")]).await;
         assert_eq!(a.status, 200, "{}", a.body);
     }
-    assert_eq!(
-        identities(&rec, "/events"),
-        ["req-9f:0", "own-id", "req-9f:0", "own-id"]
+    let ids = identities(&rec, "/events");
+    assert_eq!(ids[..3], ids[3..], "a resend has the same ids");
+    assert!(
+        is_identity_form(&ids[0], "k1.") && is_identity_form(&ids[2], "k1."),
+        "{ids:?}"
     );
+    assert_ne!(ids[0], ids[2]);
+    assert_eq!(ids[1], "own-id", "an event_id is used as written");
+    // Whitespace is not part of the event: the same events pretty-printed
+    // are the same events.
+    let pretty =
+        serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&body).unwrap())
+            .unwrap();
+    send(&app, &pretty, &[("Idempotency-Key", "req-9f")]).await;
+    assert_eq!(identities(&rec, "/events")[6..], ids[..3]);
+}
+
+/// A key reused with another body, by the same client or by one who guessed
+/// it, gives new ids: no event of either body is taken for one of the other.
+#[tokio::test]
+async fn a_reused_key_with_another_body_never_shares_an_id() {
+    let (app, rec) = app(ONE_DESTINATION, tokens(None, None));
+    let key = [("Idempotency-Key", "reuse1")];
+    let first = json!([{ "event_name": "purchase", "value": 1 }]);
+    let second = json!([{ "event_name": "purchase", "value": 2 }]);
+    send(&app, &first.to_string(), &key).await;
+    send(&app, &second.to_string(), &key).await;
+    // A client's own event_id shaped like the old `<key>:<index>` form.
+    send_json(
+        &app,
+        &json!([{ "event_name": "purchase", "event_id": "reuse1:0" }]),
+    )
+    .await;
+    let ids = identities(&rec, "/events");
+    assert_eq!(ids.len(), 3);
+    assert_ne!(ids[0], ids[1], "the second body's event lost to the first");
+    assert_eq!(ids[2], "reuse1:0");
+    assert!(!ids[..2].contains(&ids[2]), "{ids:?}");
+}
+
+/// Two events of one request with the same id: the second would be counted
+/// as the first, so it is not published, and the answer says so.
+#[tokio::test]
+async fn a_repeated_event_id_in_one_request_is_reported_not_published() {
+    let (app, rec) = app(TWO_DESTINATIONS, tokens(None, None));
+    let events = json!([
+        { "event_name": "purchase", "event_id": "E1", "value": 1 },
+        { "event_name": "purchase", "event_id": "E2" },
+        { "event_name": "purchase", "event_id": "E1", "value": 2 },
+    ]);
+    let a = send_json(&app, &events).await;
+    assert_eq!(a.status, 206, "{}", a.body);
+    assert_eq!(a.body["invalidSchemaEvents"], json!([2]));
+    let error = &a.body["errors"][0];
+    assert_eq!(error["code"], "duplicate_event_id", "{error}");
+    assert_eq!(error["eventIndex"], 2);
+    assert_eq!(error["path"], "events[2].event_id");
+    assert!(
+        error["message"].as_str().unwrap().contains("events[0]"),
+        "names the first: {error}"
+    );
+    assert_eq!(a.body["messageIds"][2], json!({}));
+    assert_eq!(identities(&rec, "/events"), ["E1", "E2"]);
+    assert_eq!(identities(&rec, "/copies"), ["E1", "E2"]);
+    // Under a key the same events are still told apart by their ids.
+    let a = send(&app, &events.to_string(), &[("Idempotency-Key", "k")]).await;
+    assert_eq!(a.status, 206, "{}", a.body);
+    // All the same: one event published, the rest reported.
+    let same =
+        json!([{ "event_name": "a", "event_id": "X" }, { "event_name": "a", "event_id": "X" }]);
+    let a = send_json(&app, &same).await;
+    assert_eq!(a.status, 206, "{}", a.body);
+    assert_eq!(a.body["invalidSchemaEvents"], json!([1]));
 }
 
 #[tokio::test]

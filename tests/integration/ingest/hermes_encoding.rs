@@ -50,11 +50,14 @@ async fn hermes_readme_transaction_example() {
     assert_eq!(topic, "projects/my-project/topics/transactions");
     let expected = r#"{"transaction_id":"72ef1364-3b6c-4051-9a9f-d840491136eb","transaction_value":"150","items":[{"item_id":"blazer","item_name":"Blazer","price":150,"quantity":1,"currency":"GBP"}]}"#;
     assert_eq!(std::str::from_utf8(&message.data).unwrap(), expected);
-    // `hermes_event_id` follows `event_name`: a new UUID, the event has no `event_id`.
+    // `hermes_event_id` follows `event_name`: a random one, the event has no `event_id`.
     let mut attributes = message.attributes.clone();
     let (key, id) = attributes.remove(1);
     assert_eq!(key, "hermes_event_id");
-    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+    assert!(
+        hermes_testkit::samples::is_identity_form(&id, "r1."),
+        "{id}"
+    );
     assert_eq!(
         attributes,
         vec![

@@ -1,6 +1,7 @@
 //! [`SessionValue`] (what the client sends in `X-Gtm-Server-Preview`) and
 //! [`SessionId`] (what the dashboard's URLs and the stores key traces by).
 
+use crate::hex::hex;
 use aws_lc_rs::digest::{digest, SHA256};
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -129,10 +130,6 @@ impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -31,13 +31,7 @@ impl DocumentId {
     /// A 32-byte digest (SHA-256) in lowercase hex: 64 hex digits are always a
     /// valid id, so whatever was hashed, the id needs no check.
     pub fn from_digest(digest: &[u8; 32]) -> Self {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut id = String::with_capacity(64);
-        for b in digest {
-            id.push(char::from(HEX[usize::from(b >> 4)]));
-            id.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-        Self(id)
+        Self(crate::hex::hex(digest))
     }
 
     pub fn as_str(&self) -> &str {

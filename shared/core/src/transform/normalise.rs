@@ -2,6 +2,7 @@
 //! API "Format user data", Enhanced Conversions, GA4 user-provided data), and
 //! the two digests: SHA-256 (`hash`) and HMAC-SHA-256 (`hmac`), lowercase hex.
 
+use crate::hex::hex;
 use aws_lc_rs::{digest, hmac};
 use unicode_normalization::UnicodeNormalization;
 
@@ -77,16 +78,6 @@ pub fn is_sha256_hex(value: &str) -> bool {
 /// Lowercase hex of SHA-256 of the UTF-8 text.
 pub fn sha256_hex(text: &str) -> String {
     hex(digest::digest(&digest::SHA256, text.as_bytes()).as_ref())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0x0f)] as char);
-    }
-    out
 }
 
 /// The minimum length of `HERMES_HASH_KEY`: HMAC-SHA-256's output size, as
