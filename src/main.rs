@@ -117,7 +117,11 @@ fn payloads(path: &str) -> ExitCode {
         let event = &element.value;
         let mut errors = Vec::new();
         let mut destinations = Vec::new();
-        if config.schema.check_event(event, i, &mut errors) {
+        if config
+            .schema
+            .check_element(element, i, &mut errors, usize::MAX)
+            .passed
+        {
             let id = process::event_identity(&config, element, i, None);
             for dest in &config.destinations {
                 let trigger = dest.trigger(event);

@@ -334,12 +334,10 @@ fn check_and_encode(
         let event = &element.value;
         // `errors` stops growing at `max_errors`; the rest are only counted.
         let kept_before = report.errors.len();
-        let checked = config.schema.check_event_capped(
-            event,
-            i,
-            &mut report.errors,
-            config.limits.max_errors,
-        );
+        let checked =
+            config
+                .schema
+                .check_element(element, i, &mut report.errors, config.limits.max_errors);
         if !checked.passed {
             report.errors_omitted += checked.failed_leaves - (report.errors.len() - kept_before);
             report.invalid_schema_events.push(i);

@@ -24,7 +24,9 @@ pub enum Json<'a> {
     Number(&'a str),
     String(Str<'a>),
     Array(Vec<Json<'a>>),
-    /// Entries in the order written; a repeated key is kept (lookups take the last).
+    /// Entries in the order written; a repeated key is kept (lookups take the
+    /// last) and flagged on the array element that holds it
+    /// ([`Element::repeated_key`]).
     Object(Vec<(Str<'a>, Json<'a>)>),
 }
 
@@ -241,6 +243,52 @@ impl<'a> Json<'a> {
         }
     }
 
+    /// The path of the first key written twice in one object, depth first,
+    /// after `prefix` (`events[0]` gives `events[0].items[1].price`); `None`
+    /// when every object's keys are distinct. One buffer for the whole walk:
+    /// linear in the keys' length, however long or deep they are.
+    pub fn repeated_key_path(&self, prefix: &str) -> Option<String> {
+        let mut path = prefix.to_string();
+        self.find_repeated_key(&mut path).then_some(path)
+    }
+
+    fn find_repeated_key(&self, path: &mut String) -> bool {
+        let len = path.len();
+        match self {
+            Self::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    use std::fmt::Write;
+                    let _ = write!(path, "[{i}]");
+                    if item.find_repeated_key(path) {
+                        return true;
+                    }
+                    path.truncate(len);
+                }
+                false
+            }
+            Self::Object(entries) => {
+                if has_repeated_key(entries) {
+                    let mut seen = std::collections::HashSet::with_capacity(entries.len());
+                    if let Some((key, _)) = entries.iter().find(|(k, _)| !seen.insert(k.as_cow())) {
+                        path.push('.');
+                        path.push_str(&key.as_cow());
+                        return true;
+                    }
+                }
+                for (key, value) in entries {
+                    path.push('.');
+                    path.push_str(&key.as_cow());
+                    if value.find_repeated_key(path) {
+                        return true;
+                    }
+                    path.truncate(len);
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+
     /// The string's value, escapes decoded.
     pub fn as_str(&self) -> Option<Cow<'_, str>> {
         match self {
@@ -350,6 +398,10 @@ pub struct Element<'a> {
     pub text: &'a str,
     /// No whitespace inside `text` outside strings: `text` is already minified.
     pub minified: bool,
+    /// Some object inside writes one key twice (compared unescaped, so
+    /// `"a"` and `"\u0061"` are the same key): readers disagree on which
+    /// value such a key has. [`Json::repeated_key_path`] says where.
+    pub repeated_key: bool,
     pub value: Json<'a>,
 }
 
@@ -412,6 +464,7 @@ pub fn parse_array(text: &str, max: usize) -> Result<Elements<'_>, ArrayError> {
         loop {
             let start = p.pos;
             p.spaced = false;
+            p.repeated = false;
             let value = p.value(MAX_DEPTH - 1)?;
             if items.len() == max {
                 return Err(ArrayError::TooMany(max));
@@ -419,6 +472,7 @@ pub fn parse_array(text: &str, max: usize) -> Result<Elements<'_>, ArrayError> {
             items.push(Element {
                 text: &text[start..p.pos],
                 minified: !p.spaced,
+                repeated_key: p.repeated,
                 value,
             });
             p.ws();
@@ -436,6 +490,30 @@ pub fn parse_array(text: &str, max: usize) -> Result<Elements<'_>, ArrayError> {
         items,
         heap_bytes: p.heap,
     })
+}
+
+/// Whether two entries have the same key. Small objects (most events) are
+/// compared pair by pair, larger ones through a set, so a 100,000-key object
+/// costs 100,000 hashes, not 5 billion comparisons.
+fn has_repeated_key(entries: &[(Str<'_>, Json<'_>)]) -> bool {
+    const PAIRWISE: usize = 16;
+    if entries.len() <= PAIRWISE {
+        entries
+            .iter()
+            .enumerate()
+            .any(|(i, (key, _))| entries[..i].iter().any(|(other, _)| same_key(key, other)))
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(entries.len());
+        entries.iter().any(|(key, _)| !seen.insert(key.as_cow()))
+    }
+}
+
+/// Whether two keys are the same string once escapes are decoded.
+fn same_key(a: &Str<'_>, b: &Str<'_>) -> bool {
+    match (a.as_plain(), b.as_plain()) {
+        (Some(a), Some(b)) => a == b,
+        _ => a.as_cow() == b.as_cow(),
+    }
 }
 
 /// The bytes that end a run of plain string text.
@@ -457,6 +535,8 @@ struct Parser<'a> {
     pos: usize,
     /// Whitespace was skipped since it was last reset.
     spaced: bool,
+    /// An object with a repeated key was parsed since it was last reset.
+    repeated: bool,
     heap: usize,
     /// The elements and entries of the containers being parsed: each
     /// container is then allocated once, at its size, not grown push by push.
@@ -471,6 +551,7 @@ impl<'a> Parser<'a> {
             bytes: text.as_bytes(),
             pos: 0,
             spaced: false,
+            repeated: false,
             heap: 0,
             values: Vec::new(),
             entries: Vec::new(),
@@ -609,6 +690,9 @@ impl<'a> Parser<'a> {
                 Some(_) => return Err(self.error_before("expected `,` or `}`")),
                 None => return Err(self.error("EOF while parsing an object")),
             }
+        }
+        if !self.repeated && has_repeated_key(&self.entries[start..]) {
+            self.repeated = true;
         }
         let entries: Vec<(Str<'a>, Json<'a>)> = self.entries.drain(start..).collect();
         self.heap += entries.capacity() * std::mem::size_of::<(Str<'_>, Json<'_>)>();

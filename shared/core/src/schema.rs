@@ -4,7 +4,7 @@
 //! The rules are parsed once, at start-up, into [`Schema`]; checking an event
 //! never fails on the schema itself, only on the event.
 
-use crate::json::{Json, Str};
+use crate::json::{Element, Json, Str};
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
@@ -240,6 +240,8 @@ pub enum ErrorCode {
     NotArray,
     /// An earlier event of the same request has the same identity.
     DuplicateEventId,
+    /// An object of the event writes one key twice.
+    DuplicateKey,
 }
 
 /// One failing leaf, in the shape of the response's `errors` entries.
@@ -269,6 +271,25 @@ impl SchemaError {
                 "Body: The request body is not of type array. Instead received a type of \"{actual}\". \
                  The sGTM client expects an array of event objects."
             ),
+        }
+    }
+
+    /// Event `index` writes a key twice in one object, at `path` (cut to a
+    /// bounded length): refused, since readers differ on which of the two
+    /// values the key has (the check could read one, a consumer the other).
+    pub fn duplicate_key(index: usize, mut path: String) -> Self {
+        crate::excerpt::truncate_in_place(&mut path, MAX_PATH_CHARS);
+        Self {
+            event_index: Some(index),
+            message: format!(
+                "Duplicate Key: The \"{path}\" key is written more than once in its object. \
+                 Each key may appear once."
+            ),
+            path,
+            code: ErrorCode::DuplicateKey,
+            expected: "unique",
+            actual: "duplicate",
+            required: false,
         }
     }
 
@@ -377,6 +398,30 @@ impl Schema {
             .passed
     }
 
+    /// Checks one event of a request's array, as [`Schema::check_event_capped`]
+    /// does, after refusing one that writes a key twice in an object (one
+    /// error, and no type check: which value would it check?).
+    pub fn check_element(
+        &self,
+        element: &Element<'_>,
+        index: usize,
+        errors: &mut Vec<SchemaError>,
+        cap: usize,
+    ) -> Checked {
+        if element.repeated_key {
+            let prefix = format!("events[{index}]");
+            let path = element.value.repeated_key_path(&prefix).unwrap_or(prefix);
+            if errors.len() < cap {
+                errors.push(SchemaError::duplicate_key(index, path));
+            }
+            return Checked {
+                passed: false,
+                failed_leaves: 1,
+            };
+        }
+        self.check_event_capped(&element.value, index, errors, cap)
+    }
+
     /// Like [`Schema::check_event`], but `errors` never grows past `cap`
     /// entries: the errors beyond it are only counted, so an event with a
     /// million bad leaves costs a count, not a million messages.
@@ -404,6 +449,9 @@ impl Schema {
         }
     }
 }
+
+/// The longest path an error about a repeated key quotes.
+const MAX_PATH_CHARS: usize = 200;
 
 /// What [`Schema::check_event_capped`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

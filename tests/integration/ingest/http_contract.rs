@@ -152,3 +152,39 @@ async fn response_is_json_with_every_field() {
         }
     }
 }
+
+/// A key written twice in one object: the check would read one value and a
+/// consumer of the published text perhaps the other, so the event is refused
+/// (README, "The ingest function"); the other events of the request go on.
+#[tokio::test]
+async fn an_event_with_a_key_written_twice_is_refused() {
+    let (app, rec) = app(ONE_DESTINATION, tokens(None, None));
+    let a = send(&app, r#"[{"event_name":5,"event_name":"purchase"}]"#, &[]).await;
+    assert_eq!(a.status, 422, "{}", a.body);
+    assert_eq!(a.body["errors"][0]["code"], "duplicate_key", "{}", a.body);
+    assert_eq!(a.body["errors"][0]["path"], "events[0].event_name");
+    assert_eq!(a.body["errors"].as_array().map(Vec::len), Some(1));
+    assert_eq!(rec.count(), 0, "nothing published");
+
+    // Escaped spellings of one key are one key; deep objects count too; the
+    // valid event beside them is published.
+    let body = r#"[
+        {"event_name":"a","user_data":{"city":"X","\u0063ity":"Y"}},
+        {"event_name":"purchase","items":[{"price":1,"price":1e9}]},
+        {"event_name":"purchase","items":[{"price":1},{"price":2}]}
+    ]"#;
+    let a = send(&app, body, &[]).await;
+    assert_eq!(a.status, 206, "{}", a.body);
+    assert_eq!(a.body["invalidSchemaEvents"], json!([0, 1]));
+    let paths: Vec<&str> = a.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["events[0].user_data.city", "events[1].items[0].price"]
+    );
+    assert_eq!(rec.count(), 1);
+}

@@ -246,3 +246,70 @@ fn payloads_decode_for_display_with_numbers_past_f64_as_text() {
     );
     assert_eq!(to_value(b"{"), None);
 }
+
+/// Every object's keys, decoded, through a set: the reference for
+/// [`Element::repeated_key`].
+fn has_repeat_anywhere(value: &Json<'_>) -> bool {
+    match value {
+        Json::Array(items) => items.iter().any(has_repeat_anywhere),
+        Json::Object(entries) => {
+            let keys: std::collections::HashSet<String> = entries
+                .iter()
+                .map(|(k, _)| k.as_cow().into_owned())
+                .collect();
+            keys.len() < entries.len() || entries.iter().any(|(_, v)| has_repeat_anywhere(v))
+        }
+        _ => false,
+    }
+}
+
+fn first(text: &str) -> Element<'_> {
+    parse_array(text, 10).unwrap().items.remove(0)
+}
+
+#[test]
+fn a_key_written_twice_is_flagged_with_its_path() {
+    let e = first(r#"[{"event_name":5,"event_name":"purchase"}]"#);
+    assert!(e.repeated_key);
+    assert_eq!(
+        e.value.repeated_key_path("events[0]").as_deref(),
+        Some("events[0].event_name")
+    );
+    // Escapes are decoded before keys are compared.
+    assert!(first(r#"[{"a":1,"\u0061":2}]"#).repeated_key);
+    assert!(first(r#"[{"é":1,"\u00e9":2}]"#).repeated_key);
+    // Deep inside, after many keys (the set, not the pairs).
+    let many: Vec<String> = (0..40).map(|i| format!("\"k{i}\":{i}")).collect();
+    let text = format!(
+        r#"[{{"event_name":"a","items":[{{"x":1}},{{{},"k7":0}}]}}]"#,
+        many.join(",")
+    );
+    let e = first(&text);
+    assert!(e.repeated_key);
+    assert_eq!(
+        e.value.repeated_key_path("events[3]").as_deref(),
+        Some("events[3].items[1].k7")
+    );
+    // The same key in two objects is no repeat; nor is a value equal to a key.
+    let e = first(r#"[{"a":{"a":"a"},"b":[{"a":1},{"a":2}]}]"#);
+    assert!(!e.repeated_key);
+    assert_eq!(e.value.repeated_key_path("events[0]"), None);
+    // The flag belongs to its own element.
+    let items = parse_array(r#"[{"a":1,"a":2},{"a":1}]"#, 10).unwrap().items;
+    assert!(items[0].repeated_key && !items[1].repeated_key);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// The parser's flag and the path agree with a set of every object's
+    /// decoded keys.
+    #[test]
+    fn repeated_keys_are_found_exactly(text in json_text()) {
+        let text = format!("[{text}]");
+        let e = first(&text);
+        let want = has_repeat_anywhere(&e.value);
+        prop_assert_eq!(e.repeated_key, want, "{}", text);
+        prop_assert_eq!(e.value.repeated_key_path("e").is_some(), want, "{}", text);
+    }
+}
