@@ -135,6 +135,9 @@ pub struct Calls {
     held: std::sync::atomic::AtomicBool,
     /// Signalled whenever a call starts.
     pub started: tokio::sync::Notify,
+    /// How long each call takes (on tokio's clock, so a test with paused
+    /// time runs it in no real time).
+    delay: Option<std::time::Duration>,
 }
 
 /// The attribute that makes [`Calls`] refuse a call.
@@ -146,6 +149,14 @@ impl Calls {
         let calls = Self::default();
         calls.held.store(true, std::sync::atomic::Ordering::SeqCst);
         calls
+    }
+
+    /// Every call takes `delay`, then answers.
+    pub fn slow(delay: std::time::Duration) -> Self {
+        Self {
+            delay: Some(delay),
+            ..Self::default()
+        }
     }
 
     pub fn release(&self) {
@@ -189,6 +200,9 @@ impl Publisher for Calls {
                 calls.len()
             };
             self.started.notify_waiters();
+            if let Some(delay) = self.delay {
+                tokio::time::sleep(delay).await;
+            }
             if self.held.load(std::sync::atomic::Ordering::SeqCst) {
                 self.gate.publish(topic, messages).await?;
             }

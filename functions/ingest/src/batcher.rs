@@ -2,10 +2,14 @@
 //! as Google's client libraries batch.
 //!
 //! A lone message on an idle topic is sent at once. While a call for a topic
-//! is in flight, new messages wait and the next call takes all that waited
+//! is in flight, new messages wait and the next call takes what waited
 //! (split at Pub/Sub's limits). A call starts when messages wait and either
 //! nothing is in flight for the topic or what waits fills a whole call, up to
-//! [`BatcherLimits::max_calls_in_flight`] per topic. Each request gets back
+//! [`BatcherLimits::max_calls_in_flight`] per topic. The requests waiting are
+//! served in turn, not first come first served: a call takes one part of the
+//! next request, then one of each request after it that still fits, so a
+//! small request waits for a call slot, never behind every part of a large
+//! one queued before it. Each request gets back
 //! exactly its own ids, in its own order. What waits is bounded: a request
 //! whose messages do not fit is refused whole ([`QueueFull`]), before anything
 //! of it is queued. Calls run in tasks no request owns, so a request that is
@@ -162,7 +166,9 @@ struct Topic {
 
 #[derive(Default)]
 struct TopicState {
-    waiting: VecDeque<Part>,
+    /// The parts of each request waiting, one queue per request, in the
+    /// order they are served (never an empty one).
+    waiting: VecDeque<VecDeque<Part>>,
     waiting_messages: usize,
     waiting_bytes: usize,
     in_flight: usize,
@@ -281,6 +287,7 @@ impl Batcher {
                 continue;
             };
             let mut state = lock(&queue.state);
+            let mut own = VecDeque::with_capacity(parts.len());
             for (first, messages, bytes) in parts {
                 let (tx, rx) = oneshot::channel();
                 let len = messages.len();
@@ -292,7 +299,7 @@ impl Batcher {
                 *room_b -= room.1;
                 state.waiting_messages += len;
                 state.waiting_bytes += bytes;
-                state.waiting.push_back(Part {
+                own.push_back(Part {
                     request,
                     messages,
                     bytes,
@@ -309,6 +316,9 @@ impl Batcher {
                     started: start,
                     answer: rx,
                 });
+            }
+            if !own.is_empty() {
+                state.waiting.push_back(own);
             }
             drop(state);
             queues.push(Arc::clone(queue));
@@ -379,35 +389,60 @@ impl Batcher {
 }
 
 impl TopicState {
-    /// The parts at the front that fit one call; parts whose request's
-    /// deadline has passed are dropped unsent (that request has failed them).
+    /// The parts of one call, the requests in turn: the first part of the
+    /// next request, then the first part of each following request that
+    /// still fits. A request served goes behind those that were not; one
+    /// whose deadline has passed is dropped unsent (it has failed them).
     fn take_call(&mut self, queue: &Topic) -> Vec<Part> {
         let now = Instant::now();
         let mut call = Vec::new();
         let (mut messages, mut bytes) = (0, 0);
-        while let Some(part) = self.waiting.front() {
-            let expired = part.deadline <= now;
-            let fits = call.is_empty()
-                || (messages + part.messages.len() <= MAX_BATCH_MESSAGES
-                    && bytes + part.bytes <= CALL_BUDGET);
-            if !expired && !fits {
-                break;
-            }
-            let Some(part) = self.waiting.pop_front() else {
-                break;
-            };
-            self.waiting_messages -= part.messages.len();
-            self.waiting_bytes -= part.bytes;
-            queue.messages.add_permits(part.room.0 as usize);
-            queue.bytes.add_permits(part.room.1 as usize);
-            if expired {
+        let mut passed_over = VecDeque::new();
+        let mut served = VecDeque::new();
+        while let Some(mut parts) = self.waiting.pop_front() {
+            // A request's parts share its deadline.
+            if parts.front().is_some_and(|p| p.deadline <= now) {
+                for part in parts {
+                    self.release(queue, &part);
+                }
                 continue;
             }
-            messages += part.messages.len();
-            bytes += part.bytes;
-            call.push(part);
+            let fits = parts.front().is_some_and(|p| {
+                call.is_empty()
+                    || (messages + p.messages.len() <= MAX_BATCH_MESSAGES
+                        && bytes + p.bytes <= CALL_BUDGET)
+            });
+            let taken = if fits { parts.pop_front() } else { None };
+            match taken {
+                Some(part) => {
+                    self.release(queue, &part);
+                    messages += part.messages.len();
+                    bytes += part.bytes;
+                    call.push(part);
+                    if !parts.is_empty() {
+                        served.push_back(parts);
+                    }
+                }
+                None => passed_over.push_back(parts),
+            }
+            if messages >= MAX_BATCH_MESSAGES || bytes >= CALL_BUDGET {
+                break;
+            }
         }
+        // Not visited (the call filled up) keep their place after those
+        // passed over; the served go last.
+        passed_over.append(&mut self.waiting);
+        passed_over.append(&mut served);
+        self.waiting = passed_over;
         call
+    }
+
+    /// A part leaves the queue: its messages, bytes and room are given back.
+    fn release(&mut self, queue: &Topic, part: &Part) {
+        self.waiting_messages -= part.messages.len();
+        self.waiting_bytes -= part.bytes;
+        queue.messages.add_permits(part.room.0 as usize);
+        queue.bytes.add_permits(part.room.1 as usize);
     }
 }
 

@@ -30,9 +30,6 @@ pub use process::Publishing;
 use process::{RequestContext, MAX_IDEMPOTENCY_KEY_BYTES};
 use std::sync::Arc;
 
-/// One of the few slots of large requests being worked on (runtime::offload).
-type HeavyPermit = tokio::sync::SemaphorePermit<'static>;
-
 /// The header that marks a preview request.
 pub use hermes_core::preview::PREVIEW_HEADER;
 /// A client's key for one request, so that resending it publishes the same
@@ -140,7 +137,6 @@ async fn ingest(
             body: request_body,
             mut report,
             session,
-            heavy,
         }) => {
             let traced = std::mem::take(&mut report.traced);
             let size = report.event_count;
@@ -160,7 +156,6 @@ async fn ingest(
             if let (Some(tracer), Some(session)) = (&state.tracer, session) {
                 tracer.send(session, status.as_u16(), &body, request_body, traced)
             }
-            drop(heavy);
             response
         }
         Err(e) => {
@@ -179,12 +174,11 @@ async fn ingest(
 }
 
 /// A processed request: its body (kept for the preview trace), what became
-/// of its events, the preview session it is traced under, its slot.
+/// of its events, the preview session it is traced under.
 struct Handled {
     body: bytes::Bytes,
     report: process::Report,
     session: Option<SessionValue>,
-    heavy: Option<HeavyPermit>,
 }
 
 /// The checks in the order of the README ("The ingest function"): size,
@@ -206,10 +200,17 @@ async fn handle(
     let idempotency_key = idempotency_key(headers)?;
     let encoding = body::content_encoding(headers)?;
     let bytes = body::read(body, encoding, max, budget.map(|b| b.0.as_ref())).await?;
+    // The request's deadline runs from here: every wait below counts in it.
+    let received = tokio::time::Instant::now();
+    let deadline = received + state.config.publish_deadline;
     // A large request waits for one of a few slots, and its parsing runs off the
     // async workers: the rest of the server goes on meanwhile (runtime::offload).
+    // The slot is held for the CPU work only, not while the messages wait for
+    // Pub/Sub; a wait for it past the deadline is an overload (503).
     let size = bytes.len();
-    let heavy = hermes_runtime::heavy_permit(size).await;
+    let heavy = tokio::time::timeout_at(deadline, hermes_runtime::heavy_permit(size))
+        .await
+        .map_err(|_| IngestError::Overloaded)?;
     let events = offload(size, || {
         parse_events(&bytes, state.config.limits.max_events)
     })?;
@@ -233,8 +234,14 @@ async fn handle(
         idempotency_key,
         trace: session.is_some(),
         size,
+        received,
     };
-    let report = process::process(&state.config, publishing, &events.items, &bytes, request).await;
+    let prepared = process::prepare(&state.config, &events.items, &bytes, request);
+    // The messages are built: the parsed events and the slot can go before the
+    // wait for Pub/Sub (freeing 10,000 parsed events is large work as well).
+    offload(size, || drop(events));
+    drop(heavy);
+    let report = prepared.publish(&state.config, publishing, received).await;
     // A topic's publish queue had no room: nothing of the request was queued.
     if report.queue_full.is_some() {
         return Err(IngestError::PublishQueueFull);
@@ -243,13 +250,10 @@ async fn handle(
     if publishing.is_some() {
         metrics::log_request(&report, preview);
     }
-    // Freeing 10,000 parsed events is large work as well.
-    offload(size, || drop(events));
     Ok(Handled {
         body: bytes,
         report,
         session,
-        heavy,
     })
 }
 

@@ -15,12 +15,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
 
 /// The longest `Idempotency-Key` taken (visible ASCII).
 pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 1000;
 
 /// What a request says about itself besides its events.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct RequestContext<'a> {
     /// Sent with the preview header: messages carry `hermes_preview`.
     pub preview: bool,
@@ -30,6 +31,21 @@ pub struct RequestContext<'a> {
     pub trace: bool,
     /// The body's size in bytes: large ones are worked on off the async workers.
     pub size: usize,
+    /// When the body had been read: the request's publish deadline runs from here.
+    pub received: Instant,
+}
+
+impl Default for RequestContext<'_> {
+    /// A plain request (no preview, no key, not traced, small) received now.
+    fn default() -> Self {
+        Self {
+            preview: false,
+            idempotency_key: None,
+            trace: false,
+            size: 0,
+            received: Instant::now(),
+        }
+    }
 }
 
 /// The identity of event `index` (its `hermes_event_id`, see
@@ -301,19 +317,59 @@ pub async fn process(
     body: &Bytes,
     request: RequestContext<'_>,
 ) -> Report {
+    prepare(config, events, body, request)
+        .publish(config, publishing, request.received)
+        .await
+}
+
+/// One request's events checked and encoded: its messages, ready to publish.
+/// They hold no borrow of the parsed events, which can go before the wait.
+pub struct Prepared {
+    report: Report,
+    runs: Vec<TagRun>,
+    trace: bool,
+}
+
+/// The CPU work of a request: schema check, triggers, encoding (off the async
+/// workers when the body is large).
+pub fn prepare(
+    config: &Config,
+    events: &[Element<'_>],
+    body: &Bytes,
+    request: RequestContext<'_>,
+) -> Prepared {
     let mut report = Report {
         event_count: events.len(),
         message_ids: vec![MessageIds::default(); events.len()],
         ..Report::default()
     };
-    let mut runs = hermes_runtime::offload(request.size, || {
+    let runs = hermes_runtime::offload(request.size, || {
         check_and_encode(config, events, body, request, &mut report)
     });
-    if let Some(publishing) = publishing {
-        report.queue_full = publish(config, publishing, &mut runs).await.err();
+    Prepared {
+        report,
+        runs,
+        trace: request.trace,
     }
-    account(config, runs, request.trace, &mut report);
-    report
+}
+
+impl Prepared {
+    /// Publishes the messages (unless `publishing` is `None`) and waits for
+    /// them until `received + publish_deadline`, then accounts every tag.
+    pub async fn publish(
+        mut self,
+        config: &Config,
+        publishing: Option<&Publishing>,
+        received: Instant,
+    ) -> Report {
+        if let Some(publishing) = publishing {
+            self.report.queue_full = publish(config, publishing, received, &mut self.runs)
+                .await
+                .err();
+        }
+        account(config, self.runs, self.trace, &mut self.report);
+        self.report
+    }
 }
 
 /// Schema check, then trigger and encode every destination for each valid event.
@@ -441,15 +497,16 @@ fn batches(config: &Config, runs: &mut [TagRun]) -> Vec<Batch> {
 }
 
 /// Hands the messages to the shared batcher and waits for exactly this
-/// request's ids, until its own deadline (`publish_deadline_ms` from here).
+/// request's ids, until its own deadline (`publish_deadline_ms` from
+/// `start`, when its body had been read).
 /// Should the request be dropped (the client hung up), its calls go on.
 /// A full queue refuses the whole request: nothing of it is queued.
 async fn publish(
     config: &Config,
     publishing: &Publishing,
+    start: Instant,
     runs: &mut [TagRun],
 ) -> Result<(), QueueFull> {
-    let start = tokio::time::Instant::now();
     let (owners, batches): (Vec<_>, Vec<_>) = batches(config, runs)
         .into_iter()
         .map(|b| (b.runs, (b.topic, b.messages)))

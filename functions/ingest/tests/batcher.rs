@@ -353,3 +353,74 @@ async fn a_dropped_request_does_not_abort_its_call_and_drain_waits_for_it() {
     let sent: usize = calls.recorded().iter().map(|c| c.1.len()).sum();
     assert_eq!(sent, 3, "both requests' messages were published");
 }
+
+/// A small request that arrives behind a large one (ten calls' worth) is
+/// served at the next free call slot, not after every part of the large
+/// one: calls take the waiting requests in turn. (On tokio's paused clock:
+/// each call takes one virtual second.)
+#[tokio::test(start_paused = true)]
+async fn a_small_request_is_not_held_behind_a_large_one() {
+    let calls = Arc::new(Calls::slow(Duration::from_secs(1)));
+    let batcher = Batcher::with_limits(
+        calls.clone(),
+        BatcherLimits {
+            max_calls_in_flight: 2,
+            ..BatcherLimits::default()
+        },
+    );
+    let t = topic("events");
+    let start = Instant::now();
+    let large = batcher
+        .submit(vec![(t.clone(), request(0, 10_000))], start, DEADLINE)
+        .expect("room");
+    let small = batcher
+        .submit(vec![(t.clone(), request(1, 1))], start, DEADLINE)
+        .expect("room");
+    let ids = ids_of(small).await.expect("published");
+    assert_eq!(ids.len(), 1);
+    // Two calls of the large request are in flight at once; the small one
+    // goes with the next call after them, at 2 s. Served first come first
+    // served it would wait for all ten: 6 s.
+    let waited = start.elapsed();
+    assert!(waited <= Duration::from_secs(2), "waited {waited:?}");
+    assert_eq!(ids_of(large).await.map(|ids| ids.len()), Ok(10_000));
+    // Every message went exactly once.
+    let sent: usize = calls.recorded().iter().map(|(_, m)| m.len()).sum();
+    assert_eq!(sent, 10_001);
+}
+
+/// Many small requests and large ones at once: each call takes one part of
+/// each request in turn while they fit, and every request gets exactly its
+/// own ids.
+#[tokio::test(start_paused = true)]
+async fn requests_served_in_turn_still_get_their_own_ids() {
+    let calls = Arc::new(Calls::slow(Duration::from_millis(100)));
+    let batcher = Batcher::with_limits(
+        calls.clone(),
+        BatcherLimits {
+            max_calls_in_flight: 2,
+            ..BatcherLimits::default()
+        },
+    );
+    let t = topic("events");
+    let sizes = [2_500, 1, 3, 1_000, 7, 1_999, 1];
+    let mut pending = Vec::new();
+    for (req, &n) in sizes.iter().enumerate() {
+        let tickets = batcher
+            .submit(vec![(t.clone(), request(req, n))], Instant::now(), DEADLINE)
+            .expect("room");
+        pending.push((req, n, tickets));
+    }
+    for (req, n, tickets) in pending {
+        let ids = ids_of(tickets).await.expect("published");
+        assert_eq!(ids.len(), n);
+        let recorded = calls.recorded();
+        for (i, id) in ids.iter().enumerate() {
+            let m = message_of(&recorded, id).expect("an id of a call");
+            assert_eq!(who(m), (req.to_string(), i.to_string()), "{id}");
+        }
+    }
+    for (_, messages) in calls.recorded() {
+        assert!(messages.len() <= 1_000);
+    }
+}
