@@ -228,8 +228,9 @@ impl ItemsReader for SqliteStore {
                     )?;
                     let rows = stmt.query_map([], |r| {
                         let fields: String = r.get(1)?;
+                        // A non-finite amount is shown as it is, never as 0.
                         let legacy = |amount: f64| -> Amounts {
-                            if amount != 0.0 && amount.is_finite() {
+                            if amount != 0.0 {
                                 [(NO_CURRENCY.to_string(), amount)].into()
                             } else {
                                 Amounts::new()

@@ -21,16 +21,34 @@ pub const ITEM_KEYS: [&str; 7] = [
 ];
 
 /// Drops the noise of summed binary fractions (`0.1 + 0.2`): money needs no
-/// more than micro-units. Non-finite sums (never written by Hermes) become 0.
+/// more than micro-units. An amount too large for micro-units to matter (or
+/// not finite) is kept as it is.
 pub fn round_money(x: f64) -> f64 {
-    if !x.is_finite() {
-        return 0.0;
+    // Beyond 2^53 micro-units an f64 holds no fraction of a micro-unit.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    let scaled = x * 1e6;
+    if !scaled.is_finite() || scaled.abs() >= EXACT {
+        return x;
     }
-    let r = (x * 1e6).round() / 1e6;
+    let r = scaled.round() / 1e6;
     if r == 0.0 {
         0.0 // no "-0.0"
     } else {
         r
+    }
+}
+
+/// An amount in JSON: a number, or — JSON having no such numbers — the
+/// string `"Infinity"`, `"-Infinity"` or `"NaN"` for a stored amount that is
+/// not finite (Hermes never writes one; a sum of huge amounts can overflow).
+/// Never `null` or 0 in place of what the store holds.
+pub fn amount_json(x: f64) -> Value {
+    let rounded = round_money(x);
+    match serde_json::Number::from_f64(rounded) {
+        Some(n) => Value::Number(n),
+        None if x.is_nan() => Value::String("NaN".into()),
+        None if x > 0.0 => Value::String("Infinity".into()),
+        None => Value::String("-Infinity".into()),
     }
 }
 
@@ -70,7 +88,7 @@ fn money(amounts: &Amounts) -> Value {
     Value::Object(
         amounts
             .iter()
-            .map(|(currency, amount)| (currency.clone(), json!(round_money(*amount))))
+            .map(|(currency, amount)| (currency.clone(), amount_json(*amount)))
             .collect(),
     )
 }
@@ -173,8 +191,45 @@ mod tests {
     #[test]
     fn money_rounding() {
         assert_eq!(round_money(0.1 + 0.2), 0.3);
-        assert_eq!(round_money(f64::NAN), 0.0);
+        assert!(round_money(f64::NAN).is_nan());
         assert_eq!(round_money(-0.0000001), 0.0);
         assert_eq!(round_money(1234.5), 1234.5);
+        assert_eq!(round_money(1.7e308), 1.7e308);
+    }
+
+    /// A stored amount is shown as it is: a huge one as a number (rounding
+    /// it once overflowed to null), a non-finite one or a sum that overflows
+    /// as a string, never null or 0; other currencies' totals are untouched.
+    #[test]
+    fn amounts_are_never_null_or_zero_in_place_of_what_is_stored() {
+        let doc = items_document(vec![
+            totals("huge", 1, &[("DKK", 1.7e308)], json!({})),
+            totals("huge2", 1, &[("DKK", 1.7e308)], json!({})),
+            totals("real", 1, &[("DKK", 21.0), ("EUR", 5.0)], json!({})),
+            totals(
+                "broken",
+                1,
+                &[("SEK", f64::NAN), ("NOK", f64::NEG_INFINITY)],
+                json!({}),
+            ),
+        ]);
+        let item = |id: &str| {
+            doc["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["item_id"] == id)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(item("huge")["revenue"], json!({"DKK": 1.7e308}));
+        assert_eq!(
+            item("broken")["revenue"],
+            json!({"NOK": "-Infinity", "SEK": "NaN"})
+        );
+        assert_eq!(
+            doc["totals"]["revenue"],
+            json!({"DKK": "Infinity", "EUR": 5.0, "NOK": "-Infinity", "SEK": "NaN"})
+        );
     }
 }

@@ -27,7 +27,9 @@
   var currencies = {};
 
   function money(value, currency) {
-    var v = typeof value === 'number' && isFinite(value) ? value : 0;
+    // A stored amount that is not finite comes as "Infinity", "-Infinity" or
+    // "NaN" (JSON has no such numbers): shown as such, never as 0.
+    var v = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : 0;
     // XXX is ISO 4217's "no currency": sales that named none show as plain amounts.
     if (typeof currency === 'string' && /^[A-Za-z]{3}$/.test(currency) && currency.toUpperCase() !== 'XXX') {
       var code = currency.toUpperCase();

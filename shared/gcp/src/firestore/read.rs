@@ -248,12 +248,14 @@ fn integer(v: &Value) -> i64 {
     }
 }
 
+/// A stored amount as it is: a non-finite one (never written by Hermes, whose
+/// line amounts are bounded) stays non-finite, and a value that is no number
+/// reads as NaN, so a reader never shows a broken amount as 0.
 fn number(v: &Value) -> f64 {
     v.get("doubleValue")
         .and_then(double_of)
         .or_else(|| v.get("integerValue").and_then(int_of).map(|i| i as f64))
-        .filter(|d| d.is_finite())
-        .unwrap_or(0.0)
+        .unwrap_or(f64::NAN)
 }
 
 /// `revenue` / `profit`: a map of currency code → amount. A plain number is
@@ -340,5 +342,23 @@ mod tests {
             .counter,
             3
         );
+    }
+
+    /// A stored amount is read as it is: never 0 in place of a non-finite
+    /// or unreadable one (the dashboard shows those as such).
+    #[test]
+    fn amounts_that_are_not_finite_stay_so() {
+        let doc = json!({ "fields": {
+            "revenue": { "mapValue": { "fields": {
+                "DKK": { "doubleValue": "Infinity" },
+                "EUR": { "doubleValue": "-Infinity" },
+                "SEK": { "stringValue": "12" } } } },
+            "profit": { "doubleValue": "NaN" },
+        } });
+        let t = totals_of("a", &doc);
+        assert_eq!(t.revenue["DKK"], f64::INFINITY);
+        assert_eq!(t.revenue["EUR"], f64::NEG_INFINITY);
+        assert!(t.revenue["SEK"].is_nan());
+        assert!(t.profit["XXX"].is_nan());
     }
 }
