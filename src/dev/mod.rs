@@ -81,6 +81,9 @@ pub async fn run(options: Options) -> Result<(), DevError> {
     let dashboard_settings = Dashboard::settings_from(&config)?;
     let notify_settings = match Notify::settings_from(&config)? {
         Some(mut s) => {
+            if let hermes_notify::settings::BodyKind::Slack(template) = &s.body {
+                settings::check_notify_fields(&config, &dev.notify_topics, &template.fields())?;
+            }
             let url = Notify::url_from_env(&s)?;
             // In-process delivery needs no push token.
             s.push = PushAuth::off();

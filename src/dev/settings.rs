@@ -45,7 +45,8 @@ pub struct DevSettings {
     pub database: PathBuf,
     /// Topics delivered to the counters.
     pub push_topics: Vec<TopicName>,
-    /// Topics delivered to notify, when `[notify]` is configured (default: every topic).
+    /// Topics delivered to notify, when `[notify]` is configured (default: the
+    /// topics of whole-event destinations, else every topic).
     pub notify_topics: Vec<TopicName>,
     pub retry_min: Duration,
     pub retry_max: Duration,
@@ -65,7 +66,22 @@ impl DevSettings {
         };
         let notify_topics = match raw.notify_topics {
             Some(list) => topics("notify_topics", list)?,
-            None => config.topics().into_iter().cloned().collect(),
+            // The topics that carry whole events, which notify's template is
+            // written for: a mapped copy of the same event (same identity)
+            // would otherwise race it, and whichever came first was notified.
+            None => {
+                let mut whole: Vec<TopicName> = Vec::new();
+                for d in config.destinations.iter().filter(|d| d.mapping.is_none()) {
+                    if !whole.contains(&d.topic) {
+                        whole.push(d.topic.clone());
+                    }
+                }
+                if whole.is_empty() {
+                    config.topics().into_iter().cloned().collect()
+                } else {
+                    whole
+                }
+            }
         };
         let push_topics = match raw.push_topics {
             Some(list) => topics("push_topics", list)?,
@@ -100,6 +116,41 @@ impl DevSettings {
             retry_max,
         })
     }
+}
+
+/// Refuses a notify template that reads a field no message of a notify topic
+/// can have: a topic that only mapped destinations publish to carries their
+/// keys, and a placeholder outside them would always render empty (`New
+/// order :  ( items)`). `fields` are the template's top-level fields.
+pub fn check_notify_fields(
+    config: &Config,
+    topics: &[TopicName],
+    fields: &[&str],
+) -> Result<(), ConfigError> {
+    for topic in topics {
+        let mut keys: Vec<&str> = Vec::new();
+        let mut whole = false;
+        for d in config.destinations.iter().filter(|d| &d.topic == topic) {
+            match &d.mapping {
+                None => whole = true,
+                Some(rows) => keys.extend(rows.iter().map(|r| r.key.as_str())),
+            }
+        }
+        if whole {
+            continue;
+        }
+        if let Some(missing) = fields.iter().find(|f| !keys.contains(f)) {
+            return Err(ConfigError::invalid(
+                "notify.template",
+                format!(
+                    "{{{{{missing}}}}} is in no message of topic {topic}, whose destinations \
+                     map only {}; list the topics notify reads in [dev] notify_topics",
+                    keys.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Command-line options of `hermes dev`.
@@ -141,5 +192,54 @@ impl Options {
             }
         }
         Ok(o)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WHOLE_AND_MAPPED: &str = r#"
+[[destinations]]
+name = "events"
+topic = "events"
+[[destinations]]
+name = "orders"
+topic = "orders"
+[destinations.mapping]
+order = "transaction_id"
+"#;
+
+    fn config(text: &str) -> Config {
+        Config::parse(text, Some("p")).expect("config")
+    }
+
+    #[test]
+    fn notify_reads_the_whole_event_topics_by_default() {
+        let dev = DevSettings::parse(&config(WHOLE_AND_MAPPED), "p").unwrap();
+        let names: Vec<String> = dev.notify_topics.iter().map(|t| t.to_string()).collect();
+        assert_eq!(names, ["projects/p/topics/events"]);
+        // Only mapped destinations: every topic, as before.
+        let mapped = "[[destinations]]\nname = \"o\"\ntopic = \"orders\"\n[destinations.mapping]\norder = \"transaction_id\"\n";
+        let dev = DevSettings::parse(&config(mapped), "p").unwrap();
+        assert_eq!(dev.notify_topics.len(), 1);
+    }
+
+    #[test]
+    fn a_template_field_no_notify_topic_carries_stops_start_up() {
+        let c = config(WHOLE_AND_MAPPED);
+        let topic = |id: &str| TopicName::parse(id, Some("p")).unwrap();
+        // The mapped topic carries `order` only.
+        let err = check_notify_fields(&c, &[topic("orders")], &["order", "items"]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("notify.template")
+                && text.contains("{{items}}")
+                && text.contains("notify_topics"),
+            "{text}"
+        );
+        assert!(check_notify_fields(&c, &[topic("orders")], &["order"]).is_ok());
+        // A whole-event topic can carry anything.
+        assert!(check_notify_fields(&c, &[topic("events")], &["anything"]).is_ok());
     }
 }

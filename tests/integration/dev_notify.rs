@@ -111,3 +111,68 @@ async fn notify_runs_in_process_and_its_calls_show_in_the_queue_view() {
     drop(dev);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A purchase goes to a whole-event topic and to a mapped one whose payload
+/// has other keys (and whose topic sorts first, so its copy is queued
+/// first): notify renders the whole event, never `New order :  ( items)`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_renders_the_whole_event_not_a_mapped_copy() {
+    const MAPPED: &str = r#"
+[[destinations]]
+name = "events"
+topic = "events"
+
+[[destinations]]
+name = "orders"
+topic = "a-orders"
+require = ["items"]
+[destinations.mapping]
+order = "transaction_id"
+lines = "items"
+
+[notify]
+events = ["purchase"]
+template = 'New order {{transaction_id}}: {{value}} {{currency}} ({{items.length}} items)'
+
+[dev]
+retry_min_ms = 20
+retry_max_ms = 100
+"#;
+    let webhook = WebhookReceiver::start(|_| 200).await;
+    let dir = std::env::temp_dir().join(format!("hermes-dev-notify-map-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = dir.join("hermes.db").to_string_lossy().into_owned();
+    let dev = Function::start_on(
+        "hermes",
+        &["dev", "--db", &db],
+        free_port(),
+        &[
+            ("HERMES_CONFIG_TOML", MAPPED),
+            ("HERMES_NOTIFY_WEBHOOK_URL", &webhook.url),
+        ],
+    )
+    .await;
+    let events = json!([
+        { "event_name": "purchase", "event_id": "ord-10", "transaction_id": "T-10",
+          "value": 12, "currency": "DKK",
+          "items": [{ "item_id": "sku-2", "price": 12, "quantity": 1 }] }
+    ]);
+    let (status, body) = dev.post("/", &[], &events).await;
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let view = get(&format!("{}/dev/queue", dev.base)).await;
+        if view["pending"] == 0 && !webhook.calls().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no call: {view}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let texts: Vec<Value> = webhook.calls().iter().map(|c| c.json()).collect();
+    assert_eq!(
+        texts,
+        [json!({ "text": "New order T-10: 12 DKK (1 items)" })]
+    );
+    drop(dev);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -73,6 +73,22 @@ impl Template {
         Ok(Self(parts))
     }
 
+    /// The top-level fields the placeholders read (`items` for
+    /// `{{items.length}}`), each once, in the order written.
+    pub fn fields(&self) -> Vec<&str> {
+        let mut fields: Vec<&str> = Vec::new();
+        for part in &self.0 {
+            if let Part::Path(path) = part {
+                if let Some(first) = path.first() {
+                    if !fields.contains(&first.as_str()) {
+                        fields.push(first);
+                    }
+                }
+            }
+        }
+        fields
+    }
+
     /// The text for `payload`, at most [`MAX_RENDERED_BYTES`].
     pub fn render(&self, payload: &Value) -> String {
         let mut out = Bounded::default();
@@ -246,6 +262,16 @@ mod tests {
             r#"{"item_id":"123","item_name":"Blazer","quantity":1}"#
         );
         assert_eq!(render("{{user.address.length}}", &p), "1");
+    }
+
+    #[test]
+    fn fields_are_the_placeholders_first_segments() {
+        let t = Template::parse("{{a.b}} {{items.length}} {{a}} x").unwrap();
+        assert_eq!(t.fields(), ["a", "items"]);
+        assert!(Template::parse("no placeholders")
+            .unwrap()
+            .fields()
+            .is_empty());
     }
 
     #[test]
