@@ -79,7 +79,7 @@ pub fn binary(name: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         // Every binary lives in the package of the same name.
-        .args(["build", "--quiet", "-p", name, "--bin", name])
+        .args(["build", "--locked", "--quiet", "-p", name, "--bin", name])
         .current_dir(repo_root())
         .status()
         .expect("cargo build failed to start");

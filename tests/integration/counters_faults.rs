@@ -283,7 +283,29 @@ async fn aborted_is_contention_not_a_duplicate() {
         .mount(&server)
         .await;
     let (status, body) = push(&app(&server), two_items()).await;
+    // Contention is transient: retried, then 503 so Pub/Sub redelivers; never
+    // answered as a duplicate, and the marker is not even looked up.
     assert_eq!(status, 503, "{body}");
+    assert_ne!(body["status"], "duplicate", "{body}");
+    let requests = server.received_requests().await.unwrap_or_default();
+    let commits = requests
+        .iter()
+        .filter(|r| r.url.path().ends_with(":commit"))
+        .count();
+    assert!(commits >= 2, "ABORTED was not retried: {commits} commit");
+    let reads: Vec<String> = requests
+        .iter()
+        .filter(|r| !r.url.path().ends_with(":commit"))
+        .filter(|r| {
+            r.url.path().contains("hermes_processed")
+                || String::from_utf8_lossy(&r.body).contains("hermes_processed")
+        })
+        .map(|r| format!("{} {}", r.method, r.url.path()))
+        .collect();
+    assert!(
+        reads.is_empty(),
+        "taken for a possible duplicate: {reads:?}"
+    );
 }
 
 #[tokio::test]

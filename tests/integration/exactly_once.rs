@@ -10,7 +10,7 @@
 use hermes_core::time::format_timestamp;
 use hermes_testkit::emulator::{free_port, unique_id, Emulator, Function};
 use hermes_testkit::faults::{AnswerDropper, Delivery, Outage, PushFront};
-use hermes_testkit::samples::items_realtime;
+use hermes_testkit::samples::{items_realtime, push_envelope};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -406,9 +406,22 @@ async fn counters_failing_and_killed_mid_stream_still_count_exactly() {
     for request in first.chunks(10) {
         p.send(&json!(request), &[]).await;
     }
-    // kill -9 while deliveries are under way, and back.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // kill -9 while deliveries are under way (some reached the counters, not
+    // all of the first half), and back.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while front.forwarded() < 10 {
+        assert!(
+            Instant::now() < deadline,
+            "no delivery reached the counters"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let forwarded = front.forwarded();
     p.crash_counters().await;
+    assert!(
+        forwarded < first.len(),
+        "the kill came after all {forwarded} deliveries: nothing was under way"
+    );
     for request in second.chunks(10) {
         p.send(&json!(request), &[]).await;
     }
@@ -473,23 +486,59 @@ async fn overlapping_deliveries_past_the_ack_deadline_count_once() {
     );
 }
 
+/// Fifty events for one item, each pushed twice, all at once, straight to
+/// the counters (through the emulator at most two pushes are in flight per
+/// subscription): a hundred commits on one document overlap, and the sum is
+/// exact, each event counted once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_pushes_for_one_item_sum_exactly() {
     let Some((p, _)) = Pipeline::start("contention", Options::default()).await else {
         return;
     };
-    let p = Arc::new(p);
-    let mut clients = tokio::task::JoinSet::new();
-    for i in 0..50 {
-        let p = p.clone();
-        clients.spawn(async move {
-            let event = purchase(&[("hot".to_string(), i % 4 + 1)], Some(&format!("hot-{i}")));
-            p.send(&json!([event]), &[]).await;
-        });
+    const PUSHES: usize = 100;
+    let client = reqwest::Client::new();
+    let start = Arc::new(tokio::sync::Barrier::new(PUSHES));
+    let mut pushes = tokio::task::JoinSet::new();
+    for i in 0..PUSHES / 2 {
+        for copy in 0..2 {
+            let data = json!({ "items": [{ "item_id": "hot", "quantity": i % 4 + 1 }] });
+            let envelope = push_envelope(
+                &format!("m-{i}-{copy}"),
+                &data,
+                json!({ "event_name": "purchase", "hermes_event_id": format!("hot-{i}") }),
+            );
+            let (client, start, url) = (client.clone(), start.clone(), p.counters.base.clone());
+            pushes.spawn(async move {
+                start.wait().await;
+                let began = Instant::now();
+                let status = client
+                    .post(format!("{url}/"))
+                    .json(&envelope)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16());
+                (began, Instant::now(), status)
+            });
+        }
     }
-    while let Some(done) = clients.join_next().await {
-        done.expect("a client failed");
+    let mut spans = Vec::new();
+    while let Some(done) = pushes.join_next().await {
+        let (began, ended, status) = done.expect("a push task failed");
+        assert_eq!(status.ok(), Some(200), "a push was not acknowledged");
+        spans.push((began, ended));
     }
+    // How many were in flight at once, at the busiest moment.
+    let mut edges: Vec<(Instant, i32)> = spans
+        .iter()
+        .flat_map(|(b, e)| [(*b, 1), (*e, -1)])
+        .collect();
+    edges.sort();
+    let (mut now, mut most) = (0, 0);
+    for (_, step) in edges {
+        now += step;
+        most = most.max(now);
+    }
+    assert!(most >= 10, "at most {most} pushes were in flight at once");
     let want: Totals = [("hot".to_string(), (0..50).map(|i| i % 4 + 1).sum())].into();
     p.expect_totals(&want, Duration::from_secs(60)).await;
 }

@@ -427,11 +427,28 @@ async fn the_trace_route_refuses_unauthenticated_pushes_and_poison() {
             .body(Body::from(body.to_string()))
             .unwrap()
     };
-    let (status, _, _) = call(&guarded, post(envelope("{}"))).await;
+    let trace = serde_json::to_string(&hermes_core::preview::RequestTrace {
+        session: hermes_core::preview::SessionId::parse(&"a".repeat(64)).unwrap(),
+        id: "t-1".into(),
+        received_at: "2026-01-01T00:00:00.000000Z".into(),
+        expire_at: "2026-01-01T01:00:00.000000Z".into(),
+        status: 200,
+        response: json!({ "status": 200 }),
+        events: Vec::new(),
+        events_omitted: 0,
+    })
+    .unwrap();
+    // A real trace without the push token: refused, nothing written.
+    let (status, _, _) = call(&guarded, post(envelope(&trace))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _, _) = call(&open, post(envelope("{\"not\": \"a trace\"}"))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(store.all().is_empty());
+    // The same trace where no token is asked for: written (the route does write).
+    let (status, _, _) = call(&open, post(envelope(&trace))).await;
+    assert!(status.is_success(), "{status}");
+    let written: Vec<String> = store.all().into_iter().map(|t| t.id).collect();
+    assert_eq!(written, ["t-1"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -63,6 +63,12 @@ where
             Ok(Attempt::Done(v)) => return Ok(v),
             Ok(Attempt::Fail(e)) => return Err(GaveUp::Error(e)),
             Ok(Attempt::Retry(e)) => {
+                // An attempt that ended at the deadline was most likely cut
+                // short by it ("operation timed out"): the last answer the
+                // service gave says more.
+                if Instant::now() >= deadline {
+                    return Err(GaveUp::Deadline(last.or(Some(e))));
+                }
                 // Full jitter: sleep a random time up to the current delay.
                 let sleep = delay.mul_f64(fastrand::f64());
                 if Instant::now() + sleep >= deadline {
@@ -73,5 +79,42 @@ where
                 delay = (delay * backoff.multiplier).min(backoff.max);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The service answers "ABORTED", then the next attempt runs into the
+    /// deadline and fails with a timeout of its own: the error given up with
+    /// is the service's answer.
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_keeps_the_last_answer_over_a_cut_attempt() {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let backoff = Backoff {
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(1),
+            multiplier: 2,
+        };
+        let mut calls = 0;
+        let got: Result<(), _> = retry(deadline, backoff, |left| {
+            calls += 1;
+            let first = calls == 1;
+            async move {
+                if first {
+                    Attempt::Retry("ABORTED")
+                } else {
+                    // Cut short by the time left, as a request timeout is.
+                    tokio::time::sleep(left).await;
+                    Attempt::Retry("operation timed out")
+                }
+            }
+        })
+        .await;
+        assert!(
+            matches!(got, Err(GaveUp::Deadline(Some("ABORTED")))),
+            "{got:?}"
+        );
     }
 }

@@ -56,3 +56,35 @@ pub fn offload<R>(size: usize, work: impl FnOnce() -> R) -> R {
         work()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// At most `heavy_slots()` large requests hold a slot; the next waits
+    /// until one is given back, and a small request never waits.
+    #[tokio::test]
+    async fn large_requests_share_a_few_slots_and_small_ones_never_wait() {
+        let mut held = Vec::new();
+        for _ in 0..heavy_slots() {
+            let permit = tokio::time::timeout(Duration::from_secs(5), heavy_permit(OFFLOAD_BYTES))
+                .await
+                .expect("a free slot");
+            held.push(permit.expect("a large request takes a slot"));
+        }
+        let next =
+            tokio::time::timeout(Duration::from_millis(200), heavy_permit(OFFLOAD_BYTES)).await;
+        assert!(next.is_err(), "one more large request got a slot");
+        let small =
+            tokio::time::timeout(Duration::from_millis(200), heavy_permit(OFFLOAD_BYTES - 1))
+                .await
+                .expect("a small request never waits");
+        assert!(small.is_none());
+        held.pop();
+        let next = tokio::time::timeout(Duration::from_secs(5), heavy_permit(OFFLOAD_BYTES))
+            .await
+            .expect("a slot given back is taken");
+        assert!(next.is_some());
+    }
+}
