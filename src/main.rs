@@ -77,15 +77,29 @@ fn load(path: &str) -> Result<(Config, Vec<u8>), ExitCode> {
         eprintln!("hermes: {e}");
         ExitCode::from(2)
     })?;
+    // At most what ingest would take (`max_body_bytes`), one byte more to tell.
+    let limit = config.max_body_bytes;
     let mut bytes = Vec::new();
     let read = if path == "-" {
-        std::io::stdin().read_to_end(&mut bytes).map(|_| ())
+        std::io::stdin()
+            .take(limit as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map(|_| ())
     } else {
-        std::fs::read(path).map(|b| bytes = b)
+        std::fs::File::open(path)
+            .and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes))
+            .map(|_| ())
     };
     if let Err(e) = read {
         eprintln!("hermes: cannot read {path}: {e}");
         return Err(ExitCode::from(2));
+    }
+    if bytes.len() > limit {
+        // What ingest answers with 413: the payload is the problem, not the call.
+        println!(
+            "{path}: larger than max_body_bytes ({limit} bytes): ingest would refuse it (413)"
+        );
+        return Err(ExitCode::FAILURE);
     }
     Ok((config, bytes))
 }

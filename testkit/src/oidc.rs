@@ -7,11 +7,13 @@ use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::KeyPair as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde_json::{json, Value};
 
 pub struct TestKey {
     pub signing: EncodingKey,
+    /// The private key as PKCS#8 PEM, as a service-account key file holds it.
+    pub pem: String,
     /// Modulus and exponent, base64url without padding, as in a JWKS.
     pub n: String,
     pub e: String,
@@ -34,9 +36,22 @@ impl TestKey {
         let public = pair.public_key();
         Self {
             signing: EncodingKey::from_rsa_pem(pem.as_bytes()).expect("jsonwebtoken reads the key"),
+            pem,
             n: URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
             e: URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
         }
+    }
+
+    /// The public key, for verifying what was signed with this key.
+    pub fn decoding(&self) -> DecodingKey {
+        DecodingKey::from_rsa_components(&self.n, &self.e).expect("the key's own n and e")
+    }
+
+    /// Whether `signature` (base64url, unpadded, as in a JWS) is this key's
+    /// RS256 signature of `message`.
+    pub fn verifies_rs256(&self, message: &[u8], signature: &str) -> bool {
+        jsonwebtoken::crypto::verify(signature, message, &self.decoding(), Algorithm::RS256)
+            .unwrap_or(false)
     }
 
     pub fn jwk(&self, kid: &str) -> Value {

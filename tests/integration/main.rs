@@ -26,3 +26,4 @@ mod preview_emulator;
 mod publish_shared;
 mod push_kit;
 mod push_oidc;
+mod validate;

@@ -424,3 +424,63 @@ async fn requests_served_in_turn_still_get_their_own_ids() {
         assert!(messages.len() <= 1_000);
     }
 }
+
+/// The defaults the README states: at most 8 calls in flight per topic, and
+/// at most 64 MiB of encoded messages waiting per topic beside them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_bounds_are_8_calls_in_flight_and_64_mib_waiting() {
+    let calls = Arc::new(Calls::held());
+    let batcher = Batcher::new(calls.clone());
+    let t = topic("events");
+    // Twenty calls' worth: eight go out, the rest wait.
+    let many = batcher
+        .submit(
+            vec![(t.clone(), request(0, 20_000))],
+            Instant::now(),
+            DEADLINE,
+        )
+        .expect("room for 20,000 messages");
+    calls.wait_for(8).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(calls.count(), 8, "calls in flight past the bound");
+    assert_eq!(batcher.waiting(&t), 12_000);
+    // Bytes, the default 64 MiB, on a batcher allowed one call at a time:
+    // 1 MiB messages (768 KiB of data is 1 MiB in base64), one in flight.
+    let one_call = Batcher::with_limits(
+        calls.clone(),
+        BatcherLimits {
+            max_calls_in_flight: 1,
+            ..BatcherLimits::default()
+        },
+    );
+    let batcher = &one_call;
+    let other = topic("big");
+    let mib = |req: usize, n: usize| -> Vec<Message> {
+        (0..n)
+            .map(|i| Message {
+                data: vec![b'x'; 768 * 1024].into(),
+                attributes: vec![("req".into(), req.to_string()), ("n".into(), i.to_string())],
+            })
+            .collect()
+    };
+    let in_flight = batcher
+        .submit(vec![(other.clone(), mib(1, 1))], Instant::now(), DEADLINE)
+        .expect("an idle topic");
+    calls.wait_for(9).await;
+    assert_eq!(batcher.waiting(&other), 0);
+    // 63 MiB wait; 2 more would pass 64 MiB.
+    let waiting = batcher
+        .submit(vec![(other.clone(), mib(2, 63))], Instant::now(), DEADLINE)
+        .expect("63 MiB waiting");
+    let refused = batcher.submit(vec![(other.clone(), mib(3, 2))], Instant::now(), DEADLINE);
+    assert_eq!(
+        refused.err(),
+        Some(QueueFull {
+            topic: other.clone()
+        })
+    );
+    calls.release();
+    assert_eq!(ids_of(many).await.map(|ids| ids.len()), Ok(20_000));
+    assert_eq!(ids_of(in_flight).await.map(|ids| ids.len()), Ok(1));
+    assert_eq!(ids_of(waiting).await.map(|ids| ids.len()), Ok(63));
+}

@@ -32,7 +32,8 @@ pub async fn run_protected(router: Router, protection: &Protection) -> Result<()
         let router = with_request_log(protection.guard(router));
         check_lambda_env()?;
         tracing::info!("starting under the AWS Lambda runtime");
-        return lambda_http::run(router)
+        let service = tower::ServiceExt::map_request(router, without_stage);
+        return lambda_http::run(service)
             .await
             .map_err(|e| RuntimeError::Lambda(e.to_string()));
     }
@@ -45,6 +46,45 @@ pub async fn run_protected(router: Router, protection: &Protection) -> Result<()
             source,
         })?;
     serve_protected(listener, router, protection).await
+}
+
+/// API Gateway puts the stage before the path (`/prod/healthz` for a REST API
+/// on stage `prod`, or an HTTP API on a named stage), as lambda_http passes it
+/// on: the routes are the same whatever the stage, so it is taken off before
+/// routing. `$default` (and function URLs, load balancers) have none.
+pub fn without_stage<B>(mut request: axum::http::Request<B>) -> axum::http::Request<B> {
+    use lambda_http::request::RequestContext;
+    let stage = match request.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV1(context)) => context.stage.clone(),
+        Some(RequestContext::ApiGatewayV2(context)) => context.stage.clone(),
+        _ => None,
+    };
+    let Some(stage) = stage.filter(|s| !s.is_empty() && s != "$default") else {
+        return request;
+    };
+    let path = request.uri().path();
+    let Some(rest) = path
+        .strip_prefix('/')
+        .and_then(|p| p.strip_prefix(stage.as_str()))
+    else {
+        return request;
+    };
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return request;
+    }
+    let path = if rest.is_empty() { "/" } else { rest };
+    let path_and_query = match request.uri().query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_string(),
+    };
+    let mut parts = request.uri().clone().into_parts();
+    if let Ok(pq) = path_and_query.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
 }
 
 /// `lambda_runtime` panics when these are missing; Lambda always sets them, a
@@ -111,4 +151,42 @@ pub async fn serve_until(
     serve_connections(listener, router, protection.conn_limits(), shutdown).await?;
     tracing::info!("stopped: in-flight requests finished");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_stage;
+    use axum::http::Request;
+    use lambda_http::aws_lambda_events::apigw::ApiGatewayProxyRequestContext;
+    use lambda_http::request::RequestContext;
+
+    fn on_stage(uri: &str, stage: Option<&str>) -> String {
+        let mut context = ApiGatewayProxyRequestContext::default();
+        context.stage = stage.map(str::to_string);
+        let request = Request::get(uri)
+            .extension(RequestContext::ApiGatewayV1(context))
+            .body(())
+            .unwrap();
+        without_stage(request).uri().to_string()
+    }
+
+    #[test]
+    fn the_stage_is_taken_off_the_path() {
+        assert_eq!(on_stage("/prod/healthz", Some("prod")), "/healthz");
+        assert_eq!(on_stage("/prod", Some("prod")), "/");
+        assert_eq!(
+            on_stage("/prod/?validate_only=1", Some("prod")),
+            "/?validate_only=1"
+        );
+        assert_eq!(
+            on_stage("https://h.example/prod/x", Some("prod")),
+            "https://h.example/x"
+        );
+        // Only a whole first segment, and only a real stage.
+        assert_eq!(on_stage("/production/x", Some("prod")), "/production/x");
+        assert_eq!(on_stage("/x", Some("$default")), "/x");
+        assert_eq!(on_stage("/prod/x", None), "/prod/x");
+        let plain = Request::get("/prod/x").body(()).unwrap();
+        assert_eq!(without_stage(plain).uri().to_string(), "/prod/x");
+    }
 }

@@ -325,3 +325,55 @@ mask_ip = true
         ]
     );
 }
+
+/// A destination's static attributes, with the three Hermes sets
+/// (`event_name`, `hermes_event_id`, `hermes_preview`), must fit Pub/Sub's
+/// limits: at most 100 attributes, keys of at most 256 bytes. Checked at
+/// start-up, naming the key: no message of it could ever be published.
+#[test]
+fn static_attributes_past_pubsub_limits_stop_start_up() {
+    let with = |attributes: &[(String, String)]| {
+        let table: String = attributes
+            .iter()
+            .map(|(k, v)| format!("{k} = \"{v}\"\n"))
+            .collect();
+        hermes_core::config::Config::parse(
+            &format!("[[destinations]]\nname = \"d\"\ntopic = \"events\"\n[destinations.attributes]\n{table}"),
+            Some("p-1"),
+        )
+    };
+    let many = |n: usize| -> Vec<(String, String)> {
+        (0..n).map(|i| (format!("a{i}"), "v".to_string())).collect()
+    };
+    assert!(with(&many(97)).is_ok(), "97 + 3 = 100 attributes fit");
+    let err = with(&many(98)).unwrap_err().to_string();
+    assert!(
+        err.contains("destinations[0].attributes") && err.contains("101 attributes"),
+        "{err}"
+    );
+    let key = |n: usize| vec![("k".repeat(n), "v".to_string())];
+    assert!(with(&key(256)).is_ok(), "a 256-byte key fits");
+    let err = with(&key(257)).unwrap_err().to_string();
+    assert!(err.contains("257 bytes"), "{err}");
+}
+
+/// A message over 10 MB (encoded: base64 data, attributes) fails its tag with
+/// the reason, before anything is sent; one just under it is published.
+#[tokio::test]
+async fn a_message_over_10_mb_fails_its_tag() {
+    let toml = format!("max_body_bytes = 16777216\n{ONE_DESTINATION}");
+    let (app, rec) = app(&toml, tokens(None, None));
+    // 7.6 MB of text is over 10 MB in base64; 7.4 MB is under.
+    let event = |n: usize| json!({ "event_name": "e", "pad": "x".repeat(n) });
+    let a = send_json(&app, &json!([event(7_600_000), event(7_400_000)])).await;
+    assert_eq!(a.status, 206, "{}", a.body["failedTags"]);
+    assert_eq!(a.body["fullyFailedTagEvents"], json!([0]));
+    let error = a.body["failedTags"][0]["tagInfo"]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        error.contains("Pub/Sub limit exceeded") && error.contains("10000000"),
+        "{error}"
+    );
+    assert_eq!(rec.count(), 1, "only the message under the limit was sent");
+}

@@ -18,10 +18,13 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// An invalid value at `key`. Both may quote the configuration (a topic
+    /// name, a key): control characters are written escaped (`\n`), so the
+    /// error stays one line whatever the file holds.
     pub fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid {
-            key: key.into(),
-            message: message.into(),
+            key: one_line(key.into()),
+            message: one_line(message.into()),
         }
     }
 
@@ -42,5 +45,48 @@ impl ConfigError {
             }
             None => Self::invalid("(document)", message),
         }
+    }
+}
+
+/// `text` with its control characters escaped as Rust writes them (`\n`,
+/// `\u{1b}`); unchanged (not copied) when it has none.
+fn one_line(text: String) -> String {
+    if !text.chars().any(char::is_control) {
+        return text;
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the configuration fuzz target: a topic name with a newline
+    /// made a two-line error.
+    #[test]
+    fn errors_are_one_line_whatever_they_quote() {
+        let e = ConfigError::invalid(
+            "destinations[0].topic",
+            "\"]ev\nts\" is not a topic\r\u{1b}",
+        );
+        let line = e.to_string();
+        assert!(
+            !line.contains('\n') && !line.contains('\r') && !line.contains('\u{1b}'),
+            "{line}"
+        );
+        assert!(line.contains("]ev\\nts"), "{line}");
+        let text = "[[destinations]]\nname = \"e\"\ntopic = \"]ev\\nts\"\n";
+        let err = crate::config::Config::parse(text, Some("p"))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains('\n'), "{err}");
     }
 }
