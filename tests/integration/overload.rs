@@ -1,22 +1,26 @@
 //! Slow and half-open clients over real TCP sockets on loopback, against the
 //! server every function runs on (hermes_runtime): 408 for a header or a
 //! body that does not finish in time, idle connections closed, the connection
-//! cap, and SIGTERM with half-open connections and a slow request in flight
-//! against the real `hermes-ingest` binary. Bounds are on statuses and counts.
+//! cap, and SIGTERM of the real binaries (README, "Limits and overload"):
+//! `hermes-ingest`, `hermes-counters` and `hermes-notify` with half-open
+//! connections and a slow request in flight, `hermes-dashboard` with an open
+//! event stream, and ingest's publish drain that ends 9 s after the signal.
+//! Bounds are on statuses and counts; times only where the time is the promise.
 
 use hermes_core::config::Config;
 use hermes_runtime::{serve_until, Protection};
-use hermes_testkit::emulator::{binary, free_port, wait_http, Proc};
+use hermes_testkit::emulator::{binary, free_port, wait_http, Function, Proc};
 use hermes_testkit::publishers::{PublishIds, Recorder};
-use hermes_testkit::samples::config;
+use hermes_testkit::samples::{config, push_envelope, PROJECT};
+use hermes_testkit::sse::Events;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const DESTINATION: &str = r#"
 [[destinations]]
@@ -92,6 +96,24 @@ fn request(addr: std::net::SocketAddr, raw: &str) -> String {
     let mut s = connect(addr);
     s.write_all(raw.as_bytes()).unwrap();
     read_to_close(s)
+}
+
+/// Five connections that never finish their request: half a header, or a
+/// whole header and part of a body. A server that stops must not wait on them
+/// past its bound.
+fn half_open(addr: std::net::SocketAddr) -> Vec<TcpStream> {
+    (0..5)
+        .map(|i| {
+            let mut s = connect(addr);
+            let part: &[u8] = if i % 2 == 0 {
+                b"POST / HTTP/1.1\r\nhost: x\r\n"
+            } else {
+                b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 50\r\n\r\n[{"
+            };
+            s.write_all(part).unwrap();
+            s
+        })
+        .collect()
 }
 
 const HEALTHZ: &str = "GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
@@ -274,18 +296,7 @@ async fn sigterm_with_half_open_connections_answers_the_slow_request_and_exits()
     wait_http(&format!("{base}/healthz"), Duration::from_secs(60)).await;
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
 
-    let half_open: Vec<TcpStream> = (0..5)
-        .map(|i| {
-            let mut s = connect(addr);
-            let part: &[u8] = if i % 2 == 0 {
-                b"POST / HTTP/1.1\r\nhost: x\r\n"
-            } else {
-                b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 50\r\n\r\n[{"
-            };
-            s.write_all(part).unwrap();
-            s
-        })
-        .collect();
+    let half_open = half_open(addr);
     let slow = tokio::spawn(
         reqwest::Client::new()
             .post(format!("{base}/"))
@@ -316,4 +327,347 @@ async fn sigterm_with_half_open_connections_answers_the_slow_request_and_exits()
     let body: Value = answer.json().await.unwrap();
     assert_eq!(body["messageIds"], json!([{"all": "slow-1"}]), "{body}");
     drop(half_open);
+}
+
+// ---- SIGTERM of the other functions, and ingest's bounds -----------------------------
+
+/// Firestore's documents in the tests' project, as its REST paths spell them.
+fn documents() -> String {
+    format!("/v1/projects/{PROJECT}/databases/(default)/documents")
+}
+
+/// `host:port` of a wiremock server: the form `*_EMULATOR_HOST` takes.
+fn host_of(server: &MockServer) -> String {
+    server.uri().trim_start_matches("http://").to_string()
+}
+
+fn addr_of(function: &Function) -> std::net::SocketAddr {
+    function.base.trim_start_matches("http://").parse().unwrap()
+}
+
+/// Waits until `server` has received a request `matching` it: the call is
+/// under way (wiremock records a request before its delayed answer).
+async fn wait_for_call(
+    server: &MockServer,
+    what: &str,
+    matching: impl Fn(&wiremock::Request) -> bool,
+) {
+    let t0 = Instant::now();
+    while !server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .any(&matching)
+    {
+        assert!(t0.elapsed() < Duration::from_secs(30), "{what} never came");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A status and body, or why there was none.
+type Answer = Result<(u16, String), String>;
+
+/// A JSON `POST` sent in the background: its answer, and when it ended.
+fn post_in_background(url: String, body: String) -> tokio::task::JoinHandle<(Answer, Instant)> {
+    tokio::spawn(async move {
+        let sent = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await;
+        let answer = match sent {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                resp.text()
+                    .await
+                    .map(|text| (status, text))
+                    .map_err(|e| format!("{e:?}"))
+            }
+            Err(e) => Err(format!("{e:?}")),
+        };
+        (answer, Instant::now())
+    })
+}
+
+/// What [`terminate`] saw.
+struct Stopped {
+    /// Kept so that its log is printed if the test then fails.
+    function: Function,
+    /// `None`: still running at the bound.
+    status: Option<ExitStatus>,
+    /// Just before the signal.
+    signalled: Instant,
+    /// From just before the signal to the exit (or the bound).
+    took: Duration,
+}
+
+/// SIGTERM to `function`, then waits up to `bound` for it to exit.
+async fn terminate(mut function: Function, bound: Duration) -> Stopped {
+    tokio::task::spawn_blocking(move || {
+        let signalled = Instant::now();
+        let status = function.proc.terminate(bound);
+        Stopped {
+            took: signalled.elapsed(),
+            function,
+            status,
+            signalled,
+        }
+    })
+    .await
+    .unwrap()
+}
+
+/// SIGTERM to `hermes-counters` with five half-open connections and one push
+/// in flight, slow because its Firestore commit takes 2 s: the push is
+/// answered 200 (applied) and the process exits 0 within 10 s of the signal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_of_counters_answers_the_push_whose_commit_is_slow_and_exits() {
+    let firestore = MockServer::start().await;
+    let db = documents();
+    // The catalog knows nothing; the commit (marker and counters) takes 2 s.
+    Mock::given(method("POST"))
+        .and(path(format!("{db}:batchGet")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([{"missing": "x", "readTime": "2026-01-01T00:00:00Z"}])),
+        )
+        .mount(&firestore)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("{db}:commit")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"commitTime": "2026-01-01T00:00:00Z", "writeResults": []}))
+                .set_delay(Duration::from_secs(2)),
+        )
+        .mount(&firestore)
+        .await;
+    let counters = Function::start(
+        "hermes-counters",
+        &[
+            ("GOOGLE_CLOUD_PROJECT", PROJECT),
+            ("FIRESTORE_EMULATOR_HOST", &host_of(&firestore)),
+            ("HERMES_CONFIG_TOML", ""),
+        ],
+    )
+    .await;
+    let held = half_open(addr_of(&counters));
+    let envelope = push_envelope(
+        "m-slow",
+        &json!({"items": [{"item_id": "a", "price": 1, "quantity": 2}]}),
+        json!({}),
+    );
+    let push = post_in_background(format!("{}/", counters.base), envelope.to_string());
+    wait_for_call(&firestore, "the commit", |r| {
+        r.url.path().ends_with(":commit")
+    })
+    .await;
+
+    let stopped = terminate(counters, Duration::from_secs(10)).await;
+    let status = stopped
+        .status
+        .expect("hermes-counters still running 10 s after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    let (answer, _) = push.await.unwrap();
+    let (code, body) = answer.expect("the push in flight was answered");
+    assert_eq!(code, 200, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["status"], "applied", "{body}");
+    drop(held);
+}
+
+/// SIGTERM to `hermes-notify` with five half-open connections and one push in
+/// flight whose webhook call takes 2 s: the push is answered 200 (delivered,
+/// its marker written after the webhook's answer) and the process exits 0
+/// within 10 s of the signal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_of_notify_answers_the_push_whose_webhook_is_slow_and_exits() {
+    let webhook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(2)))
+        .mount(&webhook)
+        .await;
+    let firestore = MockServer::start().await;
+    // Notify's only read is the marker lookup: not found. Its only write is
+    // the marker's commit.
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(
+            json!({"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}}),
+        ))
+        .mount(&firestore)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("{}:commit", documents())))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"commitTime": "2026-01-01T00:00:00Z", "writeResults": [{}]})),
+        )
+        .mount(&firestore)
+        .await;
+    let config = "[notify]\nevents = [\"purchase\"]\ntemplate = 'New order {{transaction_id}}'\n";
+    let notify = Function::start(
+        "hermes-notify",
+        &[
+            ("GOOGLE_CLOUD_PROJECT", PROJECT),
+            ("FIRESTORE_EMULATOR_HOST", &host_of(&firestore)),
+            ("HERMES_CONFIG_TOML", config),
+            (
+                "HERMES_NOTIFY_WEBHOOK_URL",
+                &format!("{}/hook", webhook.uri()),
+            ),
+        ],
+    )
+    .await;
+    let held = half_open(addr_of(&notify));
+    let envelope = push_envelope(
+        "m-slow",
+        &json!({"transaction_id": "T-1"}),
+        json!({"event_name": "purchase"}),
+    );
+    let push = post_in_background(format!("{}/", notify.base), envelope.to_string());
+    wait_for_call(&webhook, "the webhook call", |_| true).await;
+
+    let stopped = terminate(notify, Duration::from_secs(10)).await;
+    let status = stopped
+        .status
+        .expect("hermes-notify still running 10 s after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    let (answer, _) = push.await.unwrap();
+    let (code, body) = answer.expect("the push in flight was answered");
+    assert_eq!(code, 200, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["status"], "delivered", "{body}");
+    let commits = firestore
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path().ends_with(":commit"))
+        .count();
+    assert_eq!(commits, 1, "the marker was not written once");
+    drop(held);
+}
+
+/// SIGTERM to `hermes-dashboard` with an event stream open (which never ends
+/// by itself) and five half-open connections: the server ends the stream (a
+/// clean end, not a connection cut at the deadline or by the exit) and exits
+/// 0 within 10 s of the signal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_of_the_dashboard_ends_its_event_streams_and_exits() {
+    let firestore = MockServer::start().await;
+    let db = documents();
+    // No items: an empty listing and a shards query that finds nothing.
+    Mock::given(method("GET"))
+        .and(path(format!("{db}/items")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&firestore)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("{db}:runQuery")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!([{"readTime": "2026-01-01T00:00:00Z"}])),
+        )
+        .mount(&firestore)
+        .await;
+    let dashboard = Function::start(
+        "hermes-dashboard",
+        &[
+            ("GOOGLE_CLOUD_PROJECT", PROJECT),
+            ("FIRESTORE_EMULATOR_HOST", &host_of(&firestore)),
+            (
+                "HERMES_CONFIG_TOML",
+                "[dashboard]\npoll_interval_ms = 200\n",
+            ),
+        ],
+    )
+    .await;
+    let mut events = Events::open(&format!("{}/api/items/stream", dashboard.base)).await;
+    // The stream serves: its first event is the (empty) items document.
+    let (name, data) = events
+        .next(Duration::from_secs(30))
+        .await
+        .expect("the stream ended before its first event");
+    assert_eq!(name, "message", "{data}");
+    let doc: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(doc["items"], json!([]), "{doc}");
+    let held = half_open(addr_of(&dashboard));
+    // Read on while the process stops: a cut stream makes `next` panic.
+    let rest = tokio::spawn(async move { events.next(Duration::from_secs(30)).await });
+
+    let stopped = terminate(dashboard, Duration::from_secs(10)).await;
+    let status = stopped
+        .status
+        .expect("hermes-dashboard still running 10 s after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    let rest = rest.await;
+    assert!(
+        matches!(rest, Ok(None)),
+        "the event stream was not ended by the server: {rest:?}"
+    );
+    drop(held);
+}
+
+/// Ingest's bounds on SIGTERM with one request in flight whose publish never
+/// answers: the request's connection is given at most 6 s, the publish is
+/// waited for until 9 s after the signal, and the process exits 0 by 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_of_ingest_waits_for_a_hung_publish_until_9_s_and_exits_by_10_s() {
+    let pubsub = MockServer::start().await;
+    let ids = PublishIds::new("late-", 1);
+    Mock::given(method("POST"))
+        .respond_with(move |req: &wiremock::Request| {
+            wiremock::Respond::respond(&ids, req).set_delay(Duration::from_secs(60))
+        })
+        .mount(&pubsub)
+        .await;
+    // The publish call's own deadline (10 s by default, counted from before
+    // the signal) must not end it first: only the drain's bound may.
+    let config = format!("publish_deadline_ms = 60000\n{DESTINATION}");
+    let ingest = Function::start(
+        "hermes-ingest",
+        &[
+            ("GOOGLE_CLOUD_PROJECT", PROJECT),
+            ("PUBSUB_EMULATOR_HOST", &host_of(&pubsub)),
+            ("HERMES_CONFIG_TOML", &config),
+        ],
+    )
+    .await;
+    let request = post_in_background(
+        format!("{}/", ingest.base),
+        json!([{"event_name": "hung"}]).to_string(),
+    );
+    wait_for_call(&pubsub, "the publish", |_| true).await;
+
+    // Cloud Run's 10 s, plus room for a loaded 2-core machine: the drain ends
+    // on the process's own 9 s timer, and the wake-up, the runtime's teardown
+    // and the exit can each be late by a few hundred milliseconds there.
+    let bound = Duration::from_millis(11_500);
+    let stopped = terminate(ingest, bound).await;
+    let took = stopped.took;
+    let status = stopped
+        .status
+        .unwrap_or_else(|| panic!("hermes-ingest still running {bound:?} after SIGTERM"));
+    assert!(status.success(), "{status:?}");
+    // Not sooner: it waited for the publish (the drain lasts until 9 s).
+    assert!(
+        took >= Duration::from_secs(8),
+        "exited {took:?} after SIGTERM, without waiting for the publish"
+    );
+    // And gave it up at the bound rather than seeing it finish.
+    let log = stopped.function.log_text();
+    assert!(
+        log.contains("shutting down with publishes still running"),
+        "the drain did not give up a running publish at its bound (see its log)"
+    );
+    // The request's connection was ended by the 6 s bound, long before the
+    // exit (1.5 s of room, as above).
+    let (answer, ended) = request.await.unwrap();
+    let after = ended.saturating_duration_since(stopped.signalled);
+    assert!(
+        after < Duration::from_millis(7_500),
+        "the request in flight ended {after:?} after SIGTERM: {answer:?}"
+    );
 }
