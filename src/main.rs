@@ -142,7 +142,7 @@ fn payloads(path: &str) -> ExitCode {
                 let entry = if !trigger.fired() {
                     json!({"name": dest.name, "triggered": false, "reason": trigger.to_string()})
                 } else {
-                    match dest.encode(element, &bytes, &id, false) {
+                    match dest.encode(element, &bytes, &id, Default::default()) {
                         Ok(message) => json!({
                             "name": dest.name,
                             "triggered": true,

@@ -186,7 +186,7 @@ fn bench_encode(c: &mut Criterion) {
         b.iter(|| {
             for event in &events {
                 black_box(
-                    dest.encode(black_box(event), &body, "bench-event", false)
+                    dest.encode(black_box(event), &body, "bench-event", Default::default())
                         .expect("encodes"),
                 );
             }
@@ -210,7 +210,12 @@ fn bench_encode(c: &mut Criterion) {
         b.iter(|| {
             black_box(
                 mapped
-                    .encode(black_box(purchase), &purchase_body, "bench-event", false)
+                    .encode(
+                        black_box(purchase),
+                        &purchase_body,
+                        "bench-event",
+                        Default::default(),
+                    )
                     .expect("encodes"),
             )
         })
@@ -229,7 +234,7 @@ fn bench_encode(c: &mut Criterion) {
         b.iter(|| {
             black_box(
                 transformed
-                    .encode(black_box(login), &body, "bench-event", false)
+                    .encode(black_box(login), &body, "bench-event", Default::default())
                     .expect("encodes"),
             )
         })
@@ -240,7 +245,7 @@ fn bench_encode(c: &mut Criterion) {
         .cycle()
         .take(100)
         .map(|e| {
-            dest.encode(e, &body, "bench-event", false)
+            dest.encode(e, &body, "bench-event", Default::default())
                 .expect("encodes")
         })
         .collect();

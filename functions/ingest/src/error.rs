@@ -17,6 +17,10 @@ pub enum IngestError {
     PublishQueueFull,
     #[error("Authorization: The authorization is invalid. Ensure you are including the correct authorization header in your request.")]
     Unauthorized,
+    #[error("Authorization: X-Hermes-Backfill needs the production token.")]
+    BackfillUnauthorized,
+    #[error("X-Hermes-Backfill: The header must be \"true\" or \"false\".")]
+    BadBackfill,
     #[error("Body: Content-Encoding \"{0}\" is not supported. Send gzip or identity.")]
     UnsupportedEncoding(String),
     #[error(
@@ -41,9 +45,10 @@ impl IngestError {
         match self {
             Self::TooLarge { .. } | Self::TooManyEvents { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Overloaded | Self::PublishQueueFull => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::BackfillUnauthorized => StatusCode::UNAUTHORIZED,
             Self::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BadIdempotencyKey
+            | Self::BadBackfill
             | Self::BodyRead(_)
             | Self::BadGzip(_)
             | Self::EmptyBody

@@ -35,6 +35,9 @@ pub use hermes_core::preview::PREVIEW_HEADER;
 /// A client's key for one request, so that resending it publishes the same
 /// event identities (README, "Delivery guarantees").
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+/// Marks a request's events as a backfill (README, "Nothing lost"):
+/// `true` with a production token only.
+pub const BACKFILL_HEADER: &str = "x-hermes-backfill";
 
 /// Everything a request needs, built once at start-up.
 pub struct Ingest {
@@ -197,6 +200,10 @@ async fn handle(
     if !state.tokens.authorize(authorization, preview) {
         return Err(IngestError::Unauthorized);
     }
+    let backfill = backfill(headers)?;
+    if backfill && !state.tokens.may_backfill(authorization) {
+        return Err(IngestError::BackfillUnauthorized);
+    }
     let idempotency_key = idempotency_key(headers)?;
     let encoding = body::content_encoding(headers)?;
     let bytes = body::read(body, encoding, max, budget.map(|b| b.0.as_ref())).await?;
@@ -231,6 +238,7 @@ async fn handle(
     };
     let request = RequestContext {
         preview,
+        backfill,
         idempotency_key,
         trace: session.is_some(),
         size,
@@ -273,6 +281,18 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, IngestError> {
         return Err(IngestError::BadIdempotencyKey);
     }
     Ok(Some(key))
+}
+
+/// The `X-Hermes-Backfill` header: `true` or `false` (any case), else 400.
+fn backfill(headers: &HeaderMap) -> Result<bool, IngestError> {
+    let Some(value) = headers.get(BACKFILL_HEADER) else {
+        return Ok(false);
+    };
+    match value.to_str().map(str::trim) {
+        Ok(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Ok(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        _ => Err(IngestError::BadBackfill),
+    }
 }
 
 /// Parses the body into the array of events: 400 for empty or invalid JSON,

@@ -5,7 +5,7 @@
 use crate::batcher::{Batcher, BatcherLimits, QueueFull};
 use bytes::Bytes;
 use hermes_core::config::Config;
-use hermes_core::destination::{Message, Publisher, TopicName};
+use hermes_core::destination::{Marks, Message, Publisher, TopicName};
 use hermes_core::error::report;
 use hermes_core::identity;
 use hermes_core::json::Element;
@@ -25,6 +25,9 @@ pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 1000;
 pub struct RequestContext<'a> {
     /// Sent with the preview header: messages carry `hermes_preview`.
     pub preview: bool,
+    /// Sent with `X-Hermes-Backfill: true` (production token only): messages
+    /// carry `hermes_backfill`.
+    pub backfill: bool,
     /// The `Idempotency-Key` header, at most [`MAX_IDEMPOTENCY_KEY_BYTES`].
     pub idempotency_key: Option<&'a str>,
     /// Traced by the preview inspector: keep each tag's message in [`Report::traced`].
@@ -35,11 +38,22 @@ pub struct RequestContext<'a> {
     pub received: Instant,
 }
 
+impl RequestContext<'_> {
+    /// The attributes every message of the request carries.
+    pub fn marks(&self) -> Marks {
+        Marks {
+            preview: self.preview,
+            backfill: self.backfill,
+        }
+    }
+}
+
 impl Default for RequestContext<'_> {
     /// A plain request (no preview, no key, not traced, small) received now.
     fn default() -> Self {
         Self {
             preview: false,
+            backfill: false,
             idempotency_key: None,
             trace: false,
             size: 0,
@@ -420,7 +434,7 @@ fn check_and_encode(
                 }
             };
             let mut traced = None;
-            let state = match dest.encode(element, body, id, request.preview) {
+            let state = match dest.encode(element, body, id, request.marks()) {
                 Ok(message) => {
                     traced = request.trace.then(|| message.clone());
                     Run::Pending(Some(message))

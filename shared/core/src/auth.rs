@@ -98,6 +98,18 @@ impl Tokens {
     }
 }
 
+impl Tokens {
+    /// Whether the request may mark its events as a backfill: a production
+    /// token (or no production tokens configured), never a preview token.
+    pub fn may_backfill(&self, authorization: Option<&[u8]>) -> bool {
+        let token = bearer_token(authorization).ok();
+        if self.production.is_configured() {
+            return token.is_some_and(|t| self.production.contains(t));
+        }
+        !token.is_some_and(|t| self.preview.is_configured() && self.preview.contains(t))
+    }
+}
+
 /// Why an `Authorization` header holds no bearer token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BearerError {

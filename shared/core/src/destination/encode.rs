@@ -17,6 +17,31 @@ pub const ATTR_PREVIEW: &str = "hermes_preview";
 /// Attribute every message carries: the event's identity, fixed before the
 /// first publish attempt so every retry resends it (README, "Delivery guarantees").
 pub const ATTR_EVENT_ID: &str = "hermes_event_id";
+/// Attribute carried by messages of a backfill request (`X-Hermes-Backfill:
+/// true`): old events sent again, which each push job counts or skips as it declares.
+pub const ATTR_BACKFILL: &str = "hermes_backfill";
+
+/// What a request says of all its messages, carried as attributes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Marks {
+    /// Sent by a preview request: [`ATTR_PREVIEW`].
+    pub preview: bool,
+    /// Sent by a backfill request: [`ATTR_BACKFILL`].
+    pub backfill: bool,
+}
+
+impl Marks {
+    /// The attributes these marks add to a message.
+    pub fn attributes(self) -> impl Iterator<Item = (String, String)> {
+        let preview = self
+            .preview
+            .then(|| (ATTR_PREVIEW.to_string(), "true".to_string()));
+        let backfill = self
+            .backfill
+            .then(|| (ATTR_BACKFILL.to_string(), "true".to_string()));
+        preview.into_iter().chain(backfill)
+    }
+}
 
 /// How a mapped value is converted, from its key's suffix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,7 +207,7 @@ impl Destination {
         event: &Element<'_>,
         body: &Bytes,
         event_id: &str,
-        preview: bool,
+        marks: Marks,
     ) -> Result<Message, EncodeError> {
         // Transforms first: nothing below (payload, attributes, errors) sees clear text.
         let value = self.transformed(&event.value);
@@ -192,15 +217,13 @@ impl Destination {
             (None, _) => Bytes::from(value.to_vec()),
             (Some(rows), _) => Bytes::from(self.mapped(rows, value)?),
         };
-        let mut attributes = Vec::with_capacity(self.attributes.len() + 3);
+        let mut attributes = Vec::with_capacity(self.attributes.len() + 4);
         if let Some(name) = value.get("event_name").and_then(Json::as_str) {
             attributes.push((ATTR_EVENT_NAME.to_string(), name.into_owned()));
         }
         attributes.push((ATTR_EVENT_ID.to_string(), event_id.to_string()));
         attributes.extend(self.attributes.iter().cloned());
-        if preview {
-            attributes.push((ATTR_PREVIEW.to_string(), "true".to_string()));
-        }
+        attributes.extend(marks.attributes());
         let message = Message { data, attributes };
         message.check_limits()?;
         Ok(message)
@@ -300,7 +323,7 @@ mod tests {
             let text = format!("[{event}]");
             let events = crate::json::parse_array(&text, 10).unwrap();
             let body = Bytes::from(text.clone());
-            d.encode(&events.items[0], &body, "id", false)
+            d.encode(&events.items[0], &body, "id", Marks::default())
                 .unwrap_err()
                 .to_string()
         };
@@ -347,11 +370,13 @@ mod tests {
             Cow::Borrowed(_)
         ));
         // A whole, minified event is published as a slice of the body itself.
-        let message = destination("").encode(event, &body, "e1", false).unwrap();
+        let message = destination("")
+            .encode(event, &body, "e1", Marks::default())
+            .unwrap();
         assert_eq!(message.data.as_ptr(), body[1..].as_ptr());
         let d = destination("[destinations.transform]\ndrop = [\"user_data\"]");
         assert_eq!(d.transformed(&event.value).to_vec(), b"{}");
-        let message = d.encode(event, &body, "e1", false).unwrap();
+        let message = d.encode(event, &body, "e1", Marks::default()).unwrap();
         assert_eq!(message.data, &b"{}"[..]);
     }
 }

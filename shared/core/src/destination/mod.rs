@@ -12,7 +12,8 @@ mod topic;
 mod trigger;
 
 pub use encode::{
-    Conversion, EncodeError, MappingRow, ATTR_EVENT_ID, ATTR_EVENT_NAME, ATTR_PREVIEW,
+    Conversion, EncodeError, MappingRow, Marks, ATTR_BACKFILL, ATTR_EVENT_ID, ATTR_EVENT_NAME,
+    ATTR_PREVIEW,
 };
 pub use message::{
     LimitExceeded, Message, MAX_ATTRIBUTES, MAX_ATTRIBUTE_KEY_BYTES, MAX_ATTRIBUTE_VALUE_BYTES,
