@@ -1,5 +1,7 @@
 //! `hermes`: the command line.
 //! - `hermes dev` runs the whole pipeline on one machine (see `dev.rs`).
+//! - `hermes replay --subscription SUB` sends quarantined events and dead
+//!   letters on again (see `replay.rs`).
 //! - `hermes validate FILE|-` checks a payload offline against the configured schema
 //!   and destinations, printing each error with its path.
 //! - `hermes validate --payloads FILE|-` prints, per event, what each destination
@@ -13,8 +15,10 @@ use std::io::Read;
 use std::process::ExitCode;
 
 mod dev;
+mod replay;
 
-const USAGE: &str = "usage:
+const USAGE: &str = concat!(
+    "usage:
   hermes dev [--port N] [--db FILE] [--host IP]
                            run the whole pipeline on one port: ingest at POST /, the
                            dashboard at /dashboard, an embedded SQLite queue and counter
@@ -27,13 +31,23 @@ const USAGE: &str = "usage:
   hermes validate --payloads FILE|-
                            print, per event, what each destination would receive (its
                            payload after transforms, decoded, and attributes) or why it
-                           does not trigger, as JSON; exit 1 on any error";
+                           does not trigger, as JSON; exit 1 on any error
+",
+    "  hermes replay --subscription SUB [--max N] [--dry-run] [--to-topic TOPIC]
+                           send the messages of a Pub/Sub subscription on again: quarantine
+                           bad rows through the current HERMES_CONFIG with their original
+                           hermes_event_id, dead letters to the topic they came from (or
+                           TOPIC); acknowledges only what was republished; prints one
+                           summary line; exit 1 when some still fail"
+);
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("dev") {
-        return run_dev(&args[1..]).await;
+    match args.first().map(String::as_str) {
+        Some("dev") => return run_dev(&args[1..]).await,
+        Some("replay") => return run_replay(&args[1..]).await,
+        _ => {}
     }
     match args
         .iter()
@@ -66,6 +80,25 @@ async fn run_dev(args: &[String]) -> ExitCode {
         Err(e) => {
             eprintln!("hermes dev: {}", hermes_core::error::Report(&e));
             ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_replay(args: &[String]) -> ExitCode {
+    hermes_runtime::logging::init_with_default("warn");
+    let result = match replay::Options::parse(args) {
+        Ok(options) => replay::run(options).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(summary) if summary.still_failing == 0 => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("hermes replay: {}", hermes_core::error::Report(&e));
+            if matches!(e, replay::ReplayError::Usage(_)) {
+                eprintln!("{USAGE}");
+            }
+            ExitCode::from(e.exit_code())
         }
     }
 }

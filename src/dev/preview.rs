@@ -126,6 +126,7 @@ mod tests {
             response: json!({ "status": 200 }),
             events: Vec::new(),
             events_omitted: 0,
+            backfill: false,
         }
     }
 

@@ -436,6 +436,7 @@ async fn the_trace_route_refuses_unauthenticated_pushes_and_poison() {
         response: json!({ "status": 200 }),
         events: Vec::new(),
         events_omitted: 0,
+        backfill: false,
     })
     .unwrap();
     // A real trace without the push token: refused, nothing written.

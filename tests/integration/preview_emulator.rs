@@ -163,6 +163,7 @@ topic = "{preview_topic}"
         response: json!({}),
         events: Vec::new(),
         events_omitted: 0,
+        backfill: false,
     };
     let live = RequestTrace {
         id: "live1".into(),

@@ -8,6 +8,7 @@ pub mod error;
 pub mod metrics;
 pub mod preview;
 pub mod process;
+pub mod quarantine;
 pub mod response;
 
 use axum::body::Body;
@@ -28,6 +29,7 @@ pub use hermes_gcp::StartupError;
 use hermes_runtime::{offload, RequestBudget};
 pub use process::Publishing;
 use process::{RequestContext, MAX_IDEMPOTENCY_KEY_BYTES};
+use quarantine::Quarantine;
 use std::sync::Arc;
 
 /// The header that marks a preview request.
@@ -46,6 +48,8 @@ pub struct Ingest {
     pub publishing: Publishing,
     /// Traces authorized preview requests for the inspector, when configured.
     pub tracer: Option<preview::Tracer>,
+    /// `[quarantine]`: where events refused for good are kept, when configured.
+    pub quarantine: Option<Quarantine>,
 }
 
 impl Ingest {
@@ -56,11 +60,13 @@ impl Ingest {
         publisher: Arc<dyn Publisher>,
     ) -> Result<Self, ConfigError> {
         require_destinations(&config)?;
+        let quarantine = Quarantine::from_config(&config)?;
         Ok(Self {
             config,
             tokens,
             publishing: Publishing::new(publisher),
             tracer: None,
+            quarantine,
         })
     }
 
@@ -141,7 +147,12 @@ async fn ingest(
             mut report,
             session,
         }) => {
-            let traced = std::mem::take(&mut report.traced);
+            let answered = preview::Answered {
+                traced: std::mem::take(&mut report.traced),
+                quarantined: std::mem::take(&mut report.quarantined),
+                // Read once already: a bad value was refused before.
+                backfill: backfill(&headers).unwrap_or(false),
+            };
             let size = report.event_count;
             let (status, body) = response::from_report(container_id, report);
             if status != StatusCode::OK {
@@ -157,7 +168,7 @@ async fn ingest(
                 response::respond(status, &body, size)
             });
             if let (Some(tracer), Some(session)) = (&state.tracer, session) {
-                tracer.send(session, status.as_u16(), &body, request_body, traced)
+                tracer.send(session, status.as_u16(), &body, request_body, answered)
             }
             response
         }
@@ -209,6 +220,7 @@ async fn handle(
     let bytes = body::read(body, encoding, max, budget.map(|b| b.0.as_ref())).await?;
     // The request's deadline runs from here: every wait below counts in it.
     let received = tokio::time::Instant::now();
+    let received_at = std::time::SystemTime::now();
     let deadline = received + state.config.publish_deadline;
     // A large request waits for one of a few slots, and its parsing runs off the
     // async workers: the rest of the server goes on meanwhile (runtime::offload).
@@ -240,6 +252,8 @@ async fn handle(
         preview,
         backfill,
         idempotency_key,
+        identity: None,
+        quarantine: state.quarantine.is_some() && publishing.is_some(),
         trace: session.is_some(),
         size,
         received,
@@ -249,10 +263,24 @@ async fn handle(
     // wait for Pub/Sub (freeing 10,000 parsed events is large work as well).
     offload(size, || drop(events));
     drop(heavy);
-    let report = prepared.publish(&state.config, publishing, received).await;
+    let mut report = prepared.publish(&state.config, publishing, received).await;
     // A topic's publish queue had no room: nothing of the request was queued.
     if report.queue_full.is_some() {
         return Err(IngestError::PublishQueueFull);
+    }
+    if let Some(quarantine) = &state.quarantine {
+        let refused = std::mem::take(&mut report.refused);
+        let bytes_of: usize = refused.iter().map(|r| r.text.len()).sum();
+        offload(bytes_of, || {
+            quarantine.publish(
+                &state.config,
+                state.publishing.batcher(),
+                &refused,
+                received_at,
+                request.marks(),
+            )
+        });
+        report.quarantined = refused.iter().map(|r| (r.index, r.reason)).collect();
     }
     // A validate-only request publishes nothing: it is no traffic of the pipeline.
     if publishing.is_some() {

@@ -7,6 +7,7 @@
 
 use crate::error::IngestError;
 use crate::process::TracedTag;
+use crate::quarantine::Reason;
 use crate::response::ResponseBody;
 use hermes_core::auth::Tokens;
 use hermes_core::config::Config;
@@ -56,6 +57,18 @@ struct Pending {
     /// the request path keeps no copy of them.
     body: bytes::Bytes,
     traced: Vec<TracedTag>,
+    /// Events sent to the quarantine, with why.
+    quarantined: Vec<(usize, Reason)>,
+    backfill: bool,
+}
+
+/// What the request path knew of an answered request besides its answer.
+pub struct Answered {
+    /// Each tag execution with its message.
+    pub traced: Vec<TracedTag>,
+    /// Events sent to the quarantine, with why.
+    pub quarantined: Vec<(usize, Reason)>,
+    pub backfill: bool,
 }
 
 /// The sending end of the trace task.
@@ -99,7 +112,7 @@ impl Tracer {
         status: u16,
         body: &ResponseBody,
         request_body: bytes::Bytes,
-        traced: Vec<TracedTag>,
+        answered: Answered,
     ) {
         let pending = Pending {
             session,
@@ -107,7 +120,9 @@ impl Tracer {
             status,
             response: serde_json::to_value(body).unwrap_or(Value::Null),
             body: request_body,
-            traced,
+            traced: answered.traced,
+            quarantined: answered.quarantined,
+            backfill: answered.backfill,
         };
         if let Err(e) = self.tx.try_send(pending) {
             let why = match e {
@@ -130,7 +145,11 @@ impl Tracer {
         container_id: &str,
         error: &IngestError,
     ) {
-        if matches!(error, IngestError::Unauthorized) || !headers.contains_key(PREVIEW_HEADER) {
+        if matches!(
+            error,
+            IngestError::Unauthorized | IngestError::BackfillUnauthorized
+        ) || !headers.contains_key(PREVIEW_HEADER)
+        {
             return;
         }
         let authorization = headers
@@ -146,7 +165,11 @@ impl Tracer {
                 status.as_u16(),
                 &body,
                 bytes::Bytes::new(),
-                Vec::new(),
+                Answered {
+                    traced: Vec::new(),
+                    quarantined: Vec::new(),
+                    backfill: false,
+                },
             );
         }
     }
@@ -185,6 +208,7 @@ fn build(config: &Config, p: Pending) -> RequestTrace {
         .and_then(|text| hermes_core::json::parse_array(text, usize::MAX).ok())
         .map(|events| events.items)
         .unwrap_or_default();
+    let quarantined: BTreeMap<usize, Reason> = p.quarantined.into_iter().collect();
     let events = parsed
         .iter()
         .map(|element| &element.value)
@@ -216,6 +240,7 @@ fn build(config: &Config, p: Pending) -> RequestTrace {
                     .map(|name| name.into_owned()),
                 errors: errors.remove(&(i as u64)).unwrap_or_default(),
                 destinations,
+                quarantined: quarantined.get(&i).map(|r| r.as_str().to_string()),
             }
         })
         .collect();
@@ -229,6 +254,7 @@ fn build(config: &Config, p: Pending) -> RequestTrace {
         status: p.status,
         response: p.response,
         events_omitted: parsed.len().saturating_sub(MAX_TRACED_EVENTS),
+        backfill: p.backfill,
         events,
     }
 }

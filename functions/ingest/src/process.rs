@@ -2,7 +2,8 @@
 //! (Hermes encoding), publish through the batcher shared by every request (calls
 //! split at Pub/Sub's limits), and account every tag execution back to its event.
 
-use crate::batcher::{Batcher, BatcherLimits, QueueFull};
+use crate::batcher::{BatchError, Batcher, BatcherLimits, QueueFull};
+use crate::quarantine::{slice_of, FailedDestination, Reason, RefusedEvent};
 use bytes::Bytes;
 use hermes_core::config::Config;
 use hermes_core::destination::{Marks, Message, Publisher, TopicName};
@@ -30,6 +31,13 @@ pub struct RequestContext<'a> {
     pub backfill: bool,
     /// The `Idempotency-Key` header, at most [`MAX_IDEMPOTENCY_KEY_BYTES`].
     pub idempotency_key: Option<&'a str>,
+    /// The identity of every event of the request, instead of the rules of
+    /// [`event_identity`]: `hermes replay` republishes a quarantined event
+    /// (one per request) with the identity it had.
+    pub identity: Option<&'a str>,
+    /// Keep what the quarantine needs of each event refused for good, in
+    /// [`Report::refused`].
+    pub quarantine: bool,
     /// Traced by the preview inspector: keep each tag's message in [`Report::traced`].
     pub trace: bool,
     /// The body's size in bytes: large ones are worked on off the async workers.
@@ -55,6 +63,8 @@ impl Default for RequestContext<'_> {
             preview: false,
             backfill: false,
             idempotency_key: None,
+            identity: None,
+            quarantine: false,
             trace: false,
             size: 0,
             received: Instant::now(),
@@ -204,6 +214,9 @@ pub struct TagInfo {
 pub struct FailedTag {
     pub tag_info: TagInfo,
     pub event_index: usize,
+    /// Refused for good (the quarantine takes the event); not in the answer.
+    #[serde(skip)]
+    pub permanent: bool,
 }
 
 /// Everything the response reports about the events of one request.
@@ -228,6 +241,13 @@ pub struct Report {
     /// A topic's publish queue had no room for this request's messages:
     /// nothing of it was queued, and ingest refuses it (503).
     pub queue_full: Option<QueueFull>,
+    /// The events refused for good, in request order, with what their bad
+    /// rows need (only when [`RequestContext::quarantine`]); the response
+    /// never reads it.
+    pub refused: Vec<RefusedEvent>,
+    /// The events whose bad rows went to the quarantine, with why (for the
+    /// preview inspector).
+    pub quarantined: Vec<(usize, Reason)>,
 }
 
 /// One event's message ids by destination name, in name order: a JSON object
@@ -311,6 +331,9 @@ enum Run {
     Failed {
         error: String,
         millis: u64,
+        /// The same message would be refused again (an encoding failure, a
+        /// publish refused for good): the event goes to the quarantine.
+        permanent: bool,
     },
 }
 
@@ -342,6 +365,15 @@ pub struct Prepared {
     report: Report,
     runs: Vec<TagRun>,
     trace: bool,
+    /// Identity and text of each event with messages, by index (only when
+    /// quarantining): what a destination's refusal puts in its bad row.
+    kept: Vec<Kept>,
+}
+
+struct Kept {
+    index: usize,
+    event_id: String,
+    text: Bytes,
 }
 
 /// The CPU work of a request: schema check, triggers, encoding (off the async
@@ -357,13 +389,14 @@ pub fn prepare(
         message_ids: vec![MessageIds::default(); events.len()],
         ..Report::default()
     };
-    let runs = hermes_runtime::offload(request.size, || {
+    let (runs, kept) = hermes_runtime::offload(request.size, || {
         check_and_encode(config, events, body, request, &mut report)
     });
     Prepared {
         report,
         runs,
         trace: request.trace,
+        kept,
     }
 }
 
@@ -382,6 +415,9 @@ impl Prepared {
                 .err();
         }
         account(config, self.runs, self.trace, &mut self.report);
+        if !self.kept.is_empty() {
+            refused_by_destinations(&self.kept, &mut self.report);
+        }
         self.report
     }
 }
@@ -393,9 +429,14 @@ fn check_and_encode(
     body: &Bytes,
     request: RequestContext<'_>,
     report: &mut Report,
-) -> Vec<TagRun> {
+) -> (Vec<TagRun>, Vec<Kept>) {
     let mut runs = Vec::with_capacity(events.len() * config.destinations.len());
+    let mut kept = Vec::new();
     let mut identities = Identities::default();
+    let mut identify = |element: &Element<'_>, i: usize| match request.identity {
+        Some(id) => (id.to_string(), identity::Source::Field),
+        None => identities.identity(config, element, i, request.idempotency_key),
+    };
     // Ids from the events' own id field, with the first event that had
     // each: only those can repeat (derived ids cover the index, random ones
     // are new).
@@ -411,6 +452,16 @@ fn check_and_encode(
         if !checked.passed {
             report.errors_omitted += checked.failed_leaves - (report.errors.len() - kept_before);
             report.invalid_schema_events.push(i);
+            if request.quarantine {
+                report.refused.push(RefusedEvent {
+                    index: i,
+                    reason: Reason::Schema,
+                    event_id: identify(element, i).0,
+                    text: slice_of(body, element.text.as_bytes()),
+                    extra_error: None,
+                    failed: Vec::new(),
+                });
+            }
             continue;
         }
         // One identity per event: every destination's message carries the same.
@@ -422,11 +473,24 @@ fn check_and_encode(
             let id = match &mut event_id {
                 Some(id) => id,
                 None => {
-                    let (id, source) =
-                        identities.identity(config, element, i, request.idempotency_key);
+                    let (id, source) = identify(element, i);
                     if source == identity::Source::Field {
                         if let Some(first) = repeated(&mut seen, &id, i) {
                             duplicate(config, report, i, first);
+                            if request.quarantine {
+                                report.refused.push(RefusedEvent {
+                                    index: i,
+                                    reason: Reason::Schema,
+                                    event_id: id,
+                                    text: slice_of(body, element.text.as_bytes()),
+                                    extra_error: Some(SchemaError::duplicate_event_id(
+                                        i,
+                                        first,
+                                        config.idempotency_field.as_str(),
+                                    )),
+                                    failed: Vec::new(),
+                                });
+                            }
                             break;
                         }
                     }
@@ -442,6 +506,7 @@ fn check_and_encode(
                 Err(e) => Run::Failed {
                     error: e.to_string(),
                     millis: 0,
+                    permanent: true,
                 },
             };
             runs.push(TagRun {
@@ -451,8 +516,48 @@ fn check_and_encode(
                 traced,
             });
         }
+        if let (true, Some(event_id)) = (request.quarantine, event_id) {
+            kept.push(Kept {
+                index: i,
+                event_id,
+                text: slice_of(body, element.text.as_bytes()),
+            });
+        }
     }
-    runs
+    (runs, kept)
+}
+
+/// The events with a message refused for good, as [`Report::refused`] (in
+/// request order, beside the schema's), each with every destination that
+/// refused it; messages that may pass later (a deadline, an outage) are the
+/// client's to resend, not the quarantine's.
+fn refused_by_destinations(kept: &[Kept], report: &mut Report) {
+    let mut failed: BTreeMap<usize, Vec<FailedDestination>> = BTreeMap::new();
+    for f in &report.failed_tags {
+        if f.permanent {
+            failed
+                .entry(f.event_index)
+                .or_default()
+                .push(FailedDestination {
+                    name: f.tag_info.name.clone(),
+                    error: f.tag_info.error.clone().unwrap_or_default(),
+                });
+        }
+    }
+    for (index, failed) in failed {
+        let Ok(k) = kept.binary_search_by_key(&index, |k| k.index) else {
+            continue;
+        };
+        report.refused.push(RefusedEvent {
+            index,
+            reason: Reason::Destination,
+            event_id: kept[k].event_id.clone(),
+            text: kept[k].text.clone(),
+            extra_error: None,
+            failed,
+        });
+    }
+    report.refused.sort_by_key(|r| r.index);
 }
 
 /// The first event of the request with identity `id`, when it is not `index`
@@ -539,6 +644,7 @@ async fn publish(
                 runs[*r].state = Run::Failed {
                     error: error.clone(),
                     millis: 0,
+                    permanent: false,
                 };
             }
             return Err(full);
@@ -564,10 +670,12 @@ async fn publish(
             }
             Err(e) => {
                 let error = report(&e);
+                let permanent = matches!(&e, BatchError::Publish(p) if p.is_refused());
                 for r in own {
                     runs[*r].state = Run::Failed {
                         error: error.clone(),
                         millis,
+                        permanent,
                     };
                 }
             }
@@ -587,14 +695,18 @@ fn account(config: &Config, runs: Vec<TagRun>, trace: bool, report: &mut Report)
         let (failure, published) = match run.state {
             // Validate-only: the message was built, nothing was sent.
             Run::Pending(Some(_)) => (None, None),
-            Run::Pending(None) => (Some(("publish task failed".to_string(), 0)), None),
+            Run::Pending(None) => (Some(("publish task failed".to_string(), 0, false)), None),
             Run::Published { message_id, millis } => {
                 // The copy is only for the preview trace.
                 let traced = trace.then(|| (message_id.clone(), millis));
                 report.message_ids[run.event].insert(&dest.name, message_id);
                 (None, traced)
             }
-            Run::Failed { error, millis } => (Some((error, millis)), None),
+            Run::Failed {
+                error,
+                millis,
+                permanent,
+            } => (Some((error, millis, permanent)), None),
         };
         if trace {
             report.traced.push(TracedTag {
@@ -602,15 +714,15 @@ fn account(config: &Config, runs: Vec<TagRun>, trace: bool, report: &mut Report)
                 dest: run.dest,
                 message: run.traced,
                 message_id: published.as_ref().map(|(id, _)| id.clone()),
-                error: failure.as_ref().map(|(e, _)| e.clone()),
+                error: failure.as_ref().map(|(e, _, _)| e.clone()),
                 execution_time: published
                     .as_ref()
                     .map(|(_, ms)| *ms)
-                    .or(failure.as_ref().map(|(_, ms)| *ms))
+                    .or(failure.as_ref().map(|(_, ms, _)| *ms))
                     .unwrap_or(0),
             });
         }
-        if let Some((error, millis)) = failure {
+        if let Some((error, millis, permanent)) = failure {
             counts.1 += 1;
             report.tags_failed += 1;
             report.failed_tags.push(FailedTag {
@@ -622,6 +734,7 @@ fn account(config: &Config, runs: Vec<TagRun>, trace: bool, report: &mut Report)
                     error: Some(error),
                 },
                 event_index: run.event,
+                permanent,
             });
         }
     }

@@ -2,7 +2,7 @@
 //! credentials ([`Auth`]), and one [`Transport`] that sends a request with a
 //! deadline, retries what Google asks clients to retry, and answers with a
 //! typed [`CallError`] whose [`ErrorClass`] tells the caller what to do next.
-//! The Pub/Sub publisher ([`pubsub`]) and the Firestore backends of
+//! The Pub/Sub publisher ([`pubsub`]) and subscriber calls ([`subscription`]) and the Firestore backends of
 //! hermes-core's storage seams ([`firestore`]) are both built on it.
 
 mod api_error;
@@ -12,6 +12,7 @@ pub mod firestore;
 pub mod pubsub;
 mod retry;
 mod startup;
+pub mod subscription;
 mod transport;
 
 pub use api_error::{ApiError, ErrorClass};

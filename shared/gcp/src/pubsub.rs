@@ -17,6 +17,10 @@ pub enum PubSubError {
     Decode(#[source] serde_json::Error),
     #[error("no publish URL for {0}")]
     Url(TopicName),
+    #[error("no URL for subscription {0}")]
+    SubscriptionUrl(String),
+    #[error("message {0} pulled with data that is not base64")]
+    BadData(String),
 }
 
 impl From<PubSubError> for PublishError {
@@ -24,8 +28,8 @@ impl From<PubSubError> for PublishError {
         const BACKEND: &str = "Pub/Sub";
         let refused = match &e {
             PubSubError::Call(c) => c.class() == ErrorClass::Permanent,
-            PubSubError::Url(_) => true,
-            PubSubError::Decode(_) => false,
+            PubSubError::Url(_) | PubSubError::SubscriptionUrl(_) => true,
+            PubSubError::Decode(_) | PubSubError::BadData(_) => false,
         };
         if refused {
             PublishError::Refused {
@@ -71,6 +75,15 @@ impl PubSubRest {
 
     pub fn base_url(&self) -> &str {
         self.transport.base_url()
+    }
+
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// The overall time of one call, retries included.
+    pub(crate) fn deadline(&self) -> Duration {
+        self.deadline
     }
 
     /// The publish request body, as sent:

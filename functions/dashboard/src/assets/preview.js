@@ -139,6 +139,11 @@
     head.appendChild(el('span', null, '#' + ev.index + ' ' + (ev.event_name || '(no event_name)')));
     head.appendChild(el('span', 'badge ' + (ev.errors.length ? 'bad' : 'ok'),
       ev.errors.length ? ev.errors.length + ' schema error' + (ev.errors.length === 1 ? '' : 's') : 'valid'));
+    if (ev.quarantined) {
+      var q = el('span', 'badge partial quarantined', 'Quarantined: ' + ev.quarantined);
+      q.title = 'A bad row for this event went to the quarantine topic (hermes replay resends it)';
+      head.appendChild(q);
+    }
     box.appendChild(head);
     if (ev.errors.length) {
       var ul = el('ul', 'errors');
@@ -183,6 +188,11 @@
     var n = req.events.length + (req.events_omitted || 0);
     s.appendChild(el('span', 'muted', n + ' event' + (n === 1 ? '' : 's') +
       (failedTags ? ' · ' + failedTags + ' failed tag' + (failedTags === 1 ? '' : 's') : '')));
+    if (req.backfill) {
+      var b = el('span', 'badge off backfill', 'Backfill');
+      b.title = 'Sent with X-Hermes-Backfill: true: messages carry hermes_backfill';
+      s.appendChild(b);
+    }
     d.appendChild(s);
     var body = el('div', 'request-body');
     req.events.forEach(function (e) { body.appendChild(renderEvent(e, req.id)); });

@@ -94,6 +94,29 @@ pub struct Config {
     jobs: BTreeMap<String, toml::Table>,
     /// `[preview]`: the inspector's settings, which every function shares.
     pub preview: crate::preview::PreviewSettings,
+    /// `HERMES_HASH_KEY` as read at parse time, for the transforms of the
+    /// functions' own sections ([`Config::section_transform`]).
+    hash_key: HashKeyBytes,
+    /// The project that completes bare topic ids, for the functions' own sections.
+    project: Option<String>,
+}
+
+/// The raw key bytes, never printed.
+#[derive(Clone, Default)]
+struct HashKeyBytes {
+    bytes: Option<Vec<u8>>,
+    /// A function that encodes events: `hmac` without a key is an error.
+    needed: bool,
+}
+
+impl std::fmt::Debug for HashKeyBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.bytes.is_some() {
+            "HashKey(set)"
+        } else {
+            "HashKey(unset)"
+        })
+    }
 }
 
 impl Default for Config {
@@ -110,6 +133,8 @@ impl Default for Config {
             sections: BTreeMap::new(),
             jobs: BTreeMap::new(),
             preview: crate::preview::PreviewSettings::default(),
+            hash_key: HashKeyBytes::default(),
+            project: None,
         }
     }
 }
@@ -249,6 +274,11 @@ impl Config {
         }
         config.preview =
             crate::preview::PreviewSettings::parse(raw.preview.unwrap_or_default(), project)?;
+        config.hash_key = HashKeyBytes {
+            bytes: hash_key.map(<[u8]>::to_vec),
+            needed: need_key,
+        };
+        config.project = project.map(str::to_string);
         Ok(config)
     }
 
@@ -258,6 +288,37 @@ impl Config {
         self.sections
             .get(&section)
             .unwrap_or_else(|| EMPTY.get_or_init(toml::Table::new))
+    }
+
+    /// A topic of a function's own section (`quarantine.topic`): a full name,
+    /// or a bare id completed with the project, as the destinations' topics.
+    pub fn section_topic(
+        &self,
+        topic: &str,
+        key: &str,
+    ) -> Result<crate::destination::TopicName, ConfigError> {
+        crate::destination::TopicName::parse(topic, self.project.as_deref())
+            .map_err(|e| ConfigError::invalid(key, e.to_string()))
+    }
+
+    /// A transform table of a function's own section (`[quarantine.transform]`),
+    /// with the keys of a destination's and the same `HERMES_HASH_KEY`; `key`
+    /// names it in errors. `None` when it asks for nothing.
+    pub fn section_transform(
+        &self,
+        value: &toml::Value,
+        key: &str,
+    ) -> Result<Option<crate::transform::Transform>, ConfigError> {
+        let raw: crate::transform::RawTransform =
+            value.clone().try_into().map_err(|e: toml::de::Error| {
+                ConfigError::invalid(key, e.message().replace('\n', " "))
+            })?;
+        crate::transform::Transform::parse(
+            raw,
+            key,
+            self.hash_key.bytes.as_deref(),
+            self.hash_key.needed,
+        )
     }
 
     /// `[jobs.<name>]` as written, for the user's own job of that name.

@@ -30,6 +30,9 @@ pub struct RequestTrace {
     /// The response body ingest answered.
     pub response: Value,
     pub events: Vec<EventTrace>,
+    /// Sent with `X-Hermes-Backfill: true`: its messages carry `hermes_backfill`.
+    #[serde(default)]
+    pub backfill: bool,
     /// Events of the request not detailed (over [`MAX_TRACED_EVENTS`] or the size bound).
     #[serde(default)]
     pub events_omitted: usize,
@@ -42,6 +45,9 @@ pub struct EventTrace {
     /// The schema errors of this event, as in the response's `errors`.
     pub errors: Vec<Value>,
     pub destinations: Vec<DestinationTrace>,
+    /// Why the event went to the quarantine (`schema`, `destination`), when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantined: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,6 +209,7 @@ mod tests {
                 event_name: Some("e".into()),
                 errors: vec![json!({ "message": big })],
                 destinations: vec![dest.clone()],
+                quarantined: None,
             })
             .collect();
         let mut t = RequestTrace {
@@ -214,6 +221,7 @@ mod tests {
             response: json!({ "status": 200, "error": "", "errors": [big] }),
             events,
             events_omitted: 0,
+            backfill: false,
         };
         fit(&mut t);
         assert!(json_len(&t) <= MAX_TRACE_BYTES);

@@ -1,0 +1,271 @@
+//! The quarantine (README, "Nothing lost"): every event the schema refuses,
+//! and every event a destination refuses for good, is also published to
+//! `[quarantine] topic` as a bad row, after the quarantine's transforms, so it
+//! can be read, fixed and replayed (`hermes replay`) instead of being lost.
+//! The request's answer never changes for it: a bad row that cannot be
+//! published is logged and counted, never a failure of the request.
+
+use crate::batcher::Batcher;
+use bytes::Bytes;
+use hermes_core::config::{parse_section, Config, ConfigError, Section};
+use hermes_core::destination::{
+    Marks, Message, TopicName, ATTR_EVENT_ID, ATTR_EVENT_NAME, MAX_ATTRIBUTE_VALUE_BYTES,
+};
+use hermes_core::json::Json;
+use hermes_core::schema::SchemaError;
+use hermes_core::transform::Transform;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+/// The attribute that says why a bad row was quarantined.
+pub const ATTR_QUARANTINE_REASON: &str = "hermes_quarantine_reason";
+
+/// The transforms of a bad row unless `[quarantine.transform]` says otherwise:
+/// every `user_data` value hashed as Google normalises it (what Google takes
+/// in plain text stays), e-mails, card numbers and phone numbers redacted
+/// wherever else they are written.
+const DEFAULT_TRANSFORM: &str = r#"
+hash = ["user_data"]
+redact = ["email", "credit_card", "phone"]
+"#;
+
+/// Why an event was quarantined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reason {
+    /// It failed the schema (or repeats an earlier event's id).
+    Schema,
+    /// A destination refused it for good: a conversion failure, a Pub/Sub
+    /// limit, a permanent publish error.
+    Destination,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Schema => "schema",
+            Self::Destination => "destination",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "schema" => Some(Self::Schema),
+            "destination" => Some(Self::Destination),
+            _ => None,
+        }
+    }
+}
+
+/// A destination that refused an event for good, with its error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedDestination {
+    pub name: String,
+    pub error: String,
+}
+
+/// An event of a request refused for good: what its bad row is made of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefusedEvent {
+    /// Its index in the request.
+    pub index: usize,
+    pub reason: Reason,
+    /// Its identity (`hermes_event_id`), as its messages carry or would have carried it.
+    pub event_id: String,
+    /// The event's text as the request wrote it (a slice of the body).
+    pub text: Bytes,
+    /// For [`Reason::Schema`]: the error that is not the schema's own, a
+    /// repeated event id.
+    pub extra_error: Option<SchemaError>,
+    /// For [`Reason::Destination`]: who refused it.
+    pub failed: Vec<FailedDestination>,
+}
+
+/// `[quarantine]`, parsed by ingest, which publishes bad rows.
+#[derive(Debug, Clone)]
+pub struct Quarantine {
+    pub topic: TopicName,
+    /// `None` when `[quarantine.transform]` asks for nothing.
+    pub transform: Option<Transform>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    topic: Option<String>,
+    transform: Option<toml::Value>,
+}
+
+impl Quarantine {
+    /// `None` without a `[quarantine]` section (the quarantine is off).
+    pub fn from_config(config: &Config) -> Result<Option<Self>, ConfigError> {
+        let section = config.section(Section::Quarantine);
+        if section.is_empty() {
+            return Ok(None);
+        }
+        let raw: Raw = parse_section("quarantine", section)?;
+        let topic = raw.topic.ok_or_else(|| {
+            ConfigError::invalid(
+                "quarantine.topic",
+                "is required: the Pub/Sub topic bad rows are published to",
+            )
+        })?;
+        let topic = config.section_topic(&topic, "quarantine.topic")?;
+        let transform = match raw.transform {
+            Some(value) => config.section_transform(&value, "quarantine.transform")?,
+            None => {
+                let value: toml::Value = toml::from_str(DEFAULT_TRANSFORM)
+                    .map_err(|e| ConfigError::invalid("quarantine.transform", e.to_string()))?;
+                config.section_transform(&value, "quarantine.transform")?
+            }
+        };
+        Ok(Some(Self { topic, transform }))
+    }
+
+    /// The bad row of `refused`: `{"event", "errors", "failedDestinations",
+    /// "receivedAt"}` with its attributes. The event is parsed again from its
+    /// text (it is valid JSON: the request's array was), checked again for
+    /// its errors (all of them up to `max_errors`, not only those the answer
+    /// had room for), and transformed.
+    pub fn bad_row(
+        &self,
+        config: &Config,
+        refused: &RefusedEvent,
+        received_at: SystemTime,
+        marks: Marks,
+    ) -> Option<Message> {
+        let text = std::str::from_utf8(&refused.text).ok()?;
+        // Wrapped as the one event of an array: the same parser, the same
+        // checks (repeated keys) as the request had.
+        let wrapped = format!("[{text}]");
+        let parsed = hermes_core::json::parse_array(&wrapped, 1).ok()?;
+        let element = parsed.items.first()?;
+        let mut errors = Vec::new();
+        if refused.reason == Reason::Schema {
+            config.schema.check_element(
+                element,
+                refused.index,
+                &mut errors,
+                config.limits.max_errors,
+            );
+        }
+        errors.extend(refused.extra_error.iter().cloned());
+        let mut event = element.value.clone();
+        if let Some(transform) = &self.transform {
+            transform.apply(&mut event);
+        }
+        // The errors quote what they found: after a transform they quote it
+        // no more (a schema error never quotes a `user_data` value).
+        let mut data = Vec::with_capacity(refused.text.len() + 256);
+        data.extend_from_slice(b"{\"event\":");
+        event.write(&mut data);
+        data.extend_from_slice(b",\"errors\":");
+        serde_json::to_writer(&mut data, &errors).ok()?;
+        data.extend_from_slice(b",\"failedDestinations\":");
+        serde_json::to_writer(&mut data, &refused.failed).ok()?;
+        data.extend_from_slice(b",\"receivedAt\":");
+        serde_json::to_writer(&mut data, &hermes_core::time::format_timestamp(received_at)).ok()?;
+        data.push(b'}');
+        let mut attributes = vec![(ATTR_EVENT_ID.to_string(), refused.event_id.clone())];
+        if let Some(name) = event.get("event_name").and_then(Json::as_str) {
+            if name.len() <= MAX_ATTRIBUTE_VALUE_BYTES {
+                attributes.push((ATTR_EVENT_NAME.to_string(), name.into_owned()));
+            }
+        }
+        attributes.push((
+            ATTR_QUARANTINE_REASON.to_string(),
+            refused.reason.as_str().to_string(),
+        ));
+        attributes.extend(marks.attributes());
+        let message = Message {
+            data: Bytes::from(data),
+            attributes,
+        };
+        message.check_limits().ok()?;
+        Some(message)
+    }
+
+    /// Publishes the bad rows of one request through the shared batcher,
+    /// without waiting: the answer does not depend on them. Logs one
+    /// `ingest_quarantined` line per reason, and an `ingest_quarantine_failed`
+    /// line for rows that could not be built or published.
+    pub fn publish(
+        &self,
+        config: &Config,
+        batcher: &Batcher,
+        refused: &[RefusedEvent],
+        received_at: SystemTime,
+        marks: Marks,
+    ) {
+        if refused.is_empty() {
+            return;
+        }
+        let mut by_reason: BTreeMap<Reason, usize> = BTreeMap::new();
+        let mut messages = Vec::with_capacity(refused.len());
+        let mut unbuilt = 0usize;
+        for event in refused {
+            *by_reason.entry(event.reason).or_default() += 1;
+            match self.bad_row(config, event, received_at, marks) {
+                Some(message) => messages.push(message),
+                None => unbuilt += 1,
+            }
+        }
+        for (reason, events) in by_reason {
+            tracing::info!(
+                metric = "ingest_quarantined",
+                reason = reason.as_str(),
+                events,
+                preview = marks.preview,
+                "events quarantined"
+            );
+        }
+        if unbuilt > 0 {
+            failed(unbuilt, "a bad row is over Pub/Sub's message size limit");
+        }
+        if messages.is_empty() {
+            return;
+        }
+        let count = messages.len();
+        let start = tokio::time::Instant::now();
+        let tickets = match batcher.submit(
+            vec![(self.topic.clone(), messages)],
+            start,
+            config.publish_deadline,
+        ) {
+            Ok(tickets) => tickets,
+            Err(full) => return failed(count, &full.to_string()),
+        };
+        // The calls run in the batcher's own tasks (drained at shutdown);
+        // this one only waits to log their outcome.
+        tokio::spawn(async move {
+            for ticket in tickets {
+                let outcome = ticket.outcome().await;
+                if let Err(e) = outcome.result {
+                    failed(outcome.len, &hermes_core::error::report(&e));
+                }
+            }
+        });
+    }
+}
+
+/// A WARNING line Terraform's alert counts: these bad rows are lost.
+fn failed(events: usize, error: &str) {
+    tracing::warn!(
+        metric = "ingest_quarantine_failed",
+        events,
+        error = %error,
+        "quarantine publish failed: bad rows lost"
+    );
+}
+
+/// `part` of `body` as a slice sharing its memory; a copy when it lies elsewhere.
+pub(crate) fn slice_of(body: &Bytes, part: &[u8]) -> Bytes {
+    let range = body.as_ptr_range();
+    let inside = range.start <= part.as_ptr() && part.as_ptr_range().end <= range.end;
+    if inside && !part.is_empty() {
+        body.slice_ref(part)
+    } else {
+        Bytes::copy_from_slice(part)
+    }
+}
