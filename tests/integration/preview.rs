@@ -554,3 +554,77 @@ async fn the_page_is_self_contained_and_the_stream_shows_a_traced_request() {
     assert_eq!(doc["requests"].as_array().unwrap().len(), 1);
     assert_eq!(doc["requests"][0]["status"], 200);
 }
+
+#[tokio::test]
+async fn a_trace_shows_quarantined_events_and_the_backfill_flag() {
+    let traces = Arc::new(MemoryTraces::default());
+    let recorder = Arc::new(Recorder::default());
+    let cfg = config(&format!(
+        "{CONFIG}\n[quarantine]\ntopic = \"projects/p-1/topics/hermes-quarantine\"\n"
+    ));
+    let ttl = cfg.preview.ttl;
+    let ingest = Ingest::new(cfg, tokens(), recorder.clone())
+        .unwrap()
+        .with_tracing(traces.clone() as Arc<dyn TraceSink>);
+    let ingest = hermes_ingest::router(Arc::new(ingest));
+    let dashboard = hermes_dashboard::router(Arc::new(
+        Dashboard::new(Arc::new(MemoryStore::default()), Settings::default())
+            .with_preview(traces.clone() as Arc<dyn TraceReader>, ttl),
+    ));
+    let session = open_session(&dashboard).await;
+    let value = session["value"].as_str().unwrap();
+    let prod = format!("Bearer {PROD}");
+    let body = json!([
+        purchase("T-1", json!(2)),
+        {"event_name": "purchase", "value": "lots", "items": [{"item_id": "A"}]},
+        purchase("T-3", json!("many")),
+    ]);
+    let headers = [
+        ("x-gtm-server-preview", value),
+        ("authorization", prod.as_str()),
+        ("x-hermes-backfill", "true"),
+    ];
+    let (status, _) = send(&ingest, &body, &headers).await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    traces.wait_for(1, WAIT).await;
+    let (_, doc) = requests(&dashboard, session["session"].as_str().unwrap()).await;
+    let request = &doc["requests"][0];
+    assert_eq!(request["backfill"], true, "{request}");
+    let events = request["events"].as_array().unwrap();
+    assert!(events[0].get("quarantined").is_none(), "{}", events[0]);
+    assert_eq!(events[1]["quarantined"], "schema");
+    assert_eq!(events[2]["quarantined"], "destination");
+
+    // The bad rows carry the request's marks, like its other messages.
+    let deadline = std::time::Instant::now() + WAIT;
+    let rows = loop {
+        let rows: Vec<_> = recorder
+            .messages()
+            .into_iter()
+            .filter(|(topic, _)| topic.ends_with("/hermes-quarantine"))
+            .collect();
+        if rows.len() == 2 || std::time::Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(rows.len(), 2);
+    for (_, row) in &rows {
+        let attrs: std::collections::BTreeMap<_, _> = row.attributes.iter().cloned().collect();
+        assert_eq!(attrs["hermes_preview"], "true");
+        assert_eq!(attrs["hermes_backfill"], "true");
+    }
+
+    // A request without the header is no backfill.
+    let (status, _) = send(
+        &ingest,
+        &json!([purchase("T-4", json!(1))]),
+        &[("x-gtm-server-preview", value), ("authorization", &prod)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    traces.wait_for(2, WAIT).await;
+    let (_, doc) = requests(&dashboard, session["session"].as_str().unwrap()).await;
+    let newest = &doc["requests"][0];
+    assert_eq!(newest["backfill"], false, "{newest}");
+}

@@ -100,10 +100,10 @@ struct Raw {
 impl Quarantine {
     /// `None` without a `[quarantine]` section (the quarantine is off).
     pub fn from_config(config: &Config) -> Result<Option<Self>, ConfigError> {
-        let section = config.section(Section::Quarantine);
-        if section.is_empty() {
+        if !config.has_section(Section::Quarantine) {
             return Ok(None);
         }
+        let section = config.section(Section::Quarantine);
         let raw: Raw = parse_section("quarantine", section)?;
         let topic = raw.topic.ok_or_else(|| {
             ConfigError::invalid(
@@ -267,5 +267,97 @@ pub(crate) fn slice_of(body: &Bytes, part: &[u8]) -> Bytes {
         body.slice_ref(part)
     } else {
         Bytes::copy_from_slice(part)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(section: &str) -> Result<Option<Quarantine>, ConfigError> {
+        let text = format!(
+            "[[destinations]]\nname = \"d\"\ntopic = \"projects/proj-1/topics/events\"\n{section}"
+        );
+        let config = Config::parse(&text, Some("proj")).expect("config");
+        Quarantine::from_config(&config)
+    }
+
+    #[test]
+    fn off_without_the_section_and_a_bare_topic_takes_the_project() {
+        assert!(parse("").unwrap().is_none());
+        let q = parse("[quarantine]\ntopic = \"hermes-quarantine\"")
+            .unwrap()
+            .unwrap();
+        assert_eq!(q.topic.as_str(), "projects/proj/topics/hermes-quarantine");
+        let t = q.transform.expect("the default transform");
+        assert_eq!(t.hash.len(), 1);
+        assert!(t.redact.email && t.redact.credit_card && t.redact.phone);
+    }
+
+    #[test]
+    fn every_mistake_names_its_key() {
+        let e = parse("[quarantine]\n").unwrap_err().to_string();
+        assert!(e.contains("quarantine.topic"), "{e}");
+        let e = parse("[quarantine]\ntopic = \"a/b\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("quarantine.topic"), "{e}");
+        let e = parse("[quarantine]\ntopic = \"q-1\"\ntopc = 1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("quarantine") && e.contains("topc"), "{e}");
+        let e = parse("[quarantine]\ntopic = \"q-1\"\n[quarantine.transform]\nredact = [\"ssn\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("quarantine.transform.redact[0]"), "{e}");
+        let e = parse(
+            "[quarantine]\ntopic = \"q-1\"\n[quarantine.transform]\nhash = [\"user_data.city\"]",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("quarantine.transform.hash[0]"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_transform_keeps_the_event_as_written() {
+        let q = parse("[quarantine]\ntopic = \"q-1\"\n[quarantine.transform]\n")
+            .unwrap()
+            .unwrap();
+        assert!(q.transform.is_none());
+        let config = Config::parse(
+            "[[destinations]]\nname = \"d\"\ntopic = \"projects/proj-1/topics/events\"",
+            None,
+        )
+        .unwrap();
+        let text = br#"{"event_name":"x","user_data":{"email_address":"a@b.co"}}"#;
+        let refused = RefusedEvent {
+            index: 3,
+            reason: Reason::Destination,
+            event_id: "e-1".into(),
+            text: Bytes::from_static(text),
+            extra_error: None,
+            failed: vec![FailedDestination {
+                name: "d".into(),
+                error: "boom".into(),
+            }],
+        };
+        let row = q
+            .bad_row(&config, &refused, SystemTime::UNIX_EPOCH, Marks::default())
+            .unwrap();
+        let data: serde_json::Value = serde_json::from_slice(&row.data).unwrap();
+        assert_eq!(data["event"]["user_data"]["email_address"], "a@b.co");
+        assert_eq!(data["failedDestinations"][0]["error"], "boom");
+        assert_eq!(data["receivedAt"], "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            row.attributes,
+            vec![
+                (ATTR_EVENT_ID.to_string(), "e-1".to_string()),
+                (ATTR_EVENT_NAME.to_string(), "x".to_string()),
+                (
+                    ATTR_QUARANTINE_REASON.to_string(),
+                    "destination".to_string()
+                ),
+            ]
+        );
     }
 }

@@ -282,6 +282,11 @@ impl Config {
         Ok(config)
     }
 
+    /// Whether the file has the section (even empty).
+    pub fn has_section(&self, section: Section) -> bool {
+        self.sections.contains_key(&section)
+    }
+
     /// A function's own section as written; empty when the file has none.
     pub fn section(&self, section: Section) -> &toml::Table {
         static EMPTY: std::sync::OnceLock<toml::Table> = std::sync::OnceLock::new();
