@@ -18,7 +18,7 @@
 use hermes_core::config::{parse_section, Config, ConfigError};
 use hermes_core::future::BoxFuture;
 use hermes_push::{
-    FailureClass, JobError, JobOutcome, OidcVerifier, PushAuth, PushJob, PushMessage,
+    Backfill, FailureClass, JobError, JobOutcome, OidcVerifier, PushAuth, PushJob, PushMessage,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -127,6 +127,12 @@ impl PushJob for FirstPurchase {
 
     fn verifier(&self) -> Option<&OidcVerifier> {
         self.verifier.as_ref()
+    }
+
+    /// "First of the day" is read from the publish time: old orders sent again
+    /// would all look like today's first.
+    fn backfill(&self) -> Backfill {
+        Backfill::Skip
     }
 
     fn handle<'a>(&'a self, message: &'a PushMessage) -> BoxFuture<'a, Result<Seen, Self::Error>> {

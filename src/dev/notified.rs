@@ -10,7 +10,7 @@ use hermes_core::store::{DocumentId, MarkerOrigin, MarkerStore, StoreError};
 use hermes_core::time::format_timestamp;
 use hermes_notify::webhook::WebhookError;
 use hermes_notify::{Notify, NotifyError, Outcome};
-use hermes_push::{event_of, OidcVerifier, PushJob, PushMessage};
+use hermes_push::{event_of, Backfill, OidcVerifier, PushJob, PushMessage};
 use rusqlite::params;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -147,6 +147,10 @@ impl PushJob for Recorded {
 
     fn handles_preview(&self) -> bool {
         self.notify.handles_preview()
+    }
+
+    fn backfill(&self) -> Backfill {
+        self.notify.backfill()
     }
 
     fn handle<'a>(

@@ -4,6 +4,7 @@
 //! browser, wiremock). One test binary, one module per area, to keep linking
 //! cheap; the helpers they share are in `hermes-testkit`.
 
+mod backfill;
 mod browser;
 mod config_sections;
 mod contract_pubsub;
@@ -26,4 +27,5 @@ mod preview_emulator;
 mod publish_shared;
 mod push_kit;
 mod push_oidc;
+mod quarantine;
 mod validate;

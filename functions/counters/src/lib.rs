@@ -14,7 +14,9 @@ use hermes_core::destination::ATTR_EVENT_NAME;
 use hermes_core::future::BoxFuture;
 use hermes_core::store::{Applied, CounterCommit, CounterStore, DocumentId, StoreError};
 pub use hermes_gcp::StartupError;
-use hermes_push::{FailureClass, JobError, JobOutcome, OidcVerifier, PushJob, PushMessage};
+use hermes_push::{
+    Backfill, FailureClass, JobError, JobOutcome, OidcVerifier, PushJob, PushMessage,
+};
 use items::Poison;
 use settings::Settings;
 use std::sync::Arc;
@@ -168,6 +170,10 @@ impl PushJob for Counters {
 
     fn handles_preview(&self) -> bool {
         self.settings.count_preview
+    }
+
+    fn backfill(&self) -> Backfill {
+        self.settings.backfill
     }
 
     fn handle<'a>(

@@ -1,7 +1,7 @@
 //! The `[counters]` section of the shared configuration.
 
 use hermes_core::config::{non_empty, ConfigError};
-use hermes_push::PushAuth;
+use hermes_push::{Backfill, PushAuth};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ struct Raw {
     database: Option<String>,
     commit_deadline_ms: Option<u64>,
     refund_events: Option<Vec<String>>,
+    backfill: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +41,9 @@ pub struct Settings {
     pub commit_deadline: Duration,
     /// `event_name`s whose items are subtracted (counter, revenue, profit).
     pub refund_events: Vec<String>,
+    /// `backfill = "count"` (the default) or `"skip"`: what becomes of the
+    /// messages of a backfill request.
+    pub backfill: Backfill,
 }
 
 impl Default for Settings {
@@ -53,6 +57,7 @@ impl Default for Settings {
             database: "(default)".to_string(),
             commit_deadline: Duration::from_secs(10),
             refund_events: vec!["refund".to_string()],
+            backfill: Backfill::Handle,
         }
     }
 }
@@ -112,6 +117,18 @@ impl Settings {
             }
             s.refund_events = v;
         }
+        if let Some(v) = raw.backfill {
+            s.backfill = match v.as_str() {
+                "count" => Backfill::Handle,
+                "skip" => Backfill::Skip,
+                other => {
+                    return Err(ConfigError::invalid(
+                        "counters.backfill",
+                        format!("\"{other}\": expected \"count\" or \"skip\""),
+                    ))
+                }
+            };
+        }
         Ok(s)
     }
 }
@@ -153,5 +170,53 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("counters"));
+    }
+
+    #[test]
+    fn backfill_is_counted_unless_skipped() {
+        assert_eq!(parse("").unwrap().backfill, Backfill::Handle);
+        assert_eq!(
+            parse("backfill = \"count\"").unwrap().backfill,
+            Backfill::Handle
+        );
+        assert_eq!(
+            parse("backfill = \"skip\"").unwrap().backfill,
+            Backfill::Skip
+        );
+        for bad in [
+            "backfill = \"deliver\"",
+            "backfill = \"Skip\"",
+            "backfill = \"\"",
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains("counters.backfill"), "{bad}: {e}");
+        }
+        // A value of another type is serde's error, under the section's name.
+        assert!(parse("backfill = true")
+            .unwrap_err()
+            .to_string()
+            .contains("counters"));
+    }
+
+    /// The job declares what the settings say: the kit reads it from there.
+    #[test]
+    fn the_job_declares_its_backfill_setting() {
+        use hermes_push::PushJob;
+        let job = |text: &str| {
+            // Never called: declaring reads no store.
+            let nowhere = hermes_gcp::Endpoint {
+                base: "http://127.0.0.1:9".into(),
+                auth: hermes_gcp::Auth::Static("owner".into()),
+            };
+            let store = hermes_gcp::firestore::FirestoreStore::new(
+                nowhere,
+                "p",
+                "(default)",
+                Duration::from_secs(1),
+            );
+            crate::Counters::new(parse(text).unwrap(), std::sync::Arc::new(store)).backfill()
+        };
+        assert_eq!(job(""), Backfill::Handle);
+        assert_eq!(job("backfill = \"skip\""), Backfill::Skip);
     }
 }

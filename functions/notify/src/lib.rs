@@ -16,8 +16,8 @@ use hermes_core::future::BoxFuture;
 use hermes_core::store::{DocumentId, MarkerStore, StoreError};
 pub use hermes_gcp::StartupError;
 use hermes_push::{
-    event_of, marker_id, origin, FailureClass, JobError, JobOutcome, OidcVerifier, PushJob,
-    PushMessage,
+    event_of, marker_id, origin, Backfill, FailureClass, JobError, JobOutcome, OidcVerifier,
+    PushJob, PushMessage,
 };
 use serde_json::{json, Value};
 use settings::{BodyKind, Settings};
@@ -186,6 +186,10 @@ impl PushJob for Notify {
 
     fn handles_preview(&self) -> bool {
         self.settings.notify_preview
+    }
+
+    fn backfill(&self) -> Backfill {
+        self.settings.backfill
     }
 
     fn handle<'a>(

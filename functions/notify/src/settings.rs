@@ -2,7 +2,7 @@
 
 use crate::template::Template;
 use hermes_core::config::{non_empty, ConfigError};
-use hermes_push::PushAuth;
+use hermes_push::{Backfill, PushAuth};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ struct Raw {
     marker_ttl_days: Option<u64>,
     database: Option<String>,
     store_deadline_ms: Option<u64>,
+    backfill: Option<String>,
 }
 
 /// What the webhook receives.
@@ -56,6 +57,9 @@ pub struct Settings {
     pub database: String,
     /// Overall time for one Firestore call, retries included.
     pub store_deadline: Duration,
+    /// `backfill = "skip"` (the default: old events sent again are no news)
+    /// or `"deliver"`.
+    pub backfill: Backfill,
 }
 
 impl Settings {
@@ -159,6 +163,16 @@ impl Settings {
             Some(ms) => Duration::from_millis(ms),
             None => Duration::from_secs(10),
         };
+        let backfill = match raw.backfill.as_deref().unwrap_or("skip") {
+            "skip" => Backfill::Skip,
+            "deliver" => Backfill::Handle,
+            other => {
+                return Err(ConfigError::invalid(
+                    "notify.backfill",
+                    format!("\"{other}\": expected \"skip\" or \"deliver\""),
+                ))
+            }
+        };
         Ok(Self {
             webhook_url_env,
             events,
@@ -173,6 +187,7 @@ impl Settings {
                 .transpose()?
                 .unwrap_or_else(|| "(default)".into()),
             store_deadline,
+            backfill,
         })
     }
 
@@ -204,6 +219,27 @@ mod tests {
         assert!(s.matches(None));
         assert!(matches!(s.body, BodyKind::Slack(_)));
         assert_eq!(parse("body = 'json'").unwrap().body, BodyKind::Json);
+        assert_eq!(s.backfill, Backfill::Skip);
+    }
+
+    #[test]
+    fn backfill_is_skipped_unless_delivered() {
+        assert_eq!(
+            parse("template = 'x'\nbackfill = 'skip'").unwrap().backfill,
+            Backfill::Skip
+        );
+        assert_eq!(
+            parse("template = 'x'\nbackfill = 'deliver'")
+                .unwrap()
+                .backfill,
+            Backfill::Handle
+        );
+        for bad in ["'count'", "'handle'", "'Deliver'", "''"] {
+            let e = err(&format!("template = 'x'\nbackfill = {bad}"));
+            assert!(e.contains("notify.backfill"), "{bad}: {e}");
+        }
+        // A value of another type is serde's error, under the section's name.
+        assert!(err("template = 'x'\nbackfill = false").contains("notify"));
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! work. A job implements [`PushJob`] (one `handle` over a decoded
 //! [`PushMessage`], and the class of each of its errors); [`router`] serves it
 //! with the OIDC check, the envelope, a body limit that fits any Pub/Sub
-//! message, preview handling, the status table (2xx acks, 400 poison, 503 /
-//! 500 redeliver) and one bounded log line per message. `hermes dev`'s delivery
-//! loop calls [`process`], the same path minus HTTP.
+//! message, preview and backfill handling, the status table (2xx acks, 400
+//! poison, 503 / 500 redeliver) and one bounded log line per message.
+//! `hermes dev`'s delivery loop calls [`process`], the same path minus HTTP.
 
 use crate::envelope::{PushError, PushMessage};
 use crate::oidc::{AuthFailure, OidcVerifier};
@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hermes_core::destination::{
-    ATTR_PREVIEW, MAX_ATTRIBUTES, MAX_ATTRIBUTE_KEY_BYTES, MAX_ATTRIBUTE_VALUE_BYTES,
-    MAX_MESSAGE_BYTES,
+    ATTR_BACKFILL, ATTR_PREVIEW, MAX_ATTRIBUTES, MAX_ATTRIBUTE_KEY_BYTES,
+    MAX_ATTRIBUTE_VALUE_BYTES, MAX_MESSAGE_BYTES,
 };
 use hermes_core::error::report;
 use hermes_core::excerpt::preview;
@@ -89,6 +89,18 @@ pub trait JobOutcome: Send + 'static {
     fn as_str(&self) -> &'static str;
 }
 
+/// What a job does with a backfill message (the `hermes_backfill` attribute:
+/// old events sent again through ingest with `X-Hermes-Backfill: true`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backfill {
+    /// Handled like any other message (counters count them, enrich enriches them).
+    #[default]
+    Handle,
+    /// Acknowledged unread (`skipped_backfill`): for a job whose effect only
+    /// makes sense for a live event, such as a notification.
+    Skip,
+}
+
 /// A push-triggered job.
 pub trait PushJob: Send + Sync + 'static {
     type Outcome: JobOutcome;
@@ -108,6 +120,12 @@ pub trait PushJob: Send + Sync + 'static {
         false
     }
 
+    /// What becomes of backfill messages (README, "The push-job kit"):
+    /// handled unless the job says otherwise.
+    fn backfill(&self) -> Backfill {
+        Backfill::Handle
+    }
+
     /// The job's work on one message. Called again on every redelivery: a job
     /// with effects keeps a marker (see [`crate::marker_id`]).
     fn handle<'a>(
@@ -116,11 +134,12 @@ pub trait PushJob: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Self::Outcome, Self::Error>>;
 }
 
-/// A handled message, or a preview message skipped.
+/// A handled message, or a preview or backfill message skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Processed<O> {
     Done(O),
     SkippedPreview,
+    SkippedBackfill,
 }
 
 impl<O: JobOutcome> Processed<O> {
@@ -128,6 +147,7 @@ impl<O: JobOutcome> Processed<O> {
         match self {
             Self::Done(o) => o.as_str(),
             Self::SkippedPreview => "skipped_preview",
+            Self::SkippedBackfill => "skipped_backfill",
         }
     }
 }
@@ -139,16 +159,28 @@ impl PushMessage {
             .get(ATTR_PREVIEW)
             .is_some_and(|v| v == "true")
     }
+
+    /// Published by a backfill request (the `hermes_backfill` attribute).
+    pub fn is_backfill(&self) -> bool {
+        self.attributes
+            .get(ATTR_BACKFILL)
+            .is_some_and(|v| v == "true")
+    }
 }
 
-/// One message through a job, with the preview rule: the whole path of a push
-/// once it is authenticated and decoded.
+/// One message through a job, with the preview and backfill rules: the whole
+/// path of a push once it is authenticated and decoded. The preview rule comes
+/// first: a preview message a job does not handle is never handled, backfill
+/// or not.
 pub async fn process<J: PushJob + ?Sized>(
     job: &J,
     message: &PushMessage,
 ) -> Result<Processed<J::Outcome>, J::Error> {
     if message.is_preview() && !job.handles_preview() {
         return Ok(Processed::SkippedPreview);
+    }
+    if message.is_backfill() && job.backfill() == Backfill::Skip {
+        return Ok(Processed::SkippedBackfill);
     }
     job.handle(message).await.map(Processed::Done)
 }
@@ -294,6 +326,8 @@ async fn push<J: PushJob>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
     fn the_body_limit_fits_a_full_message_in_its_envelope() {
@@ -303,5 +337,199 @@ mod tests {
         assert!((14_000_000..15_000_000).contains(&PUSH_BODY_LIMIT));
         // The figure the README gives.
         assert_eq!(PUSH_BODY_LIMIT, 14_814_552);
+    }
+
+    /// A job that counts the messages it is handed, with the preview and
+    /// backfill rules it is given.
+    struct Job {
+        preview: bool,
+        backfill: Backfill,
+        handled: AtomicUsize,
+    }
+
+    fn job(preview: bool, backfill: Backfill) -> Job {
+        Job {
+            preview,
+            backfill,
+            handled: AtomicUsize::new(0),
+        }
+    }
+
+    /// A job that declares nothing: the trait's defaults.
+    #[derive(Default)]
+    struct Plain(AtomicUsize);
+
+    #[derive(Debug, PartialEq)]
+    struct Handled;
+
+    impl JobOutcome for Handled {
+        fn as_str(&self) -> &'static str {
+            "handled"
+        }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("never")]
+    struct Never;
+
+    impl JobError for Never {
+        fn class(&self) -> FailureClass {
+            FailureClass::Permanent
+        }
+    }
+
+    impl PushJob for Job {
+        type Outcome = Handled;
+        type Error = Never;
+
+        fn name(&self) -> &'static str {
+            "test"
+        }
+
+        fn handles_preview(&self) -> bool {
+            self.preview
+        }
+
+        fn backfill(&self) -> Backfill {
+            self.backfill
+        }
+
+        fn handle<'a>(&'a self, _: &'a PushMessage) -> BoxFuture<'a, Result<Handled, Never>> {
+            self.handled.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Ok(Handled) })
+        }
+    }
+
+    impl PushJob for Plain {
+        type Outcome = Handled;
+        type Error = Never;
+
+        fn name(&self) -> &'static str {
+            "plain"
+        }
+
+        fn handle<'a>(&'a self, _: &'a PushMessage) -> BoxFuture<'a, Result<Handled, Never>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Ok(Handled) })
+        }
+    }
+
+    fn message(attributes: &[(&str, &str)]) -> PushMessage {
+        PushMessage {
+            message_id: "m-1".into(),
+            data: b"{}".to_vec(),
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>(),
+            publish_time: None,
+            subscription: "projects/p/subscriptions/s".into(),
+            delivery_attempt: None,
+        }
+    }
+
+    const BACKFILL: (&str, &str) = (ATTR_BACKFILL, "true");
+    const PREVIEW: (&str, &str) = (ATTR_PREVIEW, "true");
+
+    #[test]
+    fn a_backfill_message_is_the_attribute_set_to_true() {
+        assert!(message(&[BACKFILL]).is_backfill());
+        assert!(!message(&[]).is_backfill());
+        assert!(!message(&[(ATTR_BACKFILL, "false")]).is_backfill());
+        assert!(!message(&[(ATTR_BACKFILL, "")]).is_backfill());
+        assert!(!message(&[PREVIEW]).is_backfill());
+    }
+
+    #[tokio::test]
+    async fn backfill_messages_are_handled_unless_the_job_skips_them() {
+        // The trait's default: handled like any other message.
+        let plain = Plain::default();
+        assert_eq!(plain.backfill(), Backfill::Handle);
+        assert_eq!(
+            process(&plain, &message(&[BACKFILL])).await.unwrap(),
+            Processed::Done(Handled)
+        );
+        assert_eq!(plain.0.load(Ordering::SeqCst), 1);
+
+        // Skip: acknowledged unread, with its own outcome.
+        let skip = job(false, Backfill::Skip);
+        let skipped = process(&skip, &message(&[BACKFILL])).await.unwrap();
+        assert_eq!(skipped, Processed::SkippedBackfill);
+        assert_eq!(skipped.as_str(), "skipped_backfill");
+        assert_eq!(skip.handled.load(Ordering::SeqCst), 0);
+        // A live message, or one whose attribute is not "true", is still handled.
+        for live in [message(&[]), message(&[(ATTR_BACKFILL, "false")])] {
+            assert_eq!(
+                process(&skip, &live).await.unwrap(),
+                Processed::Done(Handled)
+            );
+        }
+        assert_eq!(skip.handled.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn the_preview_rule_comes_first() {
+        let both = message(&[PREVIEW, BACKFILL]);
+        // A preview the job does not handle is a skipped preview, whatever its backfill says.
+        for backfill in [Backfill::Handle, Backfill::Skip] {
+            let j = job(false, backfill);
+            assert_eq!(process(&j, &both).await.unwrap(), Processed::SkippedPreview);
+            assert_eq!(j.handled.load(Ordering::SeqCst), 0);
+        }
+        // A job that handles previews still skips a backfill one when it says so.
+        let j = job(true, Backfill::Skip);
+        assert_eq!(
+            process(&j, &both).await.unwrap(),
+            Processed::SkippedBackfill
+        );
+        let j = job(true, Backfill::Handle);
+        assert_eq!(process(&j, &both).await.unwrap(), Processed::Done(Handled));
+        assert_eq!(j.handled.load(Ordering::SeqCst), 1);
+    }
+
+    /// Through the router: a 200 whose status names the skip, the job untouched.
+    #[tokio::test]
+    async fn the_router_acknowledges_a_skipped_backfill_message() {
+        use base64::Engine;
+        let j = Arc::new(job(false, Backfill::Skip));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = router(j.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let envelope = |attributes: serde_json::Value| {
+            json!({
+                "message": {
+                    "data": base64::engine::general_purpose::STANDARD.encode("{}"),
+                    "attributes": attributes,
+                    "messageId": "m-7",
+                },
+                "subscription": "projects/p/subscriptions/s",
+            })
+        };
+        let post = |body: serde_json::Value| {
+            let url = format!("{base}/");
+            async move {
+                let r = reqwest::Client::new()
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                (status, r.json::<serde_json::Value>().await.unwrap())
+            }
+        };
+        let (status, body) = post(envelope(json!({ ATTR_BACKFILL: "true" }))).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("skipped_backfill")),
+            "{body}"
+        );
+        assert_eq!(body["messageId"], "m-7");
+        assert_eq!(j.handled.load(Ordering::SeqCst), 0);
+        let (status, body) = post(envelope(json!({}))).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("handled")));
+        assert_eq!(j.handled.load(Ordering::SeqCst), 1);
     }
 }

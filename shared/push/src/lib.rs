@@ -12,8 +12,8 @@ mod oidc;
 pub use envelope::{decode_base64_lenient, PushError, PushMessage};
 pub use identity::{event_of, marker_id, origin};
 pub use job::{
-    error_response, process, router, FailureClass, JobError, JobOutcome, Processed, PushFailure,
-    PushJob, ERROR_PREVIEW_CHARS, ID_PREVIEW_CHARS, PUSH_BODY_LIMIT,
+    error_response, process, router, Backfill, FailureClass, JobError, JobOutcome, Processed,
+    PushFailure, PushJob, ERROR_PREVIEW_CHARS, ID_PREVIEW_CHARS, PUSH_BODY_LIMIT,
 };
 pub use oidc::{
     token_shape, AuthFailure, Claims, OidcVerifier, PushAuth, GOOGLE_ISSUERS, GOOGLE_JWKS_URL,

@@ -192,6 +192,13 @@ async fn the_identity_field_is_configurable() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("hermes_event_id"), "{err}");
+    // A static backfill mark would make notify skip every message of the topic.
+    let err = Config::parse(
+        "[[destinations]]\nname = \"a\"\ntopic = \"abc\"\n[destinations.attributes]\nhermes_backfill = \"true\"",
+        Some("p-1"),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("hermes_backfill"), "{err}");
 }
 
 #[tokio::test]

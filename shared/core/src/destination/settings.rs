@@ -1,7 +1,9 @@
 //! A destination's settings: one `[[destinations]]` table, parsed once at
 //! start-up into a [`Destination`]; anything invalid names its key.
 
-use super::encode::{Conversion, MappingRow, ATTR_EVENT_ID, ATTR_EVENT_NAME, ATTR_PREVIEW};
+use super::encode::{
+    Conversion, MappingRow, ATTR_BACKFILL, ATTR_EVENT_ID, ATTR_EVENT_NAME, ATTR_PREVIEW,
+};
 use super::message::Message;
 use super::topic::TopicName;
 use super::Destination;
@@ -89,10 +91,12 @@ pub(crate) fn parse(
     let mut attributes = Vec::new();
     for (k, v) in raw.attributes.unwrap_or_default() {
         let attr_key = format!("{}.{k}", key("attributes"));
-        if k == ATTR_EVENT_NAME || k == ATTR_PREVIEW || k == ATTR_EVENT_ID {
+        // `hermes_*` are Hermes' marks (identity, preview, backfill, quarantine
+        // reason): a static `hermes_backfill` would make notify skip every message.
+        if k == ATTR_EVENT_NAME || k.starts_with("hermes_") {
             return Err(ConfigError::invalid(
                 attr_key,
-                "this attribute name is set by Hermes",
+                "this attribute name is set by Hermes (event_name and every hermes_* name)",
             ));
         }
         if k.is_empty() || k.starts_with("goog") {
@@ -106,7 +110,7 @@ pub(crate) fn parse(
             .ok_or_else(|| ConfigError::invalid(&attr_key, "attribute values must be strings"))?;
         attributes.push((k, v.to_string()));
     }
-    // The static attributes plus the two Hermes sets must fit Pub/Sub's limits on their own.
+    // The static attributes plus the ones Hermes sets must fit Pub/Sub's limits on their own.
     let probe = Message {
         data: bytes::Bytes::new(),
         attributes: attributes
@@ -116,6 +120,7 @@ pub(crate) fn parse(
                 (ATTR_EVENT_NAME.into(), String::new()),
                 (ATTR_EVENT_ID.into(), String::new()),
                 (ATTR_PREVIEW.into(), "true".into()),
+                (ATTR_BACKFILL.into(), "true".into()),
             ])
             .collect(),
     };
