@@ -51,6 +51,12 @@ locals {
     "topic = ${jsonencode(google_pubsub_topic.preview.id)}",
     "ttl_secs = ${var.preview_ttl_seconds}",
     "",
+    # Bad rows (README, "Nothing lost"): ingest's section, the others skip it.
+    local.quarantine_enabled ? [
+      "[quarantine]",
+      "topic = ${jsonencode(google_pubsub_topic.quarantine[0].id)}",
+      "",
+    ] : [],
     local.notify_enabled ? concat(
       [
         "[notify]",
@@ -61,6 +67,9 @@ locals {
       [
         "push_audience = ${jsonencode(var.notify_push_audience)}",
         "push_service_account = ${jsonencode(google_service_account.this["push"].email)}",
+        # The push subscription's filter already leaves backfill messages out
+        # when "skip" (notify.tf); notify skips any that still arrive.
+        "backfill = ${jsonencode(var.notify_backfill)}",
         "",
       ],
     ) : [],

@@ -1,6 +1,7 @@
 # Pipeline health the Google Cloud way: log-based metrics from the functions'
 # JSON log lines, a Cloud Monitoring dashboard of them, and alert policies on
-# dead-lettered messages and on the tag failure rate.
+# dead-lettered messages, on the tag failure rate, on the quarantine rate and
+# on lost bad rows.
 #
 # Every metric selects lines by their `metric` field and reads the fields
 # named below (README, "Monitoring"). terraform/tests/log_fields.json lists the
@@ -20,7 +21,12 @@ locals {
     tag_runs     = "logging_googleapis_com:user_hermes_ingest_tag_runs_sum"
     tag_failures = "logging_googleapis_com:user_hermes_ingest_tag_failures_sum"
     counters     = "logging_googleapis_com:user_hermes_counters_messages"
+    quarantined  = "logging_googleapis_com:user_hermes_ingest_events_quarantined_sum"
+    lost         = "logging_googleapis_com:user_hermes_ingest_quarantine_failed_sum"
   }
+
+  # Messages waiting on a pull subscription (Pub/Sub's own metric).
+  undelivered_filter = "metric.type=\"pubsub.googleapis.com/subscription/num_undelivered_messages\" AND resource.type=\"pubsub_subscription\""
 }
 
 # ---- log-based metrics ------------------------------------------------------------
@@ -162,7 +168,66 @@ resource "google_logging_metric" "tag_failures" {
   depends_on = [google_project_service.this]
 }
 
-# Pushed messages by outcome: applied, duplicate, empty, skipped_preview, poison, retry.
+# Events ingest quarantined (README, "Nothing lost"), by reason: one line per
+# reason and request, `events` the bad rows it published for that reason.
+resource "google_logging_metric" "events_quarantined" {
+  name            = "hermes_ingest_events_quarantined"
+  description     = "Events ingest published to the quarantine topic as bad rows, by reason (schema, destination)."
+  filter          = "${local.log_filter_base} AND jsonPayload.metric=\"ingest_quarantined\""
+  value_extractor = "EXTRACT(jsonPayload.events)"
+  label_extractors = {
+    reason = "EXTRACT(jsonPayload.reason)"
+  }
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "DISTRIBUTION"
+    unit        = "1"
+
+    labels {
+      key         = "reason"
+      value_type  = "STRING"
+      description = "schema (refused by the schema) or destination (refused for good by a destination)."
+    }
+  }
+
+  bucket_options {
+    exponential_buckets {
+      num_finite_buckets = 16
+      growth_factor      = 2
+      scale              = 1
+    }
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+# Bad rows lost: a quarantine publish failed (one WARNING line per failed publish).
+resource "google_logging_metric" "quarantine_failed" {
+  name            = "hermes_ingest_quarantine_failed"
+  description     = "Bad rows ingest could not publish to the quarantine topic (lost), per failed publish."
+  filter          = "${local.log_filter_base} AND jsonPayload.metric=\"ingest_quarantine_failed\""
+  value_extractor = "EXTRACT(jsonPayload.events)"
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "DISTRIBUTION"
+    unit        = "1"
+  }
+
+  bucket_options {
+    exponential_buckets {
+      num_finite_buckets = 16
+      growth_factor      = 2
+      scale              = 1
+    }
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+# Pushed messages by outcome: applied, duplicate, empty, skipped_preview,
+# skipped_backfill, poison, retry.
 resource "google_logging_metric" "counters_messages" {
   name        = "hermes_counters_messages"
   description = "Messages the counters function handled, by outcome."
@@ -179,7 +244,7 @@ resource "google_logging_metric" "counters_messages" {
     labels {
       key         = "outcome"
       value_type  = "STRING"
-      description = "applied, duplicate, empty, skipped_preview, poison or retry."
+      description = "applied, duplicate, empty, skipped_preview, skipped_backfill, poison or retry."
     }
   }
 
@@ -188,20 +253,52 @@ resource "google_logging_metric" "counters_messages" {
 
 # ---- dashboard ------------------------------------------------------------------------
 
+# Each chart is a PromQL query or a Cloud Monitoring time series filter, written
+# out in the list: Terraform refuses a conditional choosing between the two
+# shapes ("inconsistent conditional result types"), a list of differing
+# objects is fine. The quarantine's charts are there when it is on.
+locals {
+  dashboard_charts = [
+    for c in [
+      { title = "Events accepted / s", on = true, query = { prometheusQuery = "sum(rate(${local.promql.accepted}[5m]))" } },
+      { title = "Events rejected / s, by code", on = true, query = { prometheusQuery = "sum by (code) (rate(${local.promql.rejected}[5m]))" } },
+      { title = "Requests refused / s, by status", on = true, query = { prometheusQuery = "sum by (status) (rate(${local.promql.refused}[5m]))" } },
+      { title = "Tag failures / s, by destination", on = true, query = { prometheusQuery = "sum by (destination) (rate(${local.promql.tag_failures}[5m]))" } },
+      { title = "Counters messages / s, by outcome", on = true, query = { prometheusQuery = "sum by (outcome) (rate(${local.promql.counters}[5m]))" } },
+      {
+        title = "Dead letters waiting"
+        on    = true
+        query = {
+          timeSeriesFilter = {
+            filter      = "${local.undelivered_filter} AND resource.label.subscription_id=\"${google_pubsub_subscription.dead_letter.name}\""
+            aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_MAX" }
+          }
+        }
+      },
+      { title = "Events quarantined / s, by reason", on = local.quarantine_enabled, query = { prometheusQuery = "sum by (reason) (rate(${local.promql.quarantined}[5m]))" } },
+      # Bad rows lost per second: each line of a failed quarantine publish counts its rows.
+      { title = "Quarantine publishes failed", on = local.quarantine_enabled, query = { prometheusQuery = "sum(rate(${local.promql.lost}[5m]))" } },
+      {
+        title = "Quarantine rows waiting"
+        on    = local.quarantine_enabled
+        query = {
+          timeSeriesFilter = {
+            filter      = "${local.undelivered_filter} AND resource.label.subscription_id=\"${local.quarantine_enabled ? google_pubsub_subscription.quarantine[0].name : ""}\""
+            aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_MAX" }
+          }
+        }
+      },
+    ] : c if c.on
+  ]
+}
+
 resource "google_monitoring_dashboard" "hermes" {
   dashboard_json = jsonencode({
     displayName = "Hermes pipeline"
     mosaicLayout = {
       columns = 12
       tiles = [
-        for i, w in [
-          { title = "Events accepted / s", query = "sum(rate(${local.promql.accepted}[5m]))" },
-          { title = "Events rejected / s, by code", query = "sum by (code) (rate(${local.promql.rejected}[5m]))" },
-          { title = "Requests refused / s, by status", query = "sum by (status) (rate(${local.promql.refused}[5m]))" },
-          { title = "Tag failures / s, by destination", query = "sum by (destination) (rate(${local.promql.tag_failures}[5m]))" },
-          { title = "Counters messages / s, by outcome", query = "sum by (outcome) (rate(${local.promql.counters}[5m]))" },
-          { title = "Dead letters waiting", query = "" },
-          ] : {
+        for i, w in local.dashboard_charts : {
           xPos   = (i % 2) * 6
           yPos   = floor(i / 2) * 4
           width  = 6
@@ -209,23 +306,7 @@ resource "google_monitoring_dashboard" "hermes" {
           widget = {
             title = w.title
             xyChart = {
-              dataSets = [
-                w.query != "" ? {
-                  plotType        = "LINE"
-                  timeSeriesQuery = { prometheusQuery = w.query }
-                  } : {
-                  plotType = "LINE"
-                  timeSeriesQuery = {
-                    timeSeriesFilter = {
-                      filter = "metric.type=\"pubsub.googleapis.com/subscription/num_undelivered_messages\" AND resource.type=\"pubsub_subscription\" AND resource.label.subscription_id=\"${google_pubsub_subscription.dead_letter.name}\""
-                      aggregation = {
-                        alignmentPeriod  = "60s"
-                        perSeriesAligner = "ALIGN_MAX"
-                      }
-                    }
-                  }
-                }
-              ]
+              dataSets = [{ plotType = "LINE", timeSeriesQuery = w.query }]
             }
           }
         }
@@ -251,7 +332,7 @@ resource "google_monitoring_alert_policy" "dead_letters" {
     display_name = "Messages waiting on ${google_pubsub_subscription.dead_letter.name}"
 
     condition_threshold {
-      filter          = "metric.type=\"pubsub.googleapis.com/subscription/num_undelivered_messages\" AND resource.type=\"pubsub_subscription\" AND resource.label.subscription_id=\"${google_pubsub_subscription.dead_letter.name}\""
+      filter          = "${local.undelivered_filter} AND resource.label.subscription_id=\"${google_pubsub_subscription.dead_letter.name}\""
       comparison      = "COMPARISON_GT"
       threshold_value = 0
       duration        = "60s"
@@ -279,7 +360,7 @@ resource "google_monitoring_alert_policy" "tag_failure_rate" {
   severity              = "WARNING"
 
   conditions {
-    display_name = "Tag failures above ${var.tag_failure_rate_threshold * 100}% of tag executions"
+    display_name = "Tag failures above ${format("%.4g", var.tag_failure_rate_threshold * 100)}% of tag executions"
 
     condition_prometheus_query_language {
       query    = "sum(rate(${local.promql.tag_failures}[10m])) / clamp_min(sum(rate(${local.promql.tag_runs}[10m])), 1e-9) > ${var.tag_failure_rate_threshold}"
@@ -293,4 +374,60 @@ resource "google_monitoring_alert_policy" "tag_failure_rate" {
   }
 
   depends_on = [google_logging_metric.tag_failures, google_logging_metric.tag_runs]
+}
+
+# Quarantined events over all events ingest looked at (accepted or rejected),
+# over 10 minutes. A schema-quarantined event is one of the rejected, a
+# destination-quarantined one of the accepted; `or vector(0)` keeps the
+# denominator when one of the two has no series yet.
+resource "google_monitoring_alert_policy" "quarantine_rate" {
+  count = local.quarantine_enabled ? 1 : 0
+
+  display_name          = "Hermes: quarantine rate"
+  combiner              = "OR"
+  notification_channels = var.notification_channels
+  severity              = "WARNING"
+
+  conditions {
+    # format(): the product of two decimals is a binary float (1% would print as 0.999…).
+    display_name = "Quarantined events above ${format("%.4g", var.quarantine_rate_threshold * 100)}% of events"
+
+    condition_prometheus_query_language {
+      query    = "sum(rate(${local.promql.quarantined}[10m])) / clamp_min((sum(rate(${local.promql.accepted}[10m])) or vector(0)) + (sum(rate(${local.promql.rejected}[10m])) or vector(0)), 1e-9) > ${var.quarantine_rate_threshold}"
+      duration = "300s"
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Ingest quarantined a share of the events it received. Its `ingest_quarantined` log lines give the `reason`: `schema` (the client sends events the schema refuses: see the `ingest_rejections` lines' `code`) or `destination` (a destination refused them for good: see the `publish failed` lines). The bad rows wait on the pull subscription `${google_pubsub_subscription.quarantine[0].name}` (kept 31 days): after the fix, `hermes replay --subscription ${google_pubsub_subscription.quarantine[0].id}` sends them again."
+  }
+
+  depends_on = [google_logging_metric.events_quarantined, google_logging_metric.events_accepted, google_logging_metric.events_rejected]
+}
+
+# Any bad row lost: a quarantine publish failed. Fires on the first evaluation.
+resource "google_monitoring_alert_policy" "quarantine_failed" {
+  count = local.quarantine_enabled ? 1 : 0
+
+  display_name          = "Hermes: quarantine publish failed"
+  combiner              = "OR"
+  notification_channels = var.notification_channels
+  severity              = "ERROR"
+
+  conditions {
+    display_name = "Bad rows lost (quarantine publish failed)"
+
+    condition_prometheus_query_language {
+      query    = "sum(rate(${local.promql.lost}[5m])) > 0"
+      duration = "0s"
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Ingest could not publish bad rows to the quarantine topic `${google_pubsub_topic.quarantine[0].name}`: those rows are lost (they were refused, and are kept nowhere). Its WARNING lines `metric=ingest_quarantine_failed` give the `error` and the number of `events`; check that the topic exists and that ingest's service account holds `roles/pubsub.publisher` on it."
+  }
+
+  depends_on = [google_logging_metric.quarantine_failed]
 }

@@ -1,6 +1,7 @@
 # The optional notify function (on with var.notify_enabled): a
 # push subscription on the events topic, filtered on attributes.event_name so
-# only the events it notifies for are pushed, with the same OIDC, retry and
+# only the events it notifies for are pushed (and, unless notify_backfill is
+# "deliver", no backfill message), with the same OIDC, retry and
 # dead-letter policy as the counters' subscription; the webhook URL in Secret
 # Manager, readable by notify's service account only; markers in Firestore
 # (hermes_notified) with a TTL policy. The service itself is one of the
@@ -9,7 +10,15 @@
 locals {
   notify_enabled = var.notify_enabled
   # Pub/Sub's filter syntax: https://cloud.google.com/pubsub/docs/subscription-message-filter
-  notify_filter = join(" OR ", [for e in var.notify_events : "attributes.event_name = ${jsonencode(e)}"])
+  # (`:` tests an attribute's presence; AND mixed with OR needs parentheses;
+  # at most 256 bytes; fixed when the subscription is created).
+  notify_event_filter = join(" OR ", [for e in var.notify_events : "attributes.event_name = ${jsonencode(e)}"])
+  # Backfill messages carry hermes_backfill = "true"; others have no such
+  # attribute. With "deliver" the filter is the event names' alone.
+  notify_filter = var.notify_backfill == "deliver" ? local.notify_event_filter : join(" AND ", compact([
+    length(var.notify_events) > 1 ? "(${local.notify_event_filter})" : local.notify_event_filter,
+    "NOT attributes:hermes_backfill",
+  ]))
 }
 
 resource "google_secret_manager_secret" "notify_webhook" {
@@ -101,6 +110,10 @@ resource "google_pubsub_subscription" "notify_push" {
     precondition {
       condition     = contains(keys(var.destinations), var.notify_destination)
       error_message = "notify_destination must be one of the keys of destinations."
+    }
+    precondition {
+      condition     = length(local.notify_filter) <= 256
+      error_message = "notify_events make the subscription filter longer than Pub/Sub's 256 bytes: name fewer events, or none (every event)."
     }
   }
 

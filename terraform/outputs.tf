@@ -48,6 +48,16 @@ output "dead_letter_subscription" {
   value       = google_pubsub_subscription.dead_letter.id
 }
 
+output "quarantine_topic" {
+  description = "Topic on which ingest publishes bad rows (events refused by the schema or for good by a destination), or null when the quarantine is off."
+  value       = local.quarantine_enabled ? google_pubsub_topic.quarantine[0].id : null
+}
+
+output "quarantine_subscription" {
+  description = "Pull subscription keeping the bad rows 31 days, the one `hermes replay --subscription` reads, or null when the quarantine is off."
+  value       = local.quarantine_enabled ? google_pubsub_subscription.quarantine[0].id : null
+}
+
 output "service_accounts" {
   description = "Service account emails, per function and for the push identity."
   value       = { for key, sa in google_service_account.this : key => sa.email }

@@ -129,10 +129,10 @@ variable "destinations" {
   validation {
     condition = alltrue(flatten([
       for d in values(var.destinations) : [
-        for k in keys(d.attributes) : !contains(["event_name", "hermes_preview"], k)
+        for k in keys(d.attributes) : k != "event_name" && !startswith(k, "hermes_")
       ]
     ]))
-    error_message = "Static attributes may not be named event_name or hermes_preview: ingest sets those."
+    error_message = "Static attributes may not be named event_name or hermes_*: Hermes sets those (a static hermes_backfill would mark every message a backfill, which notify skips)."
   }
 }
 
@@ -284,6 +284,25 @@ variable "labels" {
   }
 }
 
+# --- quarantine ---------------------------------------------------------------------
+
+variable "quarantine_enabled" {
+  description = "Quarantine (README, \"Nothing lost\"): ingest also publishes every event the schema refuses, or a destination refuses for good, as a bad row to quarantine_topic, kept there for replay ([quarantine] topic of the generated configuration). False: no quarantine topic, subscription, grant, alerts or section; refused events are only counted."
+  type        = bool
+  default     = true
+}
+
+variable "quarantine_topic" {
+  description = "Topic id of the quarantine (and of its pull subscription, which `hermes replay --subscription` reads)."
+  type        = string
+  default     = "hermes-quarantine"
+
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9._~%+-]{2,254}$", var.quarantine_topic)) && !startswith(lower(var.quarantine_topic), "goog")
+    error_message = "quarantine_topic is a Pub/Sub topic id: 3-255 characters, starting with a letter, of letters, digits and - _ . ~ + %, not starting with \"goog\"."
+  }
+}
+
 # --- notify (optional) ------------------------------------------------------------
 
 variable "notify_enabled" {
@@ -354,6 +373,17 @@ variable "notify_body" {
   }
 }
 
+variable "notify_backfill" {
+  description = "[notify] backfill: \"skip\" (default) leaves backfill messages (attribute hermes_backfill, from requests sent with X-Hermes-Backfill: true) out of notify's push subscription filter and tells notify to skip any it still gets; \"deliver\" notifies for them too. Changing it replaces notify's push subscription (Pub/Sub filters cannot be changed)."
+  type        = string
+  default     = "skip"
+
+  validation {
+    condition     = contains(["skip", "deliver"], var.notify_backfill)
+    error_message = "notify_backfill must be \"skip\" or \"deliver\"."
+  }
+}
+
 variable "notify_push_audience" {
   description = "OIDC audience of notify's push tokens, distinct from push_audience so a token for one service is refused by the other."
   type        = string
@@ -384,5 +414,16 @@ variable "tag_failure_rate_threshold" {
   validation {
     condition     = var.tag_failure_rate_threshold > 0 && var.tag_failure_rate_threshold < 1
     error_message = "tag_failure_rate_threshold must be between 0 and 1 (exclusive)."
+  }
+}
+
+variable "quarantine_rate_threshold" {
+  description = "Share of events (0-1) quarantined over 10 minutes, of all events ingest accepted or rejected, above which the quarantine rate alert fires."
+  type        = number
+  default     = 0.01
+
+  validation {
+    condition     = var.quarantine_rate_threshold > 0 && var.quarantine_rate_threshold < 1
+    error_message = "quarantine_rate_threshold must be between 0 and 1 (exclusive)."
   }
 }

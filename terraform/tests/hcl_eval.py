@@ -153,6 +153,8 @@ FUNCTIONS = {
     "anytrue": lambda xs: any(xs),
     "floor": lambda n: math.floor(n),
     "compact": lambda xs: [x for x in xs if x not in (None, "")],
+    # the verbs used here (%s, %d, %.Ng) mean the same in Terraform and Python
+    "format": lambda spec, *args: spec % tuple(args),
 }
 
 

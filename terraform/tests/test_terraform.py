@@ -314,6 +314,9 @@ def test_validations_accept_the_example_tfvars():
     ("destinations", {"1events": {}}),
     ("destinations", {"goog-events": {}}),
     ("destinations", {"events": {"attributes": {"event_name": "x"}}}),
+    ("destinations", {"events": {"attributes": {"hermes_backfill": "true"}}}),
+    ("destinations", {"events": {"attributes": {"hermes_event_id": "x"}}}),
+    ("destinations", {"events": {"attributes": {"hermes_quarantine_reason": "schema"}}}),
     ("counters_shards", 0),
     ("counters_shards", 1.5),
     ("dashboard_invokers", ["allUsers"]),
@@ -323,6 +326,13 @@ def test_validations_accept_the_example_tfvars():
     ("notify_body", "xml"),
     ("notify_events", ["page view"]),
     ("notify_image", "hermes:latest"),
+    ("notify_backfill", "drop"),
+    ("notify_backfill", ""),
+    ("quarantine_topic", "q"),
+    ("quarantine_topic", "goog-quarantine"),
+    ("quarantine_topic", "projects/p/topics/hermes-quarantine"),
+    ("quarantine_rate_threshold", 0),
+    ("quarantine_rate_threshold", 1),
     ("notification_channels", ["my-channel"]),
     ("tag_failure_rate_threshold", 0),
     ("tag_failure_rate_threshold", 5),
@@ -344,6 +354,7 @@ def test_topics_are_the_destinations_plus_the_dead_letter_topic(mod):
         "projects/hermes-test-1/topics/events",
         "projects/hermes-test-1/topics/hermes-dead-letter",
         "projects/hermes-test-1/topics/hermes-preview",
+        "projects/hermes-test-1/topics/hermes-quarantine",
         "projects/hermes-test-1/topics/items-realtime",
     ]
 
@@ -384,6 +395,60 @@ def test_dead_letter_topic_has_a_retaining_pull_subscription(mod):
     assert sub.block("expiration_policy").arg("ttl") == ""
 
 
+def test_quarantine_topic_has_a_retaining_pull_subscription(mod):
+    (topic,) = mod.resource("google_pubsub_topic.quarantine")
+    assert topic["id"] == "projects/hermes-test-1/topics/hermes-quarantine"
+    # 31 days, the longest Pub/Sub allows, on the topic and on the subscription
+    assert topic["message_retention_duration"] == "2678400s"
+    assert topic["kms_key_name"] is None
+    (sub,) = mod.resource("google_pubsub_subscription.quarantine")
+    assert sub["name"] == "hermes-quarantine"
+    assert sub["topic"] == topic["id"]
+    # a pull subscription (hermes replay reads it): nothing pushed, exported or dead-lettered
+    for block in ("push_config", "bigquery_config", "cloud_storage_config", "dead_letter_policy"):
+        assert not sub.blocks(block), block
+    assert not sub.has("filter")
+    assert sub["message_retention_duration"] == "2678400s"
+    assert sub["retain_acked_messages"] is False
+    assert sub["ack_deadline_seconds"] >= 60
+    assert sub.block("expiration_policy").arg("ttl") == ""
+    # ingest publishes there; nobody else is granted anything on it
+    ingest = mod.resource('google_service_account.this["ingest"]')["member"]
+    on_quarantine = [g for g in _grants(mod) if g[1] in (topic["id"], sub["id"])]
+    assert on_quarantine == [("google_pubsub_topic_iam_member", topic["id"], "roles/pubsub.publisher", ingest)]
+    assert all(ok for ok, _ in _preconditions(topic))
+
+
+def test_quarantine_follows_its_variables():
+    kms = "projects/p/locations/europe-west1/keyRings/r/cryptoKeys/k"
+    m = Module(TF_DIR, {**SAMPLE, "quarantine_topic": "bad-rows", "kms_key_name": kms})
+    (topic,) = m.resource("google_pubsub_topic.quarantine")
+    (sub,) = m.resource("google_pubsub_subscription.quarantine")
+    assert topic["id"] == "projects/hermes-test-1/topics/bad-rows"
+    assert topic["kms_key_name"] == kms
+    assert sub["name"] == "bad-rows"
+    assert rendered_config(m)["quarantine"] == {"topic": topic["id"]}
+    # a name another topic has is refused before anything is created
+    for taken in ("events", "hermes-dead-letter", "hermes-preview"):
+        (clash,) = Module(TF_DIR, {**SAMPLE, "quarantine_topic": taken}).resource("google_pubsub_topic.quarantine")
+        assert [msg for ok, msg in _preconditions(clash) if not ok], taken
+
+
+def test_quarantine_can_be_switched_off():
+    m = Module(TF_DIR, {**SAMPLE, "quarantine_enabled": False})
+    for address in ("google_pubsub_topic.quarantine", "google_pubsub_subscription.quarantine",
+                    "google_pubsub_topic_iam_member.ingest_quarantine_publisher",
+                    "google_monitoring_alert_policy.quarantine_rate",
+                    "google_monitoring_alert_policy.quarantine_failed"):
+        assert m.resource(address) == [], address
+    assert "quarantine" not in rendered_config(m)
+    assert "quarantine" not in m.local("hermes_config_toml")
+    titles = [t["widget"]["title"] for t in _dashboard(m)["mosaicLayout"]["tiles"]]
+    assert not [t for t in titles if "uarantine" in t]
+    ingest = m.resource('google_service_account.this["ingest"]')["member"]
+    assert not [g for g in _grants(m) if g[3] == ingest and "quarantine" in g[1]]
+
+
 def test_pubsub_service_agent_can_dead_letter_and_mint_tokens(mod):
     agent = "serviceAccount:service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com"
     pub = mod.resource("google_pubsub_topic_iam_member.dead_letter_publisher")
@@ -422,8 +487,10 @@ def test_ingest_publishes_to_its_topics_only(mod):
     publisher = sorted(g[1] for g in grants if g[2] == "roles/pubsub.publisher")
     assert all(g[0] == "google_pubsub_topic_iam_member" for g in grants if g[2] == "roles/pubsub.publisher")
     topics = [t["id"] for t in mod.resource("google_pubsub_topic.destination").values()]
-    # and the preview topic, where it publishes the inspector's traces
-    assert publisher == sorted(topics + [mod.resource("google_pubsub_topic.preview")["id"]])
+    # and the preview topic, where it publishes the inspector's traces, and the
+    # quarantine topic, where it publishes bad rows
+    assert publisher == sorted(topics + [mod.resource("google_pubsub_topic.preview")["id"],
+                                         mod.resource("google_pubsub_topic.quarantine[0]")["id"]])
     assert {g[2] for g in grants} == {"roles/pubsub.publisher", "roles/secretmanager.secretAccessor"}
     # and no project-level grant for ingest, nor any project-level Pub/Sub role for anyone
     assert not [g for g in grants if g[0] == "google_project_iam_member"]
@@ -561,7 +628,8 @@ def test_generated_config_names_exactly_the_provisioned_topics(mod):
     # the curl the pages show targets the ingest service's deterministic URL
     assert cfg["dashboard"] == {"ingest_url": "https://hermes-ingest-123456789012.europe-west1.run.app/"}
     assert cfg["preview"] == {"topic": mod.resource("google_pubsub_topic.preview")["id"], "ttl_secs": 3600}
-    assert set(cfg) == {"container_id", "destinations", "counters", "dashboard", "preview"}
+    assert cfg["quarantine"] == {"topic": "projects/hermes-test-1/topics/hermes-quarantine"}
+    assert set(cfg) == {"container_id", "destinations", "counters", "dashboard", "preview", "quarantine"}
 
 
 def test_generated_config_follows_the_destinations_variable():
@@ -584,11 +652,13 @@ def test_generated_config_follows_the_destinations_variable():
     assert refunds["attributes"] == destinations["refunds.v1"]["attributes"]
     assert cfg["container_id"] == 'GTM-"X"'
     assert cfg["counters"]["shards"] == 4
-    # ingest may publish to every destination topic and the preview topic, and only those
+    # ingest may publish to every destination topic, the preview topic and the
+    # quarantine topic, and only those
     ingest = m.resource('google_service_account.this["ingest"]')["member"]
     preview = m.resource("google_pubsub_topic.preview")["id"]
+    quarantine = m.resource("google_pubsub_topic.quarantine[0]")["id"]
     assert sorted(g[1] for g in _grants(m) if g[3] == ingest and g[2] == "roles/pubsub.publisher") == sorted(
-        [*topics.values(), preview])
+        [*topics.values(), preview, quarantine])
 
 
 # ---------------------------------------------------------------------------
@@ -655,7 +725,8 @@ def test_notify_push_subscription_is_filtered_with_oidc_retry_and_dead_letter():
     m = Module(TF_DIR, {**NOTIFY_ON, "notify_events": ["purchase", "refund"]})
     (sub,) = m.resource("google_pubsub_subscription.notify_push")
     assert sub["topic"] == "projects/hermes-test-1/topics/events"
-    assert sub["filter"] == 'attributes.event_name = "purchase" OR attributes.event_name = "refund"'
+    assert sub["filter"] == (
+        '(attributes.event_name = "purchase" OR attributes.event_name = "refund") AND NOT attributes:hermes_backfill')
     push = sub.block("push_config")
     assert push.arg("push_endpoint") == m.resource('google_cloud_run_v2_service.private["notify"]')["uri"]
     oidc = push.block("oidc_token")
@@ -666,9 +737,46 @@ def test_notify_push_subscription_is_filtered_with_oidc_retry_and_dead_letter():
     assert sub.block("retry_policy").arg("minimum_backoff")
     agent = m.local("pubsub_service_agent")
     assert ("google_pubsub_subscription_iam_member", sub["id"], "roles/pubsub.subscriber", agent) in _grants(m)
-    # Every event when none is named.
-    (every,) = Module(TF_DIR, {**NOTIFY_ON, "notify_events": []}).resource("google_pubsub_subscription.notify_push")
+    # Every event when none is named (but for backfills, see below).
+    (every,) = Module(TF_DIR, {**NOTIFY_ON, "notify_events": [], "notify_backfill": "deliver"}).resource(
+        "google_pubsub_subscription.notify_push")
     assert every["filter"] == ""
+
+
+def _preconditions(inst) -> list[tuple[bool, str]]:
+    """(holds, error message) of each lifecycle precondition of a resource instance."""
+    return [(bool(p.arg("condition")), p.arg("error_message"))
+            for lc in inst.blocks("lifecycle") for p in lc.blocks("precondition")]
+
+
+@pytest.mark.parametrize("events,backfill,expected", [
+    (["purchase"], "skip", 'attributes.event_name = "purchase" AND NOT attributes:hermes_backfill'),
+    (["purchase"], "deliver", 'attributes.event_name = "purchase"'),
+    (["purchase", "refund"], "skip",
+     '(attributes.event_name = "purchase" OR attributes.event_name = "refund") AND NOT attributes:hermes_backfill'),
+    (["purchase", "refund"], "deliver", 'attributes.event_name = "purchase" OR attributes.event_name = "refund"'),
+    ([], "skip", "NOT attributes:hermes_backfill"),
+    ([], "deliver", ""),
+])
+def test_notify_filter_leaves_backfills_out_unless_deliver(events, backfill, expected):
+    values = {**NOTIFY_ON, "notify_events": events}
+    if backfill != "skip":
+        values["notify_backfill"] = backfill
+    m = Module(TF_DIR, values)  # "skip" is the default
+    (sub,) = m.resource("google_pubsub_subscription.notify_push")
+    assert sub["filter"] == expected
+    # the attribute ingest sets on backfill messages, and notify's own setting agrees
+    assert ("hermes_backfill" in expected) == (backfill == "skip")
+    assert rendered_config(m)["notify"]["backfill"] == backfill
+    assert all(ok for ok, _ in _preconditions(sub))
+
+
+def test_notify_filter_must_fit_pubsubs_256_bytes():
+    events = [f"event_number_{i}" for i in range(8)]
+    (sub,) = Module(TF_DIR, {**NOTIFY_ON, "notify_events": events}).resource("google_pubsub_subscription.notify_push")
+    assert len(sub["filter"].encode()) > 256
+    failed = [msg for ok, msg in _preconditions(sub) if not ok]
+    assert failed and "256 bytes" in failed[0]
 
 
 def test_notify_has_least_privilege():
@@ -700,6 +808,7 @@ def test_notify_markers_expire_and_its_config_is_generated():
         "template": "New order {{transaction_id}}: {{value}} {{currency}} ({{items.length}} items)",
         "push_audience": "hermes-notify",
         "push_service_account": m.resource('google_service_account.this["push"]')["email"],
+        "backfill": "skip",
     }
     json_body = rendered_config(Module(TF_DIR, {**NOTIFY_ON, "notify_body": "json"}))["notify"]
     assert json_body["body"] == "json" and "template" not in json_body
@@ -713,7 +822,7 @@ def test_notify_markers_expire_and_its_config_is_generated():
 # fails when a field listed there is no longer logged).
 LOG_FIELDS = json.loads((Path(__file__).parent / "log_fields.json").read_text())
 METRICS = ["events_accepted", "events_rejected", "requests_refused", "tag_runs",
-           "tag_failures", "counters_messages"]
+           "tag_failures", "counters_messages", "events_quarantined", "quarantine_failed"]
 
 _FIELD_REF = re.compile(r"jsonPayload\.([A-Za-z_][A-Za-z0-9_]*)")
 _FIELD_EQ = re.compile(r'jsonPayload\.([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"([^"]*)"')
@@ -765,7 +874,29 @@ def test_log_metrics_read_only_fields_the_functions_log(mod):
     assert {i["name"] for i in mod.all_instances("google_logging_metric")} == {
         "hermes_" + n for n in ["ingest_events_accepted", "ingest_events_rejected",
                                 "ingest_requests_refused", "ingest_tag_runs",
-                                "ingest_tag_failures", "counters_messages"]}
+                                "ingest_tag_failures", "counters_messages",
+                                "ingest_events_quarantined", "ingest_quarantine_failed"]}
+
+
+def test_quarantine_metrics_count_events_by_reason_and_lost_rows(mod):
+    quarantined = mod.resource("google_logging_metric.events_quarantined")
+    assert 'jsonPayload.metric="ingest_quarantined"' in quarantined["filter"]
+    assert quarantined["value_extractor"] == "EXTRACT(jsonPayload.events)"
+    assert quarantined["label_extractors"] == {"reason": "EXTRACT(jsonPayload.reason)"}
+    descriptor = quarantined.block("metric_descriptor")
+    assert (descriptor.arg("metric_kind"), descriptor.arg("value_type")) == ("DELTA", "DISTRIBUTION")
+    assert [b.arg("key") for b in descriptor.blocks("labels")] == ["reason"]
+    failed = mod.resource("google_logging_metric.quarantine_failed")
+    assert 'jsonPayload.metric="ingest_quarantine_failed"' in failed["filter"]
+    assert failed["value_extractor"] == "EXTRACT(jsonPayload.events)"
+    # the fields they read are the ones ingest logs (log_fields.json)
+    assert LOG_FIELDS["ingest_quarantined"]["fields"]["reason"] == "string"
+    assert LOG_FIELDS["ingest_quarantined"]["fields"]["events"] == "number"
+    assert LOG_FIELDS["ingest_quarantine_failed"]["fields"]["events"] == "number"
+    for m in (quarantined, failed):
+        metric = {"name": m["name"], "filter": m["filter"], "value_extractor": m["value_extractor"],
+                  "label_extractors": m["label_extractors"] if m.has("label_extractors") else None}
+        assert log_metric_problems(metric, LOG_FIELDS) == []
 
 
 @pytest.mark.parametrize("change,expected", [
@@ -777,6 +908,11 @@ def test_log_metrics_read_only_fields_the_functions_log(mod):
      "never logged"),
     ({"filter": 'jsonPayload.metric="ingest_events" AND jsonPayload.status>=400'}, "jsonPayload.status"),
     ({"filter": 'severity>=ERROR'}, "selects no"),
+    ({"filter": 'jsonPayload.metric="ingest_quarantine"'}, "no log line"),
+    ({"filter": 'jsonPayload.metric="ingest_quarantined"', "value_extractor": "EXTRACT(jsonPayload.rows)"},
+     "not a logged number"),
+    ({"filter": 'jsonPayload.metric="ingest_quarantined"', "value_extractor": "EXTRACT(jsonPayload.events)",
+      "label_extractors": {"reason": "EXTRACT(jsonPayload.quarantine_reason)"}}, "label reason"),
 ])
 def test_the_log_field_check_catches_planted_mistakes(change, expected):
     metric = {"name": "planted", "filter": 'jsonPayload.metric="ingest_events"',
@@ -786,13 +922,28 @@ def test_the_log_field_check_catches_planted_mistakes(change, expected):
     assert problems and expected in problems[0], problems
 
 
+def _dashboard(m: Module) -> dict:
+    return json.loads(m.resource("google_monitoring_dashboard.hermes")["dashboard_json"])
+
+
+def _tile_queries(m: Module) -> dict[str, list[str]]:
+    """Dashboard tile title -> its PromQL queries or time series filters."""
+    return {
+        tile["widget"]["title"]: [
+            ds["timeSeriesQuery"].get("prometheusQuery") or ds["timeSeriesQuery"]["timeSeriesFilter"]["filter"]
+            for ds in tile["widget"]["xyChart"]["dataSets"]
+        ]
+        for tile in _dashboard(m)["mosaicLayout"]["tiles"]
+    }
+
+
 def test_dashboard_and_alerts_chart_the_log_metrics(mod):
     names = {i["name"] for i in mod.all_instances("google_logging_metric")}
     promql = mod.local("promql")
     for series in promql.values():
         base = series.removeprefix("logging_googleapis_com:user_").removesuffix("_sum")
         assert base in names, series
-    dashboard = json.loads(mod.resource("google_monitoring_dashboard.hermes")["dashboard_json"])
+    dashboard = _dashboard(mod)
     queries = [
         ds["timeSeriesQuery"].get("prometheusQuery")
         or ds["timeSeriesQuery"]["timeSeriesFilter"]["filter"]
@@ -804,6 +955,24 @@ def test_dashboard_and_alerts_chart_the_log_metrics(mod):
             continue
         assert any(series in q for q in queries), series
     assert any('subscription_id="hermes-dead-letter"' in q for q in queries)
+    # tiles fill the grid two by two, without gaps or overlaps
+    tiles = dashboard["mosaicLayout"]["tiles"]
+    assert [(t["xPos"], t["yPos"]) for t in tiles] == [((i % 2) * 6, (i // 2) * 4) for i in range(len(tiles))]
+
+
+def test_dashboard_shows_the_quarantine(mod):
+    charts = _tile_queries(mod)
+    (by_reason,) = charts["Events quarantined / s, by reason"]
+    assert by_reason.startswith("sum by (reason) (rate(") and "user_hermes_ingest_events_quarantined_sum" in by_reason
+    (lost,) = charts["Quarantine publishes failed"]
+    assert "user_hermes_ingest_quarantine_failed_sum" in lost
+    (waiting,) = charts["Quarantine rows waiting"]
+    assert 'metric.type="pubsub.googleapis.com/subscription/num_undelivered_messages"' in waiting
+    assert 'resource.label.subscription_id="hermes-quarantine"' in waiting
+    (dead,) = charts["Dead letters waiting"]
+    assert dead == waiting.replace("hermes-quarantine", "hermes-dead-letter")
+    renamed = _tile_queries(Module(TF_DIR, {**SAMPLE, "quarantine_topic": "bad-rows"}))
+    assert 'subscription_id="bad-rows"' in renamed["Quarantine rows waiting"][0]
 
 
 def test_alerts_on_dead_letters_and_tag_failure_rate(mod):
@@ -816,8 +985,38 @@ def test_alerts_on_dead_letters_and_tag_failure_rate(mod):
     query = rate.block("conditions").block("condition_prometheus_query_language").arg("query")
     assert "hermes_ingest_tag_failures_sum" in query and "hermes_ingest_tag_runs_sum" in query
     assert query.endswith("> 0.05")
+    assert rate.block("conditions").arg("display_name") == "Tag failures above 5% of tag executions"
     for policy in (dead, rate):
         assert policy["notification_channels"] == []
     channel = "projects/hermes-test-1/notificationChannels/123"
     m = Module(TF_DIR, {**SAMPLE, "notification_channels": [channel]})
     assert m.resource("google_monitoring_alert_policy.dead_letters")["notification_channels"] == [channel]
+
+
+def test_alerts_on_the_quarantine_rate_and_on_lost_bad_rows(mod):
+    (rate,) = mod.resource("google_monitoring_alert_policy.quarantine_rate")
+    query = rate.block("conditions").block("condition_prometheus_query_language").arg("query")
+    numerator, denominator = query.split(" / ", 1)
+    assert "hermes_ingest_events_quarantined_sum[10m]" in numerator
+    # over every event ingest looked at, accepted or rejected, either possibly without a series
+    assert "(sum(rate(logging_googleapis_com:user_hermes_ingest_events_accepted_sum[10m])) or vector(0))" in denominator
+    assert "(sum(rate(logging_googleapis_com:user_hermes_ingest_events_rejected_sum[10m])) or vector(0))" in denominator
+    assert query.endswith("> 0.01")
+    assert rate.block("conditions").arg("display_name") == "Quarantined events above 1% of events"
+    assert rate.block("conditions").block("condition_prometheus_query_language").arg("duration") == "300s"
+    assert "hermes replay --subscription projects/hermes-test-1/subscriptions/hermes-quarantine" in \
+        rate.block("documentation").arg("content")
+    strict = Module(TF_DIR, {**SAMPLE, "quarantine_rate_threshold": 0.002})
+    (r,) = strict.resource("google_monitoring_alert_policy.quarantine_rate")
+    assert r.block("conditions").block("condition_prometheus_query_language").arg("query").endswith("> 0.002")
+    assert r.block("conditions").arg("display_name") == "Quarantined events above 0.2% of events"
+    (lost,) = mod.resource("google_monitoring_alert_policy.quarantine_failed")
+    cond = lost.block("conditions").block("condition_prometheus_query_language")
+    assert "hermes_ingest_quarantine_failed_sum" in cond.arg("query") and cond.arg("query").endswith("> 0")
+    assert cond.arg("duration") == "0s"
+    assert lost["severity"] == "ERROR"
+    channel = "projects/hermes-test-1/notificationChannels/123"
+    m = Module(TF_DIR, {**SAMPLE, "notification_channels": [channel]})
+    for name in ("quarantine_rate", "quarantine_failed"):
+        assert mod.resource(f"google_monitoring_alert_policy.{name}")[0]["notification_channels"] == []
+        assert m.resource(f"google_monitoring_alert_policy.{name}")[0]["notification_channels"] == [channel]

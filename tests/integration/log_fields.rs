@@ -18,7 +18,7 @@ use std::time::Duration;
 const FILE: &str = "terraform/tests/log_fields.json";
 
 /// Fields whose values are recorded too: filters select on them.
-const VALUE_FIELDS: &[&str] = &["outcome"];
+const VALUE_FIELDS: &[&str] = &["outcome", "reason"];
 
 #[derive(Debug, Default, PartialEq)]
 struct MetricFields {
@@ -139,9 +139,12 @@ async fn metric_fields_are_the_ones_the_functions_log() {
     let project = unique_id("logfields");
     let topic = |id: &str| format!("projects/{project}/topics/{id}");
     emu.create_topic(&topic("items-realtime")).await;
-    // `missing` is never created: publishing to it fails, a tag failure.
+    // `missing` is never created: publishing to it fails, a tag failure; so
+    // is `no-quarantine`: the bad rows' publish fails.
     let config = format!(
         r#"
+[quarantine]
+topic = "{}"
 [[destinations]]
 name = "items-realtime"
 topic = "{}"
@@ -149,6 +152,7 @@ topic = "{}"
 name = "broken"
 topic = "{}"
 "#,
+        topic("no-quarantine"),
         topic("items-realtime"),
         topic("missing")
     );
@@ -209,7 +213,13 @@ topic = "{}"
         400
     );
 
-    // Let the logs flush.
+    // Let the logs flush; the quarantine's failure is logged once its call answered.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !ingest.log_text().contains("ingest_quarantine_failed")
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let lines: Vec<Value> = [ingest.log_text(), counters.log_text()]
         .iter()
@@ -225,6 +235,8 @@ topic = "{}"
         "ingest_rejections",
         "ingest_tag_failures",
         "ingest_refused",
+        "ingest_quarantined",
+        "ingest_quarantine_failed",
         "counters_message",
     ] {
         assert!(seen.contains_key(metric), "no {metric} line in {lines:#?}");
