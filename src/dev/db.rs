@@ -59,6 +59,19 @@ CREATE TABLE IF NOT EXISTS health_event_ids (
     event_id TEXT NOT NULL,
     PRIMARY KEY (minute, event_id)
 );
+-- Bad rows published to the quarantine topic (dev/queue.rs): a table of their
+-- own, so they are kept for `/dev/quarantine` and never pending, delivered
+-- or dead-lettered (a subscriber of that topic, if any, gets queue copies).
+CREATE TABLE IF NOT EXISTS quarantine (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    data BLOB NOT NULL,
+    attributes TEXT NOT NULL,
+    publish_time TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    event_id TEXT,
+    event_name TEXT
+);
 CREATE TABLE IF NOT EXISTS processed (
     marker_id TEXT PRIMARY KEY,
     expire_at TEXT NOT NULL

@@ -24,6 +24,12 @@ pub fn notify_subscription_on(topic: &TopicName) -> String {
     )
 }
 
+/// The pull subscription kept on `topic` for `hermes replay` (the quarantine):
+/// named as the topic, as Terraform names it.
+pub fn pull_subscription_on(topic: &TopicName) -> String {
+    format!("projects/{}/subscriptions/{}", topic.project(), topic.id())
+}
+
 /// Push subscriptions to make: the topics and the endpoint they push to.
 pub struct Pushes<'a> {
     pub topics: &'a [TopicName],
@@ -33,13 +39,15 @@ pub struct Pushes<'a> {
 
 /// With a Pub/Sub emulator: make sure the topics exist and the counted ones
 /// push to `endpoint` (a subscription already there gets the new endpoint: its
-/// secret changes with every start), and each of `more` likewise.
+/// secret changes with every start), and each of `more` likewise; each of
+/// `pulls` gets its pull subscription ([`pull_subscription_on`]).
 pub async fn prepare(
     base: &str,
     topics: &[TopicName],
     push_topics: &[TopicName],
     endpoint: &str,
     more: &[Pushes<'_>],
+    pulls: &[TopicName],
 ) -> Result<(), EmulatorError> {
     let http = reqwest::Client::new();
     // PUT creates; 409 means it exists, which is what we wanted.
@@ -61,6 +69,11 @@ pub async fn prepare(
     };
     for topic in topics {
         create(topic.to_string(), json!({})).await?;
+    }
+    for topic in pulls {
+        let name = pull_subscription_on(topic);
+        let body = json!({ "name": name, "topic": topic.as_str(), "ackDeadlineSeconds": 60 });
+        create(name, body).await?;
     }
     let counters = Pushes {
         topics: push_topics,

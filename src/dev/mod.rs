@@ -2,7 +2,9 @@
 //! `POST /`, the durable embedded queue and its delivery loop into the
 //! counters logic, the SQLite counter store, and the dashboard at `/dashboard`;
 //! with `[notify]` configured, notify in process too (its markers and a log of
-//! its webhook calls in the same SQLite file).
+//! its webhook calls in the same SQLite file). With `[quarantine]` (on in the
+//! built-in sample), the bad rows ingest publishes are kept in that file too,
+//! listed at `/dev/quarantine`.
 //! With `PUBSUB_EMULATOR_HOST` / `FIRESTORE_EMULATOR_HOST` set, those emulators
 //! replace the queue / the store.
 
@@ -29,6 +31,7 @@ use hermes_dashboard::Dashboard;
 use hermes_gcp::firestore::{FirestoreMarkers, FirestoreStore};
 use hermes_gcp::pubsub::PubSubRest;
 use hermes_gcp::{project_from_env, AuthError};
+use hermes_ingest::quarantine::Quarantine;
 use hermes_ingest::Ingest;
 use hermes_notify::Notify;
 use hermes_push::PushAuth;
@@ -91,6 +94,8 @@ pub async fn run(options: Options) -> Result<(), DevError> {
         }
         None => None,
     };
+    // Where ingest publishes bad rows (it parses the section again, the same way).
+    let quarantine = Quarantine::from_config(&config)?.map(|q| q.topic);
     let tokens = Tokens::from_env()?;
     let token_needed = tokens.production.is_configured();
 
@@ -156,6 +161,9 @@ pub async fn run(options: Options) -> Result<(), DevError> {
                 if notify.is_some() {
                     q = q.with_subscriber(NOTIFY, dev.notify_topics.clone());
                 }
+                if let Some(topic) = &quarantine {
+                    q = q.with_quarantine(topic.clone());
+                }
                 (Arc::new(q.clone()), Some(q), None)
             }
             _ => {
@@ -191,7 +199,12 @@ pub async fn run(options: Options) -> Result<(), DevError> {
     let dashboard = Arc::new(
         Dashboard::new(reader, dashboard_settings).with_preview(traces.1, config.preview.ttl),
     );
-    let topics: Vec<_> = config.topics().into_iter().cloned().collect();
+    // The emulator's topics to create: the quarantine's too, or its bad rows
+    // would be refused by the emulator (NOT_FOUND) and lost.
+    let mut topics: Vec<_> = config.topics().into_iter().cloned().collect();
+    if let Some(topic) = quarantine.iter().find(|t| !topics.contains(t)) {
+        topics.push(topic.clone());
+    }
     let protection = hermes_runtime::Protection::from_config(&config);
     let ingest = Arc::new(Ingest::new(config, tokens.clone(), publisher)?.with_tracing(traces.0));
     let publishing = ingest.publishing.clone();
@@ -257,7 +270,17 @@ pub async fn run(options: Options) -> Result<(), DevError> {
             name: emulator::notify_subscription_on,
             endpoint: format!("http://127.0.0.1:{port}/notify/{secret}"),
         };
-        emulator::prepare(base, &topics, &dev.push_topics, &endpoint, &[notify_pushes]).await?;
+        // Bad rows wait on a pull subscription for `hermes replay`.
+        let pulls: Vec<_> = quarantine.iter().cloned().collect();
+        emulator::prepare(
+            base,
+            &topics,
+            &dev.push_topics,
+            &endpoint,
+            &[notify_pushes],
+            &pulls,
+        )
+        .await?;
     }
     print!(
         "{}",
@@ -268,6 +291,7 @@ pub async fn run(options: Options) -> Result<(), DevError> {
             &pubsub_emulator,
             &firestore_emulator,
             token_needed,
+            quarantine.as_ref(),
         )
     );
 
@@ -335,6 +359,7 @@ fn banner(
     pubsub: &Option<String>,
     firestore: &Option<String>,
     token_needed: bool,
+    quarantine: Option<&hermes_core::destination::TopicName>,
 ) -> String {
     use std::fmt::Write as _;
     let base = format!("http://localhost:{port}");
@@ -349,6 +374,16 @@ fn banner(
         out,
         "  queue       {base}/dev/queue   dead letters: {base}/dev/dead-letters"
     );
+    let _ = match (quarantine, pubsub) {
+        (Some(_), None) => writeln!(out, "  quarantine  {base}/dev/quarantine"),
+        (Some(topic), Some(_)) => writeln!(
+            out,
+            "  quarantine  {topic} on the Pub/Sub emulator \
+             (hermes replay --subscription {})",
+            emulator::pull_subscription_on(topic)
+        ),
+        (None, _) => Ok(()),
+    };
     let _ = match pubsub {
         Some(h) => writeln!(out, "  queue       Pub/Sub emulator at {h}"),
         None => writeln!(out, "  storage     {}", dev.database.display()),
@@ -388,16 +423,46 @@ mod tests {
     #[test]
     fn the_banner_curl_carries_a_token_when_one_is_needed() {
         let dev = DevSettings::parse(&Config::default(), "p").expect("defaults");
-        let open = banner(8080, &dev, true, &None, &None, false);
+        let open = banner(8080, &dev, true, &None, &None, false, None);
         assert!(
             open.contains("curl -X POST http://localhost:8080/"),
             "{open}"
         );
         assert!(!open.contains("Authorization"), "{open}");
-        let guarded = banner(8080, &dev, true, &None, &None, true);
+        let guarded = banner(8080, &dev, true, &None, &None, true, None);
         assert!(
             guarded.contains(r#"-H "Authorization: Bearer ${HERMES_BEARER_TOKEN%%,*}""#),
             "{guarded}"
         );
+    }
+
+    /// The banner names `/dev/quarantine` when bad rows are kept in the file,
+    /// and the emulator's topic when they go there.
+    #[test]
+    fn the_banner_names_the_quarantine_when_it_is_on() {
+        let dev = DevSettings::parse(&Config::default(), "p").expect("defaults");
+        let topic = hermes_core::destination::TopicName::parse("hermes-quarantine", Some("p"))
+            .expect("topic");
+        let on = banner(8080, &dev, true, &None, &None, false, Some(&topic));
+        assert!(
+            on.contains("quarantine  http://localhost:8080/dev/quarantine"),
+            "{on}"
+        );
+        let emulated = banner(
+            8080,
+            &dev,
+            true,
+            &Some("h:1".into()),
+            &None,
+            false,
+            Some(&topic),
+        );
+        assert!(
+            emulated.contains("projects/p/topics/hermes-quarantine on the Pub/Sub emulator")
+                && !emulated.contains("/dev/quarantine"),
+            "{emulated}"
+        );
+        let off = banner(8080, &dev, true, &None, &None, false, None);
+        assert!(!off.contains("quarantine"), "{off}");
     }
 }

@@ -8,8 +8,9 @@ use hermes_core::destination::{Message, PublishError, Publisher, TopicName};
 use hermes_core::destination::{ATTR_EVENT_ID, ATTR_EVENT_NAME};
 use hermes_core::future::BoxFuture;
 use hermes_core::time::format_timestamp;
+use hermes_ingest::quarantine::ATTR_QUARANTINE_REASON;
 use rusqlite::params;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::Notify;
@@ -61,6 +62,26 @@ pub struct DeadLetter {
     pub last_error: String,
 }
 
+/// A bad row of the quarantine topic, as `/dev/quarantine` lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuarantineRow {
+    /// `q` and the row's number: its own sequence, apart from the queue's.
+    pub message_id: String,
+    pub publish_time: String,
+    /// `schema` or `destination` (the `hermes_quarantine_reason` attribute).
+    pub reason: String,
+    pub event_id: Option<String>,
+    pub event_name: Option<String>,
+    /// The bad row's data as JSON (as a string if it were not JSON, which
+    /// ingest's rows always are).
+    pub row: serde_json::Value,
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// The prefix of a bad row's message id, so it never equals a queue message's.
+const QUARANTINE_ID_PREFIX: &str = "q";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct QueueStats {
     /// Waiting for delivery (including retries).
@@ -100,8 +121,19 @@ pub struct SqliteQueue {
     db: Db,
     /// Each subscriber and the topics pushed to it; messages of other topics are only stored.
     subscribers: Arc<Vec<Subscriber>>,
+    /// `[quarantine] topic`: its messages are kept as bad rows in their own table.
+    quarantine: Option<TopicName>,
     retry_min: Duration,
     retry_max: Duration,
+}
+
+/// The value of `key` among a message's attributes.
+fn attribute(message: &Message, key: &str) -> Option<String> {
+    message
+        .attributes
+        .iter()
+        .find(|(k, _)| k.as_str() == key)
+        .map(|(_, v)| v.clone())
 }
 
 fn now_ms() -> i64 {
@@ -120,6 +152,7 @@ impl SqliteQueue {
         Self {
             db,
             subscribers: Arc::new(vec![Subscriber::new(COUNTERS, push_topics)]),
+            quarantine: None,
             retry_min,
             retry_max,
         }
@@ -133,6 +166,50 @@ impl SqliteQueue {
             subscribers.push(Subscriber::new(name, topics));
         }
         self
+    }
+
+    /// Keeps the messages of `topic` (`[quarantine] topic`) as bad rows:
+    /// listed by [`Self::quarantined`], counted by reason in the health figures
+    /// instead of as events, never pending nor dead-lettered.
+    pub fn with_quarantine(mut self, topic: TopicName) -> Self {
+        self.quarantine = Some(topic);
+        self
+    }
+
+    /// The quarantine topic, when `[quarantine]` is configured.
+    pub fn quarantine_topic(&self) -> Option<&TopicName> {
+        self.quarantine.as_ref()
+    }
+
+    /// The latest `limit` bad rows, newest first, and how many are kept in all.
+    pub async fn quarantined(&self, limit: usize) -> Result<(Vec<QuarantineRow>, i64), DbError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.db
+            .call(move |c| {
+                let total = c.query_row("SELECT COUNT(*) FROM quarantine", [], |r| r.get(0))?;
+                let mut stmt = c.prepare_cached(
+                    "SELECT seq, data, attributes, publish_time, reason, event_id, event_name
+                     FROM quarantine ORDER BY seq DESC LIMIT ?1",
+                )?;
+                let rows = stmt.query_map(params![limit], |r| {
+                    let seq: i64 = r.get(0)?;
+                    let data: Vec<u8> = r.get(1)?;
+                    let attributes: String = r.get(2)?;
+                    Ok(QuarantineRow {
+                        message_id: format!("{QUARANTINE_ID_PREFIX}{seq}"),
+                        publish_time: r.get(3)?,
+                        reason: r.get(4)?,
+                        event_id: r.get(5)?,
+                        event_name: r.get(6)?,
+                        row: serde_json::from_slice(&data).unwrap_or_else(|_| {
+                            serde_json::Value::String(String::from_utf8_lossy(&data).into_owned())
+                        }),
+                        attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+                    })
+                })?;
+                Ok((rows.collect::<rusqlite::Result<Vec<_>>>()?, total))
+            })
+            .await
     }
 
     /// Wakes `subscriber`'s delivery loop when something is published for it.
@@ -292,6 +369,13 @@ impl SqliteQueue {
     }
 }
 
+/// What the quarantine table keeps of a bad row beside its data and attributes.
+struct BadRow {
+    reason: String,
+    event_id: Option<String>,
+    event_name: Option<String>,
+}
+
 impl Publisher for SqliteQueue {
     fn publish<'a>(
         &'a self,
@@ -308,7 +392,14 @@ impl Publisher for SqliteQueue {
                 .map(|s| s.name)
                 .collect();
             let push = !subscribers.is_empty();
-            let subscribers = if push { subscribers } else { vec![COUNTERS] };
+            // A bad row is kept in the quarantine table; it has a queue row only
+            // for a subscriber of that topic, never a stored one.
+            let quarantine = self.quarantine.as_ref() == Some(topic);
+            let subscribers = match (push, quarantine) {
+                (true, _) => subscribers,
+                (false, true) => Vec::new(),
+                (false, false) => vec![COUNTERS],
+            };
             let topic_name = topic.to_string();
             let publish_time = format_timestamp(SystemTime::now());
             let rows: Vec<(Vec<u8>, String)> = messages
@@ -326,18 +417,29 @@ impl Publisher for SqliteQueue {
                 })
                 .collect();
             let now = now_ms();
-            let events: Vec<(String, String)> = messages
-                .iter()
-                .filter_map(|m| {
-                    let get = |key: &str| {
-                        m.attributes
-                            .iter()
-                            .find(|(k, _)| k.as_str() == key)
-                            .map(|(_, v)| v.clone())
-                    };
-                    Some((get(ATTR_EVENT_NAME)?, get(ATTR_EVENT_ID)?))
-                })
-                .collect();
+            // Bad rows are not events of the pipeline: counted per reason, not
+            // per event_name (nor do they claim their event's id for the
+            // minute, which would hide the event itself from the count).
+            let (events, bad_rows): (Vec<(String, String)>, Vec<BadRow>) = if quarantine {
+                let bad_rows = messages
+                    .iter()
+                    .map(|m| BadRow {
+                        reason: attribute(m, ATTR_QUARANTINE_REASON)
+                            .unwrap_or_else(|| "unknown".into()),
+                        event_id: attribute(m, ATTR_EVENT_ID),
+                        event_name: attribute(m, ATTR_EVENT_NAME),
+                    })
+                    .collect();
+                (Vec::new(), bad_rows)
+            } else {
+                let events = messages
+                    .iter()
+                    .filter_map(|m| {
+                        Some((attribute(m, ATTR_EVENT_NAME)?, attribute(m, ATTR_EVENT_ID)?))
+                    })
+                    .collect();
+                (events, Vec::new())
+            };
             // One transaction: the whole batch is durable, or none of it (and the tag fails).
             let ids = self
                 .db
@@ -349,8 +451,25 @@ impl Publisher for SqliteQueue {
                             "INSERT INTO queue (topic, data, attributes, publish_time, push, next_attempt_ms, subscriber, message_id)
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                         )?;
-                        for (data, attrs) in &rows {
+                        let mut keep = tx.prepare_cached(
+                            "INSERT INTO quarantine (topic, data, attributes, publish_time, reason, event_id, event_name)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        )?;
+                        for (i, (data, attrs)) in rows.iter().enumerate() {
                             let mut id: Option<String> = None;
+                            if let Some(bad) = bad_rows.get(i) {
+                                keep.execute(params![
+                                    topic_name,
+                                    data,
+                                    attrs,
+                                    publish_time,
+                                    bad.reason,
+                                    bad.event_id,
+                                    bad.event_name
+                                ])?;
+                                // The bad row's id is the message's, in the queue copies too.
+                                id = Some(format!("{QUARANTINE_ID_PREFIX}{}", tx.last_insert_rowid()));
+                            }
                             for subscriber in &subscribers {
                                 stmt.execute(params![
                                     topic_name,
@@ -368,6 +487,8 @@ impl Publisher for SqliteQueue {
                         }
                     }
                     super::health::record::record_published(&tx, &events)?;
+                    let reasons: Vec<String> = bad_rows.into_iter().map(|b| b.reason).collect();
+                    super::health::record::record_quarantined(&tx, &reasons)?;
                     tx.commit()?;
                     Ok(ids)
                 })
@@ -445,6 +566,117 @@ mod tests {
                 stored: 1
             }
         );
+    }
+
+    fn bad_row(reason: &str, event_id: &str) -> Message {
+        Message {
+            data: format!(
+                r#"{{"event":{{"event_name":"purchase"}},"errors":[],"n":"{event_id}"}}"#
+            )
+            .into_bytes()
+            .into(),
+            attributes: vec![
+                (ATTR_EVENT_ID.into(), event_id.into()),
+                (ATTR_EVENT_NAME.into(), "purchase".into()),
+                (ATTR_QUARANTINE_REASON.into(), reason.into()),
+            ],
+        }
+    }
+
+    /// Bad rows go to their own table: never pending, dead or stored in the
+    /// queue, listed newest first within the limit, and still there when the
+    /// file is opened again.
+    #[tokio::test]
+    async fn bad_rows_are_kept_apart_from_the_queue_and_survive_a_reopen() {
+        let topic = |id| TopicName::parse(id, Some("p")).unwrap();
+        let dir =
+            std::env::temp_dir().join(format!("hermes-queue-bad-rows-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("hermes.db");
+        let open = || {
+            SqliteQueue::new(
+                Db::open(&path).unwrap(),
+                vec![topic("ttt")],
+                Duration::ZERO,
+                Duration::ZERO,
+            )
+            .with_quarantine(topic("hermes-quarantine"))
+        };
+        let q = open();
+        let ids = q
+            .publish(
+                &topic("hermes-quarantine"),
+                &[bad_row("schema", "e1"), bad_row("destination", "e2")],
+            )
+            .await
+            .unwrap();
+        q.publish(&topic("hermes-quarantine"), &[bad_row("schema", "e3")])
+            .await
+            .unwrap();
+        assert_eq!(ids, ["q1", "q2"]);
+        assert_eq!(q.stats().await.unwrap(), QueueStats::default());
+        assert!(q.due_for(COUNTERS, 10).await.unwrap().is_empty());
+        let (rows, total) = q.quarantined(2).await.unwrap();
+        assert_eq!(total, 3);
+        let listed: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.message_id.as_str(),
+                    r.reason.as_str(),
+                    r.event_id.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("q3", "schema", Some("e3")),
+                ("q2", "destination", Some("e2"))
+            ]
+        );
+        assert_eq!(rows[0].row["n"], "e3", "the data as JSON");
+        assert_eq!(rows[0].event_name.as_deref(), Some("purchase"));
+        assert_eq!(rows[0].attributes[ATTR_QUARANTINE_REASON], "schema");
+        drop(q);
+        let (rows, total) = open().quarantined(10).await.unwrap();
+        assert_eq!((rows.len(), total), (3, 3), "kept in the file");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A subscriber of the quarantine topic still gets its copy, with the bad
+    /// row's id; without `with_quarantine` the topic is an ordinary one.
+    #[tokio::test]
+    async fn a_subscriber_of_the_quarantine_topic_gets_a_copy() {
+        let topic = |id| TopicName::parse(id, Some("p")).unwrap();
+        let q = SqliteQueue::new(
+            Db::memory().unwrap(),
+            vec![topic("hermes-quarantine")],
+            Duration::ZERO,
+            Duration::ZERO,
+        )
+        .with_quarantine(topic("hermes-quarantine"));
+        let ids = q
+            .publish(&topic("hermes-quarantine"), &[bad_row("schema", "e1")])
+            .await
+            .unwrap();
+        let due = q.due_for(COUNTERS, 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].message_id(), ids[0]);
+        assert_eq!(q.quarantined(10).await.unwrap().1, 1);
+
+        let plain = SqliteQueue::new(
+            Db::memory().unwrap(),
+            vec![],
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        plain
+            .publish(&topic("hermes-quarantine"), &[bad_row("schema", "e1")])
+            .await
+            .unwrap();
+        assert_eq!(plain.stats().await.unwrap().stored, 1);
+        assert_eq!(plain.quarantined(10).await.unwrap().1, 0);
     }
 
     #[tokio::test]

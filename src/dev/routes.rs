@@ -1,11 +1,13 @@
-//! `hermes dev`'s own routes: `/dev/queue`, `/dev/dead-letters` and
-//! `PUT /dev/catalog/{item_id}`, with one error type and its status table.
+//! `hermes dev`'s own routes: `/dev/queue`, `/dev/dead-letters`,
+//! `/dev/quarantine` and `PUT /dev/catalog/{item_id}`, with one error type and
+//! its status table.
 
 use super::db::DbError;
 use super::notified::SqliteNotified;
 use super::queue::{SqliteQueue, NOTIFY};
 use super::store::SqliteStore;
-use axum::extract::{Path, Request, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -36,6 +38,10 @@ pub enum RouteError {
     Unauthorized,
     #[error("no embedded queue: a Pub/Sub emulator is in use")]
     NoQueue,
+    #[error("the quarantine is off: the configuration has no [quarantine] section")]
+    NoQuarantine,
+    #[error("limit must be a whole number from 1 to {MAX_LIST_LIMIT}")]
+    Limit,
     #[error("the catalog lives in the Firestore emulator")]
     NoCatalog,
     #[error("send a JSON object of catalog fields")]
@@ -52,8 +58,8 @@ impl IntoResponse for RouteError {
     fn into_response(self) -> Response {
         let status = match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::NoQueue | Self::NoCatalog => StatusCode::NOT_FOUND,
-            Self::NotAnObject | Self::ItemId(_) => StatusCode::BAD_REQUEST,
+            Self::NoQueue | Self::NoQuarantine | Self::NoCatalog => StatusCode::NOT_FOUND,
+            Self::NotAnObject | Self::ItemId(_) | Self::Limit => StatusCode::BAD_REQUEST,
             Self::Db(_) | Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let error = match self {
@@ -69,6 +75,7 @@ pub fn router(state: Arc<DevState>) -> Router {
     Router::new()
         .route("/dev/queue", get(queue_stats))
         .route("/dev/dead-letters", get(dead_letters))
+        .route("/dev/quarantine", get(quarantine))
         .route("/dev/catalog/{item_id}", put(put_catalog))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -128,6 +135,45 @@ async fn dead_letters(State(state): State<Arc<DevState>>) -> Result<Response, Ro
     Ok(Json(json!({ "deadLetters": letters })).into_response())
 }
 
+/// Bad rows `/dev/quarantine` lists unless `?limit=` says otherwise, and at most.
+const DEFAULT_LIST_LIMIT: usize = 100;
+const MAX_LIST_LIMIT: usize = 1000;
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    limit: Option<String>,
+}
+
+/// `?limit=`: absent is the default; anything but 1 to the maximum is refused
+/// rather than quietly changed.
+fn list_limit(query: Result<Query<ListQuery>, QueryRejection>) -> Result<usize, RouteError> {
+    let Ok(Query(query)) = query else {
+        return Err(RouteError::Limit);
+    };
+    match query.limit {
+        None => Ok(DEFAULT_LIST_LIMIT),
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIST_LIMIT).contains(&n) => Ok(n),
+            _ => Err(RouteError::Limit),
+        },
+    }
+}
+
+/// `GET /dev/quarantine[?limit=N]`: the latest bad rows, newest first, and how
+/// many the file keeps in all.
+async fn quarantine(
+    State(state): State<Arc<DevState>>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, RouteError> {
+    let queue = state.queue.as_ref().ok_or(RouteError::NoQueue)?;
+    if queue.quarantine_topic().is_none() {
+        return Err(RouteError::NoQuarantine);
+    }
+    let limit = list_limit(query)?;
+    let (rows, total) = queue.quarantined(limit).await?;
+    Ok(Json(json!({ "rows": rows, "total": total })).into_response())
+}
+
 /// `PUT /dev/catalog/{item_id}` with a JSON object (`{"cost": 12.5, "brand": "Acme"}`):
 /// the dev stand-in for a Firestore `catalog/{item_id}` document.
 async fn put_catalog(
@@ -142,4 +188,39 @@ async fn put_catalog(
     let item_id = DocumentId::parse(item_id).map_err(RouteError::ItemId)?;
     store.put_catalog(&item_id, fields).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Uri;
+
+    fn limit(query: &str) -> Result<usize, RouteError> {
+        let uri: Uri = format!("/dev/quarantine{query}").parse().unwrap();
+        list_limit(Query::try_from_uri(&uri))
+    }
+
+    /// `?limit=` is 100 when absent, 1 to 1000 as asked, and anything else
+    /// a 400 in the routes' JSON shape, not a quietly different list.
+    #[test]
+    fn the_quarantine_list_is_bounded() {
+        assert_eq!(limit("").unwrap(), DEFAULT_LIST_LIMIT);
+        assert_eq!(limit("?limit=1").unwrap(), 1);
+        assert_eq!(limit("?limit=1000").unwrap(), 1000);
+        for bad in [
+            "?limit=0",
+            "?limit=1001",
+            "?limit=-1",
+            "?limit=ten",
+            "?limit=",
+        ] {
+            let err = limit(bad).unwrap_err();
+            assert!(matches!(err, RouteError::Limit), "{bad}");
+            assert_eq!(
+                err.into_response().status(),
+                StatusCode::BAD_REQUEST,
+                "{bad}"
+            );
+        }
+    }
 }

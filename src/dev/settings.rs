@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Used when neither `HERMES_CONFIG` nor `HERMES_CONFIG_TOML` is set: every
-/// event carrying `items` is published whole and its items are counted.
+/// event carrying `items` is published whole and its items are counted; the
+/// quarantine is on, so refused events are kept (`/dev/quarantine`).
 pub const SAMPLE_CONFIG: &str = r#"
 container_id = "hermes-dev"
 
@@ -18,6 +19,9 @@ topic = "items-realtime"
 require = ["items"]
 [destinations.attributes]
 source = "hermes-dev"
+
+[quarantine]
+topic = "hermes-quarantine"
 "#;
 
 pub const DEFAULT_PROJECT: &str = "hermes-dev";
@@ -223,6 +227,28 @@ order = "transaction_id"
         let mapped = "[[destinations]]\nname = \"o\"\ntopic = \"orders\"\n[destinations.mapping]\norder = \"transaction_id\"\n";
         let dev = DevSettings::parse(&config(mapped), "p").unwrap();
         assert_eq!(dev.notify_topics.len(), 1);
+    }
+
+    /// The sample turns the quarantine on, without delivering its topic to
+    /// the counters or notify; a configuration of one's own only with `[quarantine]`.
+    #[test]
+    fn the_sample_keeps_bad_rows_and_delivers_them_nowhere() {
+        use hermes_ingest::quarantine::Quarantine;
+        let sample = config(SAMPLE_CONFIG);
+        let topic = Quarantine::from_config(&sample)
+            .expect("valid [quarantine]")
+            .expect("on in the sample")
+            .topic;
+        assert_eq!(topic.to_string(), "projects/p/topics/hermes-quarantine");
+        let dev = DevSettings::parse(&sample, "p").unwrap();
+        assert!(!dev.push_topics.contains(&topic), "{:?}", dev.push_topics);
+        assert!(
+            !dev.notify_topics.contains(&topic),
+            "{:?}",
+            dev.notify_topics
+        );
+        let own = config(WHOLE_AND_MAPPED);
+        assert!(Quarantine::from_config(&own).expect("no section").is_none());
     }
 
     #[test]

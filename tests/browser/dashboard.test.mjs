@@ -315,6 +315,9 @@ test('the dashboard in a real browser', { timeout: 120_000 }, async (t) => {
       const purchases = await page.$eval('tr[data-event-name="purchase"]', (tr) => tr.title);
       assert.ok(parseInt(purchases, 10) >= PURCHASES.length, purchases);
       assert.equal(NUMBER(await page.textContent('#health-rejected tr[data-code="type"] td.num')), 1);
+      // The built-in sample keeps it in the quarantine too: one bad row, reason schema.
+      await page.waitForSelector('#health-quarantined tr[data-reason="schema"]', { timeout: 5000 });
+      assert.equal(NUMBER(await page.textContent('#health-quarantined tr[data-reason="schema"] td.num')), 1);
       assert.equal(NUMBER(await page.textContent('#health-dead')), 0);
       await page.$eval('#health', (el) => el.scrollIntoView());
       await page.screenshot({ path: join(shots, 'health-1280.png') });

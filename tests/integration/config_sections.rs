@@ -45,8 +45,8 @@ async fn every_function_starts_beside_the_others_sections_and_the_users_jobs() {
     for (name, own, section) in [
         (
             "hermes-ingest",
-            "",
-            "[[destinations]]\nname = \"d\"\ntopic = \"items\"\n",
+            "quarantine",
+            "[[destinations]]\nname = \"d\"\ntopic = \"items\"\n[quarantine]\ntopic = \"bad-rows\"\n",
         ),
         ("hermes-counters", "counters", "[counters]\nshards = 2\n"),
         ("hermes-dashboard", "dashboard", ""),

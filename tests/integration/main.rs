@@ -13,6 +13,7 @@ mod counters_faults;
 mod dashboard_emulator;
 mod dev;
 mod dev_notify;
+mod dev_quarantine;
 mod emulator_pubsub;
 mod exactly_once;
 mod firestore_emulator;

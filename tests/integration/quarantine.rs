@@ -143,7 +143,10 @@ async fn refused_events_become_bad_rows_without_personal_data_and_the_answer_is_
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let more = emu.drain(&sub("hermes-quarantine")).await;
-    assert!(more.is_empty(), "more bad rows than refused events: {more:?}");
+    assert!(
+        more.is_empty(),
+        "more bad rows than refused events: {more:?}"
+    );
     assert_eq!(rows.len(), 2, "{rows:?}");
     let row = |id: &str| {
         rows.iter()
@@ -171,17 +174,26 @@ async fn refused_events_become_bad_rows_without_personal_data_and_the_answer_is_
     // Google takes the city in plain text: hashing it would make the row useless.
     assert_eq!(user["city"], "Aarhus");
     let note = data["event"]["note"].as_str().expect("note kept, redacted");
-    assert!(note.contains("[redacted:email]") && note.contains("[redacted:phone]"), "{note}");
+    assert!(
+        note.contains("[redacted:email]") && note.contains("[redacted:phone]"),
+        "{note}"
+    );
     let errors = data["errors"].as_array().expect("errors");
     assert_eq!(errors.len(), 1, "{data}");
     assert_eq!(errors[0]["path"], "events[1].currency");
     assert_eq!(errors[0]["eventIndex"], 1);
     assert_eq!(data["failedDestinations"], json!([]));
     let received = data["receivedAt"].as_str().expect("receivedAt");
-    assert!(hermes_core::time::parse_timestamp(received).is_some(), "{received}");
+    assert!(
+        hermes_core::time::parse_timestamp(received).is_some(),
+        "{received}"
+    );
 
     let convert = row("q-convert");
-    assert_eq!(convert.attributes["hermes_quarantine_reason"], "destination");
+    assert_eq!(
+        convert.attributes["hermes_quarantine_reason"],
+        "destination"
+    );
     let data = convert.json();
     assert!(!convert.text().contains("someone@example.org"));
     assert_eq!(data["errors"], json!([]));
@@ -189,12 +201,18 @@ async fn refused_events_become_bad_rows_without_personal_data_and_the_answer_is_
     assert_eq!(failed.len(), 1, "{data}");
     assert_eq!(failed[0]["name"], "revenue");
     assert!(
-        failed[0]["error"].as_str().unwrap_or("").contains("revenue"),
+        failed[0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("revenue"),
         "{data}"
     );
     // The valid event and the converted one's whole copy were published as usual.
     let events = emu.drain(&sub("events")).await;
-    assert!(events.len() >= 4, "two whole events per ingest with a topic: {events:?}");
+    assert!(
+        events.len() >= 4,
+        "two whole events per ingest with a topic: {events:?}"
+    );
 
     // The failed quarantine publish is logged for the alert, and nothing else changed.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -274,12 +292,20 @@ impl Pipeline {
         let resp = p
             .emu
             .http()
-            .put(format!("{}/v1/{}", p.emu.pubsub_base(), p.sub("items-counters")))
+            .put(format!(
+                "{}/v1/{}",
+                p.emu.pubsub_base(),
+                p.sub("items-counters")
+            ))
             .json(&body)
             .send()
             .await
             .expect("PUT subscription");
-        assert!(resp.status().is_success(), "push subscription: {}", resp.status());
+        assert!(
+            resp.status().is_success(),
+            "push subscription: {}",
+            resp.status()
+        );
         if counters_up {
             p.start_counters().await;
         }
@@ -379,7 +405,11 @@ require = ["items"]
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
-        assert_eq!(self.counter(item).await, want, "{item} changed after settling");
+        assert_eq!(
+            self.counter(item).await,
+            want,
+            "{item} changed after settling"
+        );
     }
 
     /// Messages waiting on `sub` now, handed back at once (left on it).
@@ -452,15 +482,26 @@ async fn a_quarantined_event_replayed_after_the_schema_is_fixed_counts_once_howe
     // Still refused by the strict schema: nothing published, the row stays.
     let (code, out, err) = p.replay(true, &["--subscription", "quarantine-a"]);
     assert_eq!(code, 1, "{out}{err}");
-    assert_eq!(out.trim(), "replayed 0, still failing 1, skipped 0", "{err}");
+    assert_eq!(
+        out.trim(),
+        "replayed 0, still failing 1, skipped 0",
+        "{err}"
+    );
     assert!(err.contains("coupon"), "says why: {err}");
     p.expect_waiting("quarantine-a", 1).await;
 
     // A dry run with the fixed schema says what would happen, and changes nothing.
     let (code, out, err) = p.replay(false, &["--subscription", "quarantine-a", "--dry-run"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("would pass the schema and be published to: items"), "{out}");
-    assert!(out.trim_end().ends_with("replayed 1, still failing 0, skipped 0"), "{out}");
+    assert!(
+        out.contains("would pass the schema and be published to: items"),
+        "{out}"
+    );
+    assert!(
+        out.trim_end()
+            .ends_with("replayed 1, still failing 0, skipped 0"),
+        "{out}"
+    );
     p.expect_waiting("quarantine-a", 1).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(p.counter("sku-replay").await, 0, "a dry run published");
@@ -468,16 +509,26 @@ async fn a_quarantined_event_replayed_after_the_schema_is_fixed_counts_once_howe
     // The schema fixed: replayed, counted once, and the row acknowledged.
     let (code, out, err) = p.replay(false, &["--subscription", "quarantine-a"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(out.trim(), "replayed 1, still failing 0, skipped 0", "{err}");
-    p.expect_counter("sku-replay", 3, Duration::from_secs(30)).await;
+    assert_eq!(
+        out.trim(),
+        "replayed 1, still failing 0, skipped 0",
+        "{err}"
+    );
+    p.expect_counter("sku-replay", 3, Duration::from_secs(30))
+        .await;
     assert_eq!(p.waiting("quarantine-a").await, 0, "acknowledged");
 
     // The second copy of the same bad row: replayed with the same identity,
     // counted nothing twice.
     let (code, out, err) = p.replay(false, &["--subscription", "quarantine-b", "--max", "5"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(out.trim(), "replayed 1, still failing 0, skipped 0", "{err}");
-    p.expect_counter("sku-replay", 3, Duration::from_secs(10)).await;
+    assert_eq!(
+        out.trim(),
+        "replayed 1, still failing 0, skipped 0",
+        "{err}"
+    );
+    p.expect_counter("sku-replay", 3, Duration::from_secs(10))
+        .await;
     assert_eq!(p.waiting("quarantine-b").await, 0);
 }
 
@@ -496,7 +547,10 @@ async fn a_dead_lettered_purchase_replayed_after_recovery_counts_exactly_once() 
     p.expect_waiting("items-dead-pull", 1).await;
     let dead = p.emu.pull(&p.sub("items-dead-pull"), 10).await;
     assert_eq!(
-        dead[0].attributes.get("hermes_event_id").map(String::as_str),
+        dead[0]
+            .attributes
+            .get("hermes_event_id")
+            .map(String::as_str),
         Some("order-dead")
     );
     assert!(dead[0]
@@ -529,20 +583,33 @@ async fn a_dead_lettered_purchase_replayed_after_recovery_counts_exactly_once() 
         ],
     );
     assert_eq!(code, 1, "{out}{err}");
-    assert_eq!(out.trim(), "replayed 0, still failing 1, skipped 0", "{err}");
+    assert_eq!(
+        out.trim(),
+        "replayed 0, still failing 1, skipped 0",
+        "{err}"
+    );
     p.expect_waiting("items-dead-pull", 1).await;
 
     // Recovery: counters up; the dead letter goes back to `items`, its source.
     p.start_counters().await;
     let (code, out, err) = p.replay(false, &["--subscription", "items-dead-pull"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(out.trim(), "replayed 1, still failing 0, skipped 0", "{err}");
-    p.expect_counter("sku-dead", 2, Duration::from_secs(30)).await;
+    assert_eq!(
+        out.trim(),
+        "replayed 1, still failing 0, skipped 0",
+        "{err}"
+    );
+    p.expect_counter("sku-dead", 2, Duration::from_secs(30))
+        .await;
     assert_eq!(p.waiting("items-dead-pull").await, 0, "acknowledged");
     // Nothing left to replay: a second run changes nothing.
     let (code, out, _) = p.replay(false, &["--subscription", "items-dead-pull"]);
-    assert_eq!((code, out.trim()), (0, "replayed 0, still failing 0, skipped 0"));
-    p.expect_counter("sku-dead", 2, Duration::from_secs(5)).await;
+    assert_eq!(
+        (code, out.trim()),
+        (0, "replayed 0, still failing 0, skipped 0")
+    );
+    p.expect_counter("sku-dead", 2, Duration::from_secs(5))
+        .await;
 }
 
 #[tokio::test]
@@ -566,7 +633,10 @@ async fn a_message_replay_cannot_place_is_skipped_and_stays() {
     assert!(resp.status().is_success());
     let (code, out, err) = p.replay(false, &["--subscription", "quarantine-a", "--dry-run"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("skipped: neither a quarantine bad row nor a dead letter"), "{out}");
+    assert!(
+        out.contains("skipped: neither a quarantine bad row nor a dead letter"),
+        "{out}"
+    );
     let (code, out, err) = p.replay(false, &["--subscription", "quarantine-a"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(out.trim(), "replayed 0, still failing 0, skipped 1");

@@ -2,8 +2,9 @@
 //! Google Cloud (README, "Monitoring"), from the dev SQLite file: events per
 //! minute by `event_name` (recorded as the queue takes them, each event once
 //! however many destinations it went to), events rejected by schema error code
-//! and requests refused by status (ingest's answers, seen in process), and
-//! the dead letters of the queue. Kept for the last hour.
+//! and requests refused by status (ingest's answers, seen in process), bad
+//! rows quarantined by reason (as the queue keeps them; never counted as
+//! events), and the dead letters of the queue. Kept for the last hour.
 //!
 //! `GET /dashboard/api/health` serves it; the dashboard page shows it when
 //! the route answers (on Google Cloud it does not: Monitoring has the figures).
@@ -18,7 +19,8 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use record::{bump, minute_now, prune, KEEP_MINUTES};
+use hermes_ingest::quarantine::Reason;
+use record::{bump, minute_now, prune, KEEP_MINUTES, QUARANTINED};
 use rusqlite::params;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -100,6 +102,13 @@ impl Health {
         let first = now - WINDOW + 1;
         let mut per_minute: BTreeMap<String, Vec<i64>> = BTreeMap::new();
         let (mut rejected, mut refused) = (Map::new(), Map::new());
+        // Every reason, 0 included, when the quarantine is on; null when it is off.
+        let mut quarantined = self.queue.quarantine_topic().map(|_| {
+            [Reason::Schema, Reason::Destination]
+                .into_iter()
+                .map(|r| (r.as_str().to_string(), json!(0)))
+                .collect::<Map<_, _>>()
+        });
         for (minute, kind, key, count) in rows {
             match kind.as_str() {
                 "event" if minute >= first => {
@@ -115,6 +124,11 @@ impl Health {
                 }
                 "rejected" => add(&mut rejected, key, count),
                 "refused" => add(&mut refused, key, count),
+                QUARANTINED => {
+                    if let Some(map) = quarantined.as_mut() {
+                        add(map, key, count);
+                    }
+                }
                 _ => {}
             }
         }
@@ -130,6 +144,7 @@ impl Health {
             "events_per_minute": per_minute,
             "rejected_last_hour": rejected,
             "refused_last_hour": refused,
+            "quarantined_last_hour": quarantined,
             "dead_letters": stats.dead,
             "pending": stats.pending,
         }))
@@ -168,4 +183,110 @@ pub async fn record_ingest(
         tracing::warn!(error = %hermes_core::error::report(&e), "dev health: cannot record an ingest answer");
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hermes_core::destination::{Message, Publisher, TopicName, ATTR_EVENT_ID, ATTR_EVENT_NAME};
+    use hermes_ingest::quarantine::ATTR_QUARANTINE_REASON;
+    use std::time::Duration;
+
+    fn topic(id: &str) -> TopicName {
+        TopicName::parse(id, Some("p")).unwrap()
+    }
+
+    fn message(event_id: &str, reason: Option<&str>) -> Message {
+        let mut attributes = vec![
+            (ATTR_EVENT_ID.to_string(), event_id.to_string()),
+            (ATTR_EVENT_NAME.to_string(), "purchase".to_string()),
+        ];
+        attributes.extend(reason.map(|r| (ATTR_QUARANTINE_REASON.to_string(), r.to_string())));
+        Message {
+            data: b"{}".to_vec().into(),
+            attributes,
+        }
+    }
+
+    fn health(quarantine: bool) -> Health {
+        let db = Db::memory().unwrap();
+        let mut queue = SqliteQueue::new(
+            db.clone(),
+            vec![topic("items")],
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        if quarantine {
+            queue = queue.with_quarantine(topic("hermes-quarantine"));
+        }
+        Health::new(db, queue)
+    }
+
+    fn events(snapshot: &Value, name: &str) -> i64 {
+        snapshot["events_per_minute"][name]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_i64)
+            .sum()
+    }
+
+    /// Bad rows are counted per reason, not as events: not even the bad row
+    /// of an event that was also published (a destination refused it), which
+    /// arrived first, keeps that event from its count.
+    #[tokio::test]
+    async fn bad_rows_are_counted_by_reason_and_not_as_events() {
+        let h = health(true);
+        let bad = topic("hermes-quarantine");
+        h.queue
+            .publish(
+                &bad,
+                &[
+                    message("e1", Some("destination")),
+                    message("e2", Some("schema")),
+                ],
+            )
+            .await
+            .unwrap();
+        h.queue
+            .publish(&bad, &[message("e3", Some("schema"))])
+            .await
+            .unwrap();
+        h.queue
+            .publish(&topic("items"), &[message("e1", None)])
+            .await
+            .unwrap();
+        let snapshot = h.snapshot().await.unwrap();
+        assert_eq!(events(&snapshot, "purchase"), 1, "{snapshot}");
+        assert_eq!(
+            snapshot["quarantined_last_hour"],
+            json!({"schema": 2, "destination": 1}),
+            "{snapshot}"
+        );
+        assert_eq!(snapshot["pending"], 1, "bad rows are not pending");
+        assert_eq!(snapshot["dead_letters"], 0);
+    }
+
+    /// With the quarantine on, both reasons show from the start; off, the
+    /// figure is null (the page shows nothing of it).
+    #[tokio::test]
+    async fn the_figure_is_zero_when_on_and_null_when_off() {
+        let on = health(true).snapshot().await.unwrap();
+        assert_eq!(
+            on["quarantined_last_hour"],
+            json!({"schema": 0, "destination": 0})
+        );
+        let off = health(false).snapshot().await.unwrap();
+        assert_eq!(off["quarantined_last_hour"], Value::Null);
+        for key in [
+            "minutes",
+            "events_per_minute",
+            "rejected_last_hour",
+            "refused_last_hour",
+            "dead_letters",
+            "pending",
+        ] {
+            assert!(off.get(key).is_some(), "{key} kept: {off}");
+        }
+    }
 }

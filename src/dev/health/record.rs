@@ -41,6 +41,24 @@ pub(super) fn prune(tx: &Transaction<'_>, minute: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Counts the bad rows of a batch published to the quarantine topic, per
+/// reason, inside the queue's own transaction. They are not events of the
+/// pipeline: [`record_published`] never sees them.
+pub fn record_quarantined(tx: &Transaction<'_>, reasons: &[String]) -> rusqlite::Result<()> {
+    if reasons.is_empty() {
+        return Ok(());
+    }
+    let minute = minute_now();
+    prune(tx, minute)?;
+    for reason in reasons {
+        bump(tx, minute, QUARANTINED, reason, 1)?;
+    }
+    Ok(())
+}
+
+/// The health kind of quarantined rows, keyed by reason.
+pub(super) const QUARANTINED: &str = "quarantined";
+
 /// Counts the events of a published batch, inside the queue's own transaction:
 /// `(event_name, hermes_event_id)` per message; an event already counted this
 /// minute (published to another destination too) is not counted again.

@@ -455,6 +455,7 @@
   // ---- pipeline health (hermes dev only: on Google Cloud, Cloud Monitoring has it) ----------
 
   var HEALTH = base + 'api/health';
+  var QUARANTINE_REASONS = { schema: 'failed the schema', destination: 'refused by a destination' };
 
   function healthRow(tbody, label, value, spark) {
     var tr = document.createElement('tr');
@@ -504,6 +505,21 @@
       healthRow(rejected, 'request refused: HTTP ' + status, count(f[status])).setAttribute('data-status', status);
     });
     if (!Object.keys(r).length && !Object.keys(f).length) healthRow(rejected, 'Nothing rejected', '');
+    // Bad rows kept by the quarantine, per reason; null when it is off (no [quarantine]).
+    var q = h.quarantined_last_hour;
+    var on = !!q && typeof q === 'object';
+    var quarantined = $('health-quarantined');
+    quarantined.textContent = '';
+    $('health-quarantine').hidden = !on;
+    if (on) {
+      var known = ['schema', 'destination'];
+      var reasons = known.filter(function (k) { return k in q; })
+        .concat(Object.keys(q).filter(function (k) { return known.indexOf(k) < 0; }).sort());
+      reasons.forEach(function (reason) {
+        var label = QUARANTINE_REASONS[reason] || reason;
+        healthRow(quarantined, label, count(q[reason])).setAttribute('data-reason', reason);
+      });
+    }
     $('health-dead').textContent = count(h.dead_letters);
     $('health-pending').textContent = count(h.pending) + ' waiting for delivery';
     $('health').hidden = false;
