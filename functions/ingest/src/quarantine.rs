@@ -151,19 +151,27 @@ impl Quarantine {
             );
         }
         errors.extend(refused.extra_error.iter().cloned());
+        let mut failed = refused.failed.clone();
         let mut event = element.value.clone();
         if let Some(transform) = &self.transform {
             transform.apply(&mut event);
+            // An error quotes what it found (never a `user_data` value, but an
+            // e-mail in another field, yes): the redaction reaches its text too.
+            let redact = |text: &mut String| {
+                if let Some(clean) = transform.redact.text(text) {
+                    *text = clean;
+                }
+            };
+            errors.iter_mut().for_each(|e| redact(&mut e.message));
+            failed.iter_mut().for_each(|f| redact(&mut f.error));
         }
-        // The errors quote what they found: after a transform they quote it
-        // no more (a schema error never quotes a `user_data` value).
         let mut data = Vec::with_capacity(refused.text.len() + 256);
         data.extend_from_slice(b"{\"event\":");
         event.write(&mut data);
         data.extend_from_slice(b",\"errors\":");
         serde_json::to_writer(&mut data, &errors).ok()?;
         data.extend_from_slice(b",\"failedDestinations\":");
-        serde_json::to_writer(&mut data, &refused.failed).ok()?;
+        serde_json::to_writer(&mut data, &failed).ok()?;
         data.extend_from_slice(b",\"receivedAt\":");
         serde_json::to_writer(&mut data, &hermes_core::time::format_timestamp(received_at)).ok()?;
         data.push(b'}');
