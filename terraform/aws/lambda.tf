@@ -108,7 +108,11 @@ resource "aws_lambda_function" "ingest" {
 }
 
 # Public: anyone may call the URL; ingest refuses a request without a valid
-# bearer token (401), as on Cloud Run.
+# bearer token (401), as on Cloud Run. A function URL created since October 2025
+# needs both statements: lambda:InvokeFunctionUrl for URL calls, and
+# lambda:InvokeFunction limited to invocations through the URL (without the
+# second, every request is refused with 403; without its condition, anyone with
+# AWS credentials could invoke the function directly).
 resource "aws_lambda_function_url" "ingest" {
   #checkov:skip=CKV_AWS_258:ingest is public like the Cloud Run service; the bearer tokens do the authentication (IAM auth would need SigV4-signing clients)
   function_name      = aws_lambda_function.ingest.function_name
@@ -123,4 +127,13 @@ resource "aws_lambda_permission" "public_url" {
   function_name          = aws_lambda_function.ingest.function_name
   principal              = "*"
   function_url_auth_type = "NONE"
+}
+
+resource "aws_lambda_permission" "public_url_invoke" {
+  #checkov:skip=CKV_AWS_301:the public function URL needs this grant to everyone; invoked_via_function_url limits it to invocations through the URL
+  statement_id             = "PublicFunctionUrlInvoke"
+  action                   = "lambda:InvokeFunction"
+  function_name            = aws_lambda_function.ingest.function_name
+  principal                = "*"
+  invoked_via_function_url = true
 }

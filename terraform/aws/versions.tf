@@ -5,8 +5,10 @@ terraform {
     aws = {
       source = "hashicorp/aws"
       # Checked against the aws provider 6.25 schema (npm @cdktf/provider-aws
-      # 21.22.1, see tests/); any later 6.x release works.
-      version = "~> 6.25"
+      # 21.22.1, the last one published) plus the one later argument used:
+      # aws_lambda_permission.invoked_via_function_url, new in 6.29, which a
+      # function URL created since October 2025 needs (tests/provider_index.py).
+      version = "~> 6.29"
     }
     google = {
       source = "hashicorp/google"

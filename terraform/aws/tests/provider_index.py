@@ -102,6 +102,27 @@ def build_index(name: str, jsii_path: Path) -> dict:
     return index
 
 
+# Arguments the module uses that arrived after the indexed provider release (npm
+# @cdktf/provider-aws stopped at 21.22.1 = aws 6.25.0): (provider, kind, type) ->
+# {argument: (required, release, where it was added)}. Each is added to the index
+# by `with_later_arguments`; a test fails once the index has it itself, and
+# versions.tf must require that release.
+LATER_ARGUMENTS = {
+    ("aws", "resource", "aws_lambda_permission"): {
+        "invoked_via_function_url": (False, "6.29.0", "hashicorp/terraform-provider-aws#44858"),
+    },
+}
+
+
+def with_later_arguments(name: str, index: dict) -> dict:
+    index = json.loads(json.dumps(index))
+    for (provider, kind, tf_type), args in LATER_ARGUMENTS.items():
+        if provider == name:
+            for arg, (required, _, _) in args.items():
+                index[kind][tf_type]["args"].setdefault(arg, required)
+    return index
+
+
 def provider_of(tf_type: str) -> str:
     return tf_type.split("_", 1)[0]
 

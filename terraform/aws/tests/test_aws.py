@@ -99,11 +99,17 @@ def _tool(env_name: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def indexes():
+def raw_indexes():
     return {
         name: json.loads(_tool(env).read_text())
         for name, env in (("aws", "HERMES_TF_INDEX_AWS"), ("google", "HERMES_TF_INDEX"), ("archive", "HERMES_TF_INDEX_ARCHIVE"))
     }
+
+
+@pytest.fixture(scope="session")
+def indexes(raw_indexes):
+    """The provider indexes plus the few later arguments (provider_index.LATER_ARGUMENTS)."""
+    return {name: provider_index.with_later_arguments(name, index) for name, index in raw_indexes.items()}
 
 
 def module(**values) -> Module:
@@ -164,8 +170,20 @@ def test_versions_pin_the_checked_providers():
     unq = lambda v: v.strip('"')  # noqa: E731
     assert unq(tf["required_version"]) == ">= 1.5"
     req = tf["required_providers"][0]
-    for name, version in (("aws", "~> 6.25"), ("google", "~> 6.50"), ("archive", "~> 2.7")):
+    for name, version in (("aws", "~> 6.29"), ("google", "~> 6.50"), ("archive", "~> 2.7")):
         assert (unq(req[name]["source"]), unq(req[name]["version"])) == (f"hashicorp/{name}", version)
+
+
+def test_later_arguments_are_few_new_and_required_by_versions_tf(raw_indexes):
+    req = hcl2.load(open(AWS_DIR / "versions.tf"))["terraform"][0]["required_providers"][0]
+    for (provider, kind, tf_type), args in provider_index.LATER_ARGUMENTS.items():
+        pinned = re.fullmatch(r"~> (\d+)\.(\d+)", req[provider]["version"].strip('"'))
+        for arg, (_, release, _) in args.items():
+            assert arg not in raw_indexes[provider][kind][tf_type]["args"], \
+                f"{tf_type}.{arg} is in the index now: drop it from LATER_ARGUMENTS"
+            major, minor, _ = map(int, release.split("."))
+            assert (int(pinned.group(1)), int(pinned.group(2))) >= (major, minor), f"versions.tf must require {provider} {release}"
+    assert sum(len(a) for a in provider_index.LATER_ARGUMENTS.values()) <= 3
 
 
 def test_every_block_matches_the_provider_schemas(indexes):
@@ -322,9 +340,15 @@ def test_only_ingest_is_public_and_only_through_its_url(mod):
     assert urls[0]["authorization_type"] == "NONE"
     assert urls[0]["function_name"] == mod.resource("aws_lambda_function.ingest")["function_name"] == "hermes-ingest"
     perms = mod.all_instances("aws_lambda_permission")
-    assert [(p["action"], p["principal"], p["function_url_auth_type"]) for p in perms] == [
-        ("lambda:InvokeFunctionUrl", "*", "NONE")
-    ]
+    found = sorted(
+        (p["action"], p["principal"], p.arg("function_url_auth_type") if p.has("function_url_auth_type") else None,
+         p.arg("invoked_via_function_url") if p.has("invoked_via_function_url") else None)
+        for p in perms
+    )
+    # InvokeFunction to everyone only through the URL: without the condition,
+    # anyone with AWS credentials could invoke the function directly
+    assert found == [("lambda:InvokeFunction", "*", None, True), ("lambda:InvokeFunctionUrl", "*", "NONE", None)]
+    assert all(p["function_name"] == "hermes-ingest" for p in perms)
 
 
 def test_the_package_holds_the_wrapper_and_the_credentials_file_and_the_layer_the_binary(mod):
