@@ -29,13 +29,13 @@ fail() {
 # get_secret NAME -> the secret's SecretString on stdout
 get_secret() {
   local name="$1" i response line status body
-  [[ "$name" =~ ^[A-Za-z0-9/_+=.@-]+$ ]] || fail "secret name '$name' is not a Secrets Manager name"
+  [[ "$name" =~ ^[A-Za-z0-9/_.@-]+$ ]] || fail "secret name '$name' is not one this bootstrap can ask for (letters, digits, /_.@-)"
   for ((i = 1; i <= attempts; i++)); do
     response=""
     if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
       printf 'GET /secretsmanager/get?secretId=%s HTTP/1.0\r\nHost: localhost\r\nX-Aws-Parameters-Secrets-Token: %s\r\n\r\n' \
         "$name" "${AWS_SESSION_TOKEN:-}" >&3
-      while IFS= read -r line || [[ -n "$line" ]]; do
+      while IFS= read -r -t 5 line || [[ -n "$line" ]]; do
         response+="$line"$'\n'
       done <&3
       exec 3<&-

@@ -668,3 +668,13 @@ def test_bootstrap_gives_up_without_the_extension(tmp_path):
     proc, seen = run_bootstrap(tmp_path, free_port(), {"HERMES_BEARER_TOKEN_SECRET": "hermes-bearer-token"}, attempts=3)
     assert proc.returncode != 0 and seen is None
     assert "did not answer" in proc.stderr, proc.stderr
+
+
+def test_bootstrap_refuses_a_secret_name_it_cannot_put_in_a_query(tmp_path):
+    ext = FakeExtension({"a+b": "tok"})
+    try:
+        proc, seen = run_bootstrap(tmp_path, ext.port, {"HERMES_BEARER_TOKEN_SECRET": "a+b"})
+    finally:
+        ext.close()
+    assert proc.returncode != 0 and seen is None and not ext.requests
+    assert "is not one this bootstrap can ask for" in proc.stderr, proc.stderr
