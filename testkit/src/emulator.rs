@@ -155,6 +155,14 @@ const FUNCTION_ENV: &[&str] = &[
     "GOOGLE_CLOUD_PROJECT",
     "AWS_LAMBDA_RUNTIME_API",
     "HERMES_NOTIFY_WEBHOOK_URL",
+    "HERMES_PUBSUB_ENDPOINT",
+    "HERMES_FIRESTORE_ENDPOINT",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
 ];
 
 /// A running function binary on a free port; its output goes to a log file,

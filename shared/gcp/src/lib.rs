@@ -7,6 +7,7 @@
 
 mod api_error;
 mod auth;
+mod client;
 mod endpoint;
 pub mod firestore;
 pub mod pubsub;
@@ -16,9 +17,10 @@ pub mod subscription;
 mod transport;
 
 pub use api_error::{ApiError, ErrorClass};
-pub use auth::{Auth, AuthError, SCOPE_CLOUD_PLATFORM};
-pub use endpoint::Endpoint;
+pub use auth::{Auth, AuthError, GoogleTokens, ENV_CREDENTIALS, SCOPE_CLOUD_PLATFORM};
+pub use client::http_client;
+pub use endpoint::{Endpoint, EndpointVars};
 pub use hermes_core::config::{project_from_env, ENV_PROJECT};
 pub use retry::Backoff;
 pub use startup::StartupError;
-pub use transport::{http_client, AttemptError, CallError, Deadline, Transport};
+pub use transport::{AttemptError, CallError, Deadline, Transport};

@@ -1,6 +1,8 @@
 //! Cloud Pub/Sub REST: `POST v1/{topic}:publish` over the shared transport.
 
-use crate::{Auth, AuthError, Backoff, CallError, Deadline, Endpoint, ErrorClass, Transport};
+use crate::{
+    Auth, AuthError, Backoff, CallError, Deadline, Endpoint, EndpointVars, ErrorClass, Transport,
+};
 use base64::Engine;
 use bytes::Bytes;
 use hermes_core::destination::{Message, PublishError, Publisher, TopicName};
@@ -47,6 +49,13 @@ impl From<PubSubError> for PublishError {
 
 pub const ENV_EMULATOR_HOST: &str = "PUBSUB_EMULATOR_HOST";
 pub const PRODUCTION_BASE: &str = "https://pubsub.googleapis.com";
+/// Another endpoint of Pub/Sub (regional, Private Service Connect): an https URL.
+pub const ENV_ENDPOINT: &str = "HERMES_PUBSUB_ENDPOINT";
+pub const ENDPOINT_VARS: EndpointVars = EndpointVars {
+    emulator: ENV_EMULATOR_HOST,
+    endpoint: ENV_ENDPOINT,
+    production: PRODUCTION_BASE,
+};
 
 #[derive(Debug, Clone)]
 pub struct PubSubRest {
@@ -62,9 +71,10 @@ impl PubSubRest {
         }
     }
 
-    /// The emulator when `PUBSUB_EMULATOR_HOST` is set, else Pub/Sub with ADC.
+    /// The emulator when `PUBSUB_EMULATOR_HOST` is set, else Pub/Sub (at
+    /// `HERMES_PUBSUB_ENDPOINT` when set) with ADC.
     pub async fn from_env(deadline: Duration) -> Result<Self, AuthError> {
-        let endpoint = Endpoint::from_env(ENV_EMULATOR_HOST, PRODUCTION_BASE, Auth::None).await?;
+        let endpoint = Endpoint::from_env(ENDPOINT_VARS, Auth::None).await?;
         Ok(Self::new(endpoint, deadline))
     }
 

@@ -4,6 +4,7 @@
 
 use super::api_error::{ApiError, ErrorClass};
 use super::auth::AuthError;
+use super::client::http_client;
 use super::endpoint::Endpoint;
 use super::retry::{retry, Attempt, Backoff, GaveUp};
 use bytes::Bytes;
@@ -201,15 +202,4 @@ impl Transport {
             api: ApiError::from_body(http, &bytes),
         })
     }
-}
-
-/// One shared HTTP client (connection pool, rustls with the system roots).
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .user_agent(concat!("hermes/", env!("CARGO_PKG_VERSION")))
-        .build()
-        // Building only fails when the TLS backend cannot start, which is a broken build.
-        .unwrap_or_else(|_| reqwest::Client::new())
 }

@@ -15,7 +15,7 @@ mod store;
 pub mod value;
 
 pub use markers::FirestoreMarkers;
-pub use store::{FirestoreStore, ENV_EMULATOR_HOST, PRODUCTION_BASE};
+pub use store::{FirestoreStore, ENDPOINT_VARS, ENV_EMULATOR_HOST, ENV_ENDPOINT, PRODUCTION_BASE};
 
 use crate::{AttemptError, CallError, ErrorClass};
 use hermes_core::store::{DocumentId, StoreError};

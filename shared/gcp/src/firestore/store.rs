@@ -22,6 +22,13 @@ use std::time::Duration;
 
 pub const ENV_EMULATOR_HOST: &str = "FIRESTORE_EMULATOR_HOST";
 pub const PRODUCTION_BASE: &str = "https://firestore.googleapis.com";
+/// Another endpoint of Firestore (regional, Private Service Connect): an https URL.
+pub const ENV_ENDPOINT: &str = "HERMES_FIRESTORE_ENDPOINT";
+pub const ENDPOINT_VARS: crate::EndpointVars = crate::EndpointVars {
+    emulator: ENV_EMULATOR_HOST,
+    endpoint: ENV_ENDPOINT,
+    production: PRODUCTION_BASE,
+};
 /// Firestore emulators treat the bearer token `owner` as an admin (no security rules).
 const EMULATOR_TOKEN: &str = "owner";
 
@@ -46,18 +53,15 @@ impl FirestoreStore {
     }
 
     /// The emulator when `FIRESTORE_EMULATOR_HOST` is set (plain HTTP,
-    /// `Authorization: Bearer owner`), else Firestore with ADC.
+    /// `Authorization: Bearer owner`), else Firestore (at
+    /// `HERMES_FIRESTORE_ENDPOINT` when set) with ADC.
     pub async fn from_env(
         project: &str,
         database: &str,
         deadline: Duration,
     ) -> Result<Self, AuthError> {
-        let endpoint = Endpoint::from_env(
-            ENV_EMULATOR_HOST,
-            PRODUCTION_BASE,
-            Auth::Static(EMULATOR_TOKEN.into()),
-        )
-        .await?;
+        let endpoint =
+            Endpoint::from_env(ENDPOINT_VARS, Auth::Static(EMULATOR_TOKEN.into())).await?;
         Ok(Self::new(endpoint, project, database, deadline))
     }
 
