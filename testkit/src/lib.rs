@@ -14,6 +14,9 @@
 //! - [`oidc`]: RSA test keys, their JWKS, and Google-style signed tokens.
 //! - [`samples`]: the shared test configuration, events and push envelopes.
 //! - [`faults`]: faults between real peers: lost answers, failed and slow pushes.
+//! - [`federation`]: recording stand-ins for AWS's instance metadata, Google's STS and IAM
+//!   and a publish, an AWS-sourced `external_account` file naming them, the checks of the
+//!   token exchange (the AWS signature recomputed by botocore).
 //! - [`webhook`]: a webhook receiver on loopback that records calls and answers by rule.
 //! - [`ci`]: CI detection and [`ci::skip`], which makes a test that cannot run visible.
 
@@ -21,6 +24,7 @@ pub mod ci;
 pub mod discovery;
 pub mod emulator;
 pub mod faults;
+pub mod federation;
 pub mod oidc;
 pub mod paths;
 pub mod publishers;
