@@ -187,4 +187,18 @@ impl ItemsReader for FirestoreStore {
     fn items(&self) -> BoxFuture<'_, Result<Vec<ItemTotals>, StoreError>> {
         Box::pin(async move { Ok(self.read_items().await?) })
     }
+
+    fn scan_parts<'a>(
+        &'a self,
+        each: &'a mut (dyn FnMut(ItemTotals) + Send),
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { Ok(self.scan_item_parts(each).await?) })
+    }
+
+    fn items_changed_since(
+        &self,
+        since: std::time::SystemTime,
+    ) -> BoxFuture<'_, Result<Vec<ItemTotals>, StoreError>> {
+        Box::pin(async move { Ok(self.read_changed(since).await?) })
+    }
 }
