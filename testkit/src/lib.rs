@@ -14,6 +14,7 @@
 //! - [`oidc`]: RSA test keys, their JWKS, and Google-style signed tokens.
 //! - [`samples`]: the shared test configuration, events and push envelopes.
 //! - [`faults`]: faults between real peers: lost answers, failed and slow pushes.
+//! - [`reads`]: a forwarder to the Firestore emulator that counts the documents read.
 //! - [`webhook`]: a webhook receiver on loopback that records calls and answers by rule.
 //! - [`ci`]: CI detection and [`ci::skip`], which makes a test that cannot run visible.
 
@@ -24,6 +25,7 @@ pub mod faults;
 pub mod oidc;
 pub mod paths;
 pub mod publishers;
+pub mod reads;
 pub mod samples;
 pub mod sse;
 pub mod stores;
