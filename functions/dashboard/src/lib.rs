@@ -81,6 +81,15 @@ struct Snapshot {
     error: Option<String>,
 }
 
+/// How recent a read must be to be used without reading again.
+#[derive(Debug, Clone, Copy)]
+enum Fresh {
+    /// Started after this moment (a request's arrival).
+    StartedAfter(Instant),
+    /// Started within this long (the poller's interval).
+    Within(Duration),
+}
+
 /// The map of every item and when it was read.
 struct Tracker {
     held: held::Held,
@@ -167,12 +176,24 @@ impl Dashboard {
     }
 
     /// The items document with the top `limit` items (JSON text), from the
-    /// map, which is read first unless the last read is under
-    /// `poll_interval_ms` old.
+    /// map, brought up to date by a read that started after this call (one
+    /// another caller started meanwhile will do): what was committed before
+    /// is in it.
     pub async fn document(&self, limit: usize) -> Result<Arc<str>, StoreError> {
+        let asked = Instant::now();
         let mut tracker = self.tracker.lock().await;
-        self.refresh(&mut tracker).await?;
+        self.refresh(&mut tracker, Fresh::StartedAfter(asked))
+            .await?;
         Ok(Self::document_of(&mut tracker, limit))
+    }
+
+    /// The poller's read: none when the last read is under
+    /// `poll_interval_ms` old (a request just read), and its document.
+    async fn poll_document(&self) -> Result<Arc<str>, StoreError> {
+        let mut tracker = self.tracker.lock().await;
+        self.refresh(&mut tracker, Fresh::Within(self.settings.poll_interval))
+            .await?;
+        Ok(Self::document_of(&mut tracker, DEFAULT_LIMIT))
     }
 
     /// The items document with the default limit, as JSON.
@@ -196,16 +217,20 @@ impl Dashboard {
         doc
     }
 
-    /// Brings the map up to date: nothing when the last read is under
-    /// `poll_interval_ms` old, a full read when one is due (or incremental
-    /// reads are off), else the items changed since the last read's start,
-    /// less [`CHANGE_OVERLAP`].
-    async fn refresh(&self, tracker: &mut Tracker) -> Result<(), StoreError> {
+    /// Brings the map up to date: nothing when the last read is `fresh`
+    /// enough, a full read when one is due (or incremental reads are off),
+    /// else the items changed since the last read's start, less
+    /// [`CHANGE_OVERLAP`].
+    async fn refresh(&self, tracker: &mut Tracker, fresh: Fresh) -> Result<(), StoreError> {
         let started = Instant::now();
         let store_now = SystemTime::now();
         let s = &self.settings;
         if let (true, Some((_, at))) = (tracker.complete, tracker.last_read) {
-            if started.duration_since(at) < s.poll_interval {
+            let fresh_enough = match fresh {
+                Fresh::StartedAfter(asked) => at >= asked,
+                Fresh::Within(age) => started.duration_since(at) < age,
+            };
+            if fresh_enough {
                 return Ok(());
             }
         }
@@ -304,7 +329,7 @@ impl Dashboard {
         loop {
             // A store that panics (a bug) is reported like a failing one, and
             // the poller goes on.
-            let read = match AssertUnwindSafe(self.poll_once()).catch_unwind().await {
+            let read = match AssertUnwindSafe(self.poll_document()).catch_unwind().await {
                 Ok(read) => read,
                 Err(_) => Err(StoreError::Permanent(
                     "reading the counters store panicked".into(),
@@ -359,11 +384,6 @@ impl Dashboard {
                 return;
             }
         }
-    }
-
-    /// One poll: the map brought up to date, and the stream's document.
-    async fn poll_once(&self) -> Result<Arc<str>, StoreError> {
-        self.document(DEFAULT_LIMIT).await
     }
 
     /// The event stream of one client.
