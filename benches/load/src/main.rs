@@ -22,6 +22,7 @@
 
 mod bodies;
 mod cold_start;
+mod dashboard_scale;
 mod harness;
 mod ingest_load;
 mod load;
@@ -94,6 +95,15 @@ fn exit(outcome: Result<bool, String>) -> ExitCode {
 /// runs, so that the report shows them; a wrong answer before any timing, or a
 /// load server that does not start, stops it.
 async fn run(opts: Opts, cpus: plan::Cpus) -> Result<bool, String> {
+    // `--only dashboard`: the dashboard at scale, on its own (Google's
+    // Firestore emulator, not the sinks); not part of a full run.
+    if opts
+        .only
+        .as_ref()
+        .is_some_and(|o| o.iter().all(|p| p == "dashboard"))
+    {
+        return dashboard_scale::run(&opts).await;
+    }
     let started = Instant::now();
     let (mut harness, mut results) = plan::prepare(opts, cpus).await?;
     // Cold starts first: after the 1,000-connection and 1 MiB runs every new
