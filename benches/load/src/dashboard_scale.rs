@@ -14,7 +14,7 @@
 //! Results: printed, and `dashboard_scale.json` in `--out`.
 
 use crate::opts::Opts;
-use crate::procs::{self, http_blocking, Logs, Spec};
+use crate::procs::{self, Logs, Spec};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -114,7 +114,14 @@ async fn start_emulator(logs: &Logs) -> Result<Emulator, String> {
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
     };
     let end = Instant::now() + Duration::from_secs(60);
-    while http_blocking(emu.addr, "GET", "/", b"").is_err() {
+    while !matches!(
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            call(emu.addr, "GET", "/", Vec::new())
+        )
+        .await,
+        Ok(Ok(_))
+    ) {
         if Instant::now() > end {
             return Err("the Firestore emulator did not start within 60 s".into());
         }
@@ -480,12 +487,7 @@ pub async fn run(opts: &Opts) -> Result<bool, String> {
     let first = started.elapsed();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let addr = dashboard.server.addr();
-    let (status, answer) = tokio::task::spawn_blocking(move || {
-        http_blocking(addr, "GET", "/api/items?limit=1000", b"")
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
+    let (status, answer) = call(addr, "GET", "/api/items?limit=1000", Vec::new()).await?;
     let largest = answer.len();
     let peak_kib = dashboard.server.peak_rss_kib().unwrap_or(0);
     let now_kib = dashboard.server.rss_kib().unwrap_or(0);
