@@ -10,8 +10,9 @@
 //!   `benches/baseline-node`, with Google's official Pub/Sub client and with
 //!   plain `fetch`: capacity at 1, 10 and 100 events per request, a
 //!   concurrency sweep with a slow sink, and an open loop at a fixed rate;
-//! - [`push_path`]: `hermes-counters` with Pub/Sub push envelopes (and
-//!   `bare-axum` on the same envelopes);
+//! - [`push_path`]: `hermes-counters` (catalogue miss and hit) and
+//!   `hermes-notify` with Pub/Sub push envelopes, and `bare-axum` on the same
+//!   envelopes;
 //! - [`cold_start`]: exec to the first 200 answer to `POST /`;
 //! - [`one_mib`]: a 1 MiB body under a 128 MiB address-space limit, and peak RSS;
 //! - [`overload`]: 200 concurrent 1 MiB bodies under a 256 MiB limit, and 500

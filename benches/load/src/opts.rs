@@ -7,7 +7,7 @@ pub const USAGE: &str = "\
 usage: hermes-bench [--smoke] [options]
 
   --smoke              seconds-long run with tiny counts (CI): checks everything runs
-  --bin-dir DIR        where hermes-ingest, hermes-counters, bare-axum are
+  --bin-dir DIR        where hermes-ingest, hermes-counters, hermes-notify, bare-axum are
                        (default: this executable's directory)
   --node BIN           the Node.js executable (default: node)
   --node-dir DIR       the Node.js baselines (server.mjs, server-official.mjs and their
