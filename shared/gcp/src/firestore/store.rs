@@ -1,8 +1,7 @@
 //! [`FirestoreStore`]: the counters' store on Firestore's REST API, with
 //! retries inside one deadline per call.
 
-use super::commit::{commit_body, document_name};
-use super::encode;
+use super::commit::{commit_body, commit_bytes, document_name};
 use super::FirestoreError;
 use crate::StartupError;
 use crate::{
@@ -128,7 +127,7 @@ impl FirestoreStore {
     }
 
     async fn commit(&self, commit: &CounterCommit) -> Result<Applied, FirestoreError> {
-        let body = encode(&commit_body(&self.database, commit)?)?;
+        let body = Bytes::from(commit_bytes(&self.database, commit)?);
         let url = self.url("/documents:commit")?;
         let deadline = Deadline::after(self.deadline);
         let refusal = match self
