@@ -26,6 +26,22 @@ const LIST_PAGE_SIZE: u32 = 300;
 const QUERY_PAGE_SIZE: usize = 1000;
 /// Queries of changed items' shards under way at once.
 const SHARD_READS_AT_ONCE: usize = 8;
+/// Items whose own document changed whose shards are read by a query each;
+/// past it, by one scan of every shard.
+const SHARD_QUERIES_MAX: usize = 20;
+
+/// The items of `parts` not in `missing` (those found by their own document only).
+fn missing_own_doc_complement(
+    parts: &BTreeMap<String, Vec<ItemTotals>>,
+    missing: &[String],
+) -> Vec<String> {
+    let by_shard: HashSet<&str> = missing.iter().map(String::as_str).collect();
+    parts
+        .keys()
+        .filter(|id| !by_shard.contains(id.as_str()))
+        .cloned()
+        .collect()
+}
 
 impl FirestoreStore {
     pub(super) async fn read_catalog(
@@ -218,7 +234,8 @@ impl FirestoreStore {
             return Ok(Vec::new());
         }
 
-        // The own documents of items found by a shard.
+        // The own documents of items found by a shard (`missing` is also
+        // the list of items whose shards changed).
         let missing: Vec<String> = changed
             .iter()
             .filter(|(_, own)| own.is_none())
@@ -252,8 +269,39 @@ impl FirestoreStore {
             }
         }
 
-        // Every changed item's shards, SHARD_READS_AT_ONCE queries at a time.
-        let ids: Vec<String> = parts.keys().cloned().collect();
+        // The shards of the items whose own document changed (counters
+        // writes own documents when not sharded, but earlier shards may remain
+        // beside them): none to read when there is no shard at all (one query
+        // of one document tells); a few items by a query each; many by one
+        // scan of every shard, so that a burst of changes never costs a query
+        // per item.
+        let own_only: Vec<String> = missing_own_doc_complement(&parts, &missing);
+        let mut ids: Vec<String> = missing;
+        if !own_only.is_empty() && self.any_shard(deadline).await? {
+            if own_only.len() <= SHARD_QUERIES_MAX {
+                ids.extend(own_only);
+            } else {
+                let wanted: HashSet<&str> = own_only.iter().map(String::as_str).collect();
+                let mut found: Vec<ItemTotals> = Vec::new();
+                let from = json!([{ "collectionId": SHARDS_COLLECTION, "allDescendants": true }]);
+                self.query_pages("runQuery shards", "", from, None, deadline, &mut |doc| {
+                    if let Some((id, true)) = self.item_of(doc) {
+                        if wanted.contains(id.as_str()) {
+                            found.push(totals_of(&id, doc));
+                        }
+                    }
+                })
+                .await?;
+                for shard in found {
+                    if let Some(list) = parts.get_mut(&shard.item_id) {
+                        list.push(shard);
+                    }
+                }
+            }
+        }
+
+        // Every item found by a changed shard: all its shards, by a query
+        // each, SHARD_READS_AT_ONCE at a time.
         let mut tasks = tokio::task::JoinSet::new();
         let mut next = ids.into_iter();
         loop {
@@ -280,6 +328,27 @@ impl FirestoreStore {
             .into_iter()
             .map(|(id, parts)| merge_shards(&id, parts))
             .collect())
+    }
+
+    /// Whether any shard exists: a `shards` collection-group query of one document.
+    async fn any_shard(&self, deadline: Deadline) -> Result<bool, FirestoreError> {
+        let url = self.url("/documents:runQuery")?;
+        let query = json!({ "structuredQuery": {
+            "from": [{ "collectionId": SHARDS_COLLECTION, "allDescendants": true }],
+            "limit": 1,
+        } });
+        let bytes = self
+            .call(
+                "runQuery any shard",
+                Method::POST,
+                &url,
+                Some(encode(&query)?),
+                deadline,
+            )
+            .await?;
+        Ok(stream_of("runQuery any shard", &bytes)?
+            .iter()
+            .any(|r| r.get("document").is_some()))
     }
 
     /// The shards of one item: a query on `items/{id}/shards`, paged.
