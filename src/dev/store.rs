@@ -228,7 +228,7 @@ const ITEM_COLUMNS: &str = "item_id, fields, counter, revenue, profit, last_even
 /// The items changed after a time: a range of the `items_by_change` index.
 pub(crate) const CHANGED_SQL: &str =
     "SELECT item_id, fields, counter, revenue, profit, last_event_at FROM items \
-     WHERE last_event_at > ?1";
+     WHERE last_event_at > ?1 LIMIT ?2";
 /// Items per page of a scan (each page one short hold of the connection).
 const SCAN_PAGE: i64 = 1000;
 
@@ -371,23 +371,27 @@ impl ItemsReader for SqliteStore {
     fn items_changed_since(
         &self,
         since: SystemTime,
-    ) -> BoxFuture<'_, Result<Vec<ItemTotals>, StoreError>> {
+        at_most: usize,
+    ) -> BoxFuture<'_, Result<Option<Vec<ItemTotals>>, StoreError>> {
         Box::pin(async move {
             let since = format_timestamp(since);
+            let limit = i64::try_from(at_most).unwrap_or(i64::MAX - 1) + 1;
             let items = self
                 .db
                 .call(move |c| {
                     let mut stmt = c.prepare_cached(CHANGED_SQL)?;
                     let mut items: Vec<ItemTotals> = stmt
-                        .query_map(params![since], item_row)?
+                        .query_map(params![since, limit], item_row)?
                         .collect::<rusqlite::Result<_>>()?;
-                    with_money(c, &mut items)?;
+                    if items.len() <= at_most {
+                        with_money(c, &mut items)?;
+                    }
                     Ok(items)
                 })
                 .await
                 .map_err(StoreError::transient)?;
             self.count_rows(items.len());
-            Ok(items)
+            Ok((items.len() <= at_most).then_some(items))
         })
     }
 }
@@ -638,7 +642,8 @@ mod tests {
             .db
             .call(|c| {
                 let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {CHANGED_SQL}"))?;
-                let rows = stmt.query_map(["2026-01-01T00:00:00.000000Z"], |r| r.get(3))?;
+                let rows =
+                    stmt.query_map(params!["2026-01-01T00:00:00.000000Z", 10], |r| r.get(3))?;
                 rows.collect()
             })
             .await
@@ -658,7 +663,12 @@ mod tests {
         let since = SystemTime::now();
         tokio::time::sleep(Duration::from_millis(5)).await;
         let before = store.rows_read();
-        assert!(store.items_changed_since(since).await.unwrap().is_empty());
+        assert!(store
+            .items_changed_since(since, 1000)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty());
         assert_eq!(store.rows_read(), before, "nothing changed, no rows read");
 
         store
@@ -666,7 +676,11 @@ mod tests {
             .await
             .unwrap();
         let before = store.rows_read();
-        let changed = store.items_changed_since(since).await.unwrap();
+        let changed = store
+            .items_changed_since(since, 1000)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(store.rows_read() - before, 1, "one change, one row");
         assert_eq!(changed.len(), 1);
         assert_eq!(changed[0].item_id, "i00042");

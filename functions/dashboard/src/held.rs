@@ -291,7 +291,11 @@ impl Held {
     pub fn end_scan(&mut self) {
         let epoch = self.epoch;
         self.items.retain(|_, item| item.epoch == epoch);
-        self.items.shrink_to_fit();
+        // Shrinking copies the table (a second one at once, the peak):
+        // only when most of it is empty.
+        if self.items.capacity() > 4 * self.items.len().max(1024) {
+            self.items.shrink_to_fit();
+        }
     }
 
     /// The changed items' complete totals, each replacing what was held.

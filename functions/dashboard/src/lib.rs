@@ -59,6 +59,11 @@ const APP_JS: &str = include_str!("assets/app.js");
 /// change (6 at the default 1 s).
 pub const CHANGE_OVERLAP: Duration = Duration::from_secs(5);
 
+/// The most changed items one read takes (and holds at once); more changed
+/// since the last read (a burst, a backfill): a full read instead, which holds
+/// no more than a page of documents besides the map.
+pub const CHANGED_AT_MOST: usize = 1000;
+
 /// Items in a document when the request does not say (`?limit=`), and on the stream.
 pub const DEFAULT_LIMIT: usize = 100;
 /// The most items one document may ask for.
@@ -234,11 +239,35 @@ impl Dashboard {
                 return Ok(());
             }
         }
-        let full = !tracker.complete
+        let mut full = !tracker.complete
             || !s.incremental_reads
             || tracker
                 .last_full
                 .is_none_or(|at| started.duration_since(at) >= s.full_read);
+        if !full {
+            let (since, _) = tracker.last_read.unwrap_or((store_now, started));
+            let since = since.checked_sub(CHANGE_OVERLAP).unwrap_or(since);
+            match self
+                .store
+                .items_changed_since(since, CHANGED_AT_MOST)
+                .await?
+            {
+                Some(changed) => {
+                    let n = changed.len();
+                    if tracker.held.apply_changed(changed) {
+                        tracker.version += 1;
+                    }
+                    tracing::debug!(changed = n, "dashboard read the changed items");
+                }
+                None => {
+                    tracing::debug!(
+                        at_most = CHANGED_AT_MOST,
+                        "more items changed than a changed read holds: a full read"
+                    );
+                    full = true;
+                }
+            }
+        }
         if full {
             tracker.complete = false;
             let held = &mut tracker.held;
@@ -262,15 +291,6 @@ impl Dashboard {
             tracker.complete = true;
             tracker.last_full = Some(started);
             tracker.version += 1;
-        } else {
-            let (since, _) = tracker.last_read.unwrap_or((store_now, started));
-            let since = since.checked_sub(CHANGE_OVERLAP).unwrap_or(since);
-            let changed = self.store.items_changed_since(since).await?;
-            let n = changed.len();
-            if tracker.held.apply_changed(changed) {
-                tracker.version += 1;
-            }
-            tracing::debug!(changed = n, "dashboard read the changed items");
         }
         tracker.last_read = Some((store_now, started));
         Ok(())

@@ -200,17 +200,23 @@ pub trait ItemsReader: Send + Sync + 'static {
 
     /// At least every item one of whose documents has a `last_event_at` after
     /// `since` (the store's own commit time), each with its complete totals
-    /// (all its shards summed, not only the changed one). It may answer more
-    /// (the default answers every item, [`Self::items`]); what it costs should
-    /// grow with the items changed, not with all items. A commit stamped
-    /// before `since` that became visible only after it is not seen: the
-    /// caller reads with an overlap, and a full read now and then heals the rest.
+    /// (all its shards summed, not only the changed one); `None` when more
+    /// than `at_most` items changed (read no further: a full read is cheaper
+    /// then, and holds no more than a page). It may answer more (the default
+    /// answers every item, [`Self::items`]); what it costs should grow with
+    /// the items changed, not with all items. A commit stamped before `since`
+    /// that became visible only after it is not seen: the caller reads with an
+    /// overlap, and a full read now and then heals the rest.
     fn items_changed_since(
         &self,
         since: SystemTime,
-    ) -> BoxFuture<'_, Result<Vec<ItemTotals>, StoreError>> {
+        at_most: usize,
+    ) -> BoxFuture<'_, Result<Option<Vec<ItemTotals>>, StoreError>> {
         let _ = since;
-        self.items()
+        Box::pin(async move {
+            let items = self.items().await?;
+            Ok((items.len() <= at_most).then_some(items))
+        })
     }
 }
 

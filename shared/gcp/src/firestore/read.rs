@@ -175,6 +175,7 @@ impl FirestoreStore {
             if let Some((id, true)) = self.item_of(doc) {
                 each(totals_of(&id, doc));
             }
+            true
         })
         .await
     }
@@ -191,7 +192,8 @@ impl FirestoreStore {
     pub(super) async fn read_changed(
         &self,
         since: SystemTime,
-    ) -> Result<Vec<ItemTotals>, FirestoreError> {
+        at_most: usize,
+    ) -> Result<Option<Vec<ItemTotals>>, FirestoreError> {
         let deadline = Deadline::after(self.deadline);
         let since = json!({ "timestampValue": format_timestamp(since) });
         let filter = json!({ "fieldFilter": {
@@ -213,9 +215,13 @@ impl FirestoreStore {
                     let totals = totals_of(&id, doc);
                     changed.insert(id, Some(totals));
                 }
+                changed.len() <= at_most
             },
         )
         .await?;
+        if changed.len() > at_most {
+            return Ok(None);
+        }
         let from = json!([{ "collectionId": SHARDS_COLLECTION, "allDescendants": true }]);
         self.query_pages(
             "runQuery changed shards",
@@ -227,11 +233,15 @@ impl FirestoreStore {
                 if let Some((id, true)) = self.item_of(doc) {
                     changed.entry(id).or_insert(None);
                 }
+                changed.len() <= at_most
             },
         )
         .await?;
+        if changed.len() > at_most {
+            return Ok(None);
+        }
         if changed.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Some(Vec::new()));
         }
 
         // The own documents of items found by a shard (`missing` is also
@@ -290,6 +300,7 @@ impl FirestoreStore {
                             found.push(totals_of(&id, doc));
                         }
                     }
+                    true
                 })
                 .await?;
                 for shard in found {
@@ -324,10 +335,12 @@ impl FirestoreStore {
                 list.extend(shards?);
             }
         }
-        Ok(parts
-            .into_iter()
-            .map(|(id, parts)| merge_shards(&id, parts))
-            .collect())
+        Ok(Some(
+            parts
+                .into_iter()
+                .map(|(id, parts)| merge_shards(&id, parts))
+                .collect(),
+        ))
     }
 
     /// Whether any shard exists: a `shards` collection-group query of one document.
@@ -374,13 +387,15 @@ impl FirestoreStore {
                         out.push(totals_of(&id, doc));
                     }
                 }
+                true
             },
         )
         .await?;
         Ok(out)
     }
 
-    /// A `runQuery` under `documents{parent}`, every page: ordered by
+    /// A `runQuery` under `documents{parent}`, every page (until `each`
+    /// answers `false`): ordered by
     /// `last_event_at` then name with an inequality `filter` on it (Firestore
     /// orders by the inequality's field first), else by name; the cursor is
     /// the last document's values.
@@ -391,7 +406,7 @@ impl FirestoreStore {
         from: Value,
         filter: Option<Value>,
         deadline: Deadline,
-        each: &mut (dyn FnMut(&Value) + Send),
+        each: &mut (dyn FnMut(&Value) -> bool + Send),
     ) -> Result<(), FirestoreError> {
         let url = self.url(&format!("/documents{parent}:runQuery"))?;
         let by_time = filter.is_some();
@@ -435,7 +450,10 @@ impl FirestoreStore {
                     }
                     _ => None,
                 };
-                each(doc);
+                if !each(doc) {
+                    // The caller has enough: no further page.
+                    return Ok(());
+                }
             }
             match last {
                 Some(values) if count >= QUERY_PAGE_SIZE && after.as_ref() != Some(&values) => {

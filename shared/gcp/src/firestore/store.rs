@@ -197,7 +197,8 @@ impl ItemsReader for FirestoreStore {
     fn items_changed_since(
         &self,
         since: std::time::SystemTime,
-    ) -> BoxFuture<'_, Result<Vec<ItemTotals>, StoreError>> {
-        Box::pin(async move { Ok(self.read_changed(since).await?) })
+        at_most: usize,
+    ) -> BoxFuture<'_, Result<Option<Vec<ItemTotals>>, StoreError>> {
+        Box::pin(async move { Ok(self.read_changed(since, at_most).await?) })
     }
 }
