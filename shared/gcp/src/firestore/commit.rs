@@ -9,7 +9,8 @@ use hermes_core::store::{
 };
 use hermes_core::time::format_timestamp;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::time::SystemTime;
 
@@ -30,8 +31,11 @@ pub(super) fn commit_body(database: &str, commit: &CounterCommit) -> Result<Valu
 /// buffer. Building a `serde_json::Value` tree first (and serialising it,
 /// and `json!` serialising every value it was given once more) was about a
 /// fifth of `hermes-counters`' CPU per message.
-pub(super) fn commit_bytes(database: &str, commit: &CounterCommit) -> Result<Vec<u8>, FirestoreError> {
-    let items = merge_updates(&commit.items);
+pub(super) fn commit_bytes(
+    database: &str,
+    commit: &CounterCommit,
+) -> Result<Vec<u8>, FirestoreError> {
+    let items = merged(&commit.items);
     let mut out = Vec::with_capacity(640 + 512 * items.len());
     let origin = &commit.marker;
     out.extend_from_slice(br#"{"writes":[{"update":{"name":"#);
@@ -53,9 +57,13 @@ pub(super) fn commit_bytes(database: &str, commit: &CounterCommit) -> Result<Vec
     out.extend_from_slice(br#"},"eventIdFrom":{"stringValue":"#);
     write_str(&mut out, origin.event.source());
     // Writing to a Vec cannot fail.
-    let _ = write!(out, r#"}},"part":{{"integerValue":"{}"}}}}}},"#, origin.part);
+    let _ = write!(
+        out,
+        r#"}},"part":{{"integerValue":"{}"}}}}}},"#,
+        origin.part
+    );
     out.extend_from_slice(br#""currentDocument":{"exists":false}}"#);
-    for item in &items {
+    for item in items.iter() {
         out.push(b',');
         write_item(&mut out, database, item, commit.shard)?;
     }
@@ -123,9 +131,7 @@ fn write_item(
             write_increment(out, "profit", currency.as_str(), profit);
         }
     }
-    out.extend_from_slice(
-        br#",{"fieldPath":"last_event_at","setToServerValue":"REQUEST_TIME"}]}"#,
-    );
+    out.extend_from_slice(br#",{"fieldPath":"last_event_at","setToServerValue":"REQUEST_TIME"}]}"#);
     Ok(())
 }
 
@@ -136,6 +142,18 @@ fn write_increment(out: &mut Vec<u8>, map: &str, currency: &str, amount: f64) {
     out.extend_from_slice(br#","increment":{"doubleValue":"#);
     write_f64(out, amount);
     out.extend_from_slice(b"}}");
+}
+
+/// The updates as written: one per document. Counters' own commits never
+/// repeat an item (its updates are aggregated per item), so they are
+/// written as they are, uncopied; others are merged.
+fn merged(items: &[ItemUpdate]) -> Cow<'_, [ItemUpdate]> {
+    let mut seen = HashSet::with_capacity(items.len());
+    if items.iter().all(|i| seen.insert(i.item_id.as_str())) {
+        Cow::Borrowed(items)
+    } else {
+        Cow::Owned(merge_updates(items))
+    }
 }
 
 /// Sums updates of the same item: one write per document per commit.
@@ -239,9 +257,8 @@ mod tests {
                     }));
                 }
             }
-            transforms.push(
-                json!({ "fieldPath": "last_event_at", "setToServerValue": "REQUEST_TIME" }),
-            );
+            transforms
+                .push(json!({ "fieldPath": "last_event_at", "setToServerValue": "REQUEST_TIME" }));
             writes.push(json!({
                 "update": { "name": document_name(database, &path), "fields": fields },
                 "updateMask": { "fieldPaths": mask },
@@ -294,8 +311,20 @@ mod tests {
             fields: fields.clone(),
             counter,
             money: [
-                (dkk.clone(), Money { revenue: 2.5 * counter as f64, profit }),
-                (eur.clone(), Money { revenue: 0.1 + 0.2, profit: None }),
+                (
+                    dkk.clone(),
+                    Money {
+                        revenue: 2.5 * counter as f64,
+                        profit,
+                    },
+                ),
+                (
+                    eur.clone(),
+                    Money {
+                        revenue: 0.1 + 0.2,
+                        profit: None,
+                    },
+                ),
             ]
             .into(),
         };
