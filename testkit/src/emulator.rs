@@ -243,6 +243,26 @@ impl Function {
     }
 }
 
+/// `hermes dev` on a new SQLite file in a fresh data directory named after
+/// `test` (removed first), with `env`; the directory is returned to clean up.
+pub async fn start_dev(test: &str, env: &[(&str, &str)]) -> (Function, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("hermes-dev-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = dir.join("hermes.db").to_string_lossy().into_owned();
+    let dev = Function::start_on("hermes", &["dev", "--db", &db], free_port(), env).await;
+    (dev, dir)
+}
+
+/// `GET url`, its body as JSON (panics otherwise).
+pub async fn get_json(url: &str) -> Value {
+    reqwest::get(url)
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON")
+}
+
 impl Drop for Function {
     fn drop(&mut self) {
         if std::thread::panicking() {

@@ -12,7 +12,7 @@
 use hermes_core::destination::ATTR_BACKFILL;
 use hermes_core::store::{EventIdentity, MarkerOrigin};
 use hermes_push::marker_id;
-use hermes_testkit::emulator::{free_port, unique_id, Emulator, Function};
+use hermes_testkit::emulator::{get_json, start_dev, unique_id, Emulator, Function};
 use hermes_testkit::samples::push_envelope;
 use hermes_testkit::webhook::WebhookReceiver;
 use serde_json::{json, Value};
@@ -362,21 +362,12 @@ async fn ingest_marks_backfill_requests_of_the_production_token_only() {
     }
 }
 
-async fn get(url: &str) -> Value {
-    reqwest::get(url)
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON")
-}
-
 /// Waits until `hermes dev` has acknowledged both copies of every message,
 /// none dead-lettered, and returns `/dev/queue`.
 async fn settled(dev: &Function) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let view = get(&format!("{}/dev/queue", dev.base)).await;
+        let view = get_json(&format!("{}/dev/queue", dev.base)).await;
         assert_eq!(view["dead"], 0, "{view}\n{}", dev.log_text());
         if view["pending"] == 0 {
             return view;
@@ -388,7 +379,7 @@ async fn settled(dev: &Function) -> Value {
 
 /// An item's counter on `hermes dev`'s dashboard API, 0 when it has none.
 async fn dev_counter(dev: &Function, item: &str) -> i64 {
-    let items = get(&format!("{}/dashboard/api/items", dev.base)).await;
+    let items = get_json(&format!("{}/dashboard/api/items", dev.base)).await;
     items["items"]
         .as_array()
         .and_then(|l| l.iter().find(|i| i["item_id"] == item))
@@ -419,13 +410,8 @@ retry_min_ms = 20
 retry_max_ms = 100
 "#;
     let webhook = WebhookReceiver::start(|_| 200).await;
-    let dir = std::env::temp_dir().join(format!("hermes-dev-backfill-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let db = dir.join("hermes.db").to_string_lossy().into_owned();
-    let dev = Function::start_on(
-        "hermes",
-        &["dev", "--db", &db],
-        free_port(),
+    let (dev, dir) = start_dev(
+        "backfill",
         &[
             ("HERMES_CONFIG_TOML", CONFIG),
             ("HERMES_NOTIFY_WEBHOOK_URL", &webhook.url),

@@ -1,7 +1,7 @@
 //! `hermes dev` with `[notify]`: notify runs in process on the SQLite queue,
 //! beside the counters, and its webhook calls show in `/dev/queue`.
 
-use hermes_testkit::emulator::{free_port, Function};
+use hermes_testkit::emulator::start_dev;
 use hermes_testkit::webhook::WebhookReceiver;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -38,13 +38,8 @@ async fn get(url: &str) -> Value {
 async fn notify_runs_in_process_and_its_calls_show_in_the_queue_view() {
     // The first call fails (503): the queue retries it; the second is taken.
     let webhook = WebhookReceiver::start(|n| if n == 1 { 503 } else { 200 }).await;
-    let dir = std::env::temp_dir().join(format!("hermes-dev-notify-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let db = dir.join("hermes.db").to_string_lossy().into_owned();
-    let dev = Function::start_on(
-        "hermes",
-        &["dev", "--db", &db],
-        free_port(),
+    let (dev, dir) = start_dev(
+        "notify",
         &[
             ("HERMES_CONFIG_TOML", CONFIG),
             ("HERMES_NOTIFY_WEBHOOK_URL", &webhook.url),
@@ -139,13 +134,8 @@ retry_min_ms = 20
 retry_max_ms = 100
 "#;
     let webhook = WebhookReceiver::start(|_| 200).await;
-    let dir = std::env::temp_dir().join(format!("hermes-dev-notify-map-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let db = dir.join("hermes.db").to_string_lossy().into_owned();
-    let dev = Function::start_on(
-        "hermes",
-        &["dev", "--db", &db],
-        free_port(),
+    let (dev, dir) = start_dev(
+        "notify-map",
         &[
             ("HERMES_CONFIG_TOML", MAPPED),
             ("HERMES_NOTIFY_WEBHOOK_URL", &webhook.url),

@@ -3,13 +3,13 @@
 //! split at Pub/Sub's limits), and account every tag execution back to its event.
 
 use crate::batcher::{BatchError, Batcher, BatcherLimits, QueueFull};
-use crate::quarantine::{slice_of, FailedDestination, Reason, RefusedEvent};
+use crate::quarantine::{FailedDestination, Reason, RefusedEvent};
 use bytes::Bytes;
 use hermes_core::config::Config;
 use hermes_core::destination::{Marks, Message, Publisher, TopicName};
 use hermes_core::error::report;
 use hermes_core::identity;
-use hermes_core::json::Element;
+use hermes_core::json::{share, Element};
 use hermes_core::schema::SchemaError;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -457,7 +457,7 @@ fn check_and_encode(
                     index: i,
                     reason: Reason::Schema,
                     event_id: identify(element, i).0,
-                    text: slice_of(body, element.text.as_bytes()),
+                    text: share(body, element.text.as_bytes()),
                     extra_error: None,
                     failed: Vec::new(),
                 });
@@ -482,7 +482,7 @@ fn check_and_encode(
                                     index: i,
                                     reason: Reason::Schema,
                                     event_id: id,
-                                    text: slice_of(body, element.text.as_bytes()),
+                                    text: share(body, element.text.as_bytes()),
                                     extra_error: Some(SchemaError::duplicate_event_id(
                                         i,
                                         first,
@@ -520,7 +520,7 @@ fn check_and_encode(
             kept.push(Kept {
                 index: i,
                 event_id,
-                text: slice_of(body, element.text.as_bytes()),
+                text: share(body, element.text.as_bytes()),
             });
         }
     }

@@ -267,17 +267,6 @@ fn failed(events: usize, error: &str) {
     );
 }
 
-/// `part` of `body` as a slice sharing its memory; a copy when it lies elsewhere.
-pub(crate) fn slice_of(body: &Bytes, part: &[u8]) -> Bytes {
-    let range = body.as_ptr_range();
-    let inside = range.start <= part.as_ptr() && part.as_ptr_range().end <= range.end;
-    if inside && !part.is_empty() {
-        body.slice_ref(part)
-    } else {
-        Bytes::copy_from_slice(part)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

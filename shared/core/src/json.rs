@@ -437,6 +437,17 @@ pub enum ArrayError {
     NotArray,
 }
 
+/// `part` of `body` as a slice sharing its memory; a copy when `part` lies elsewhere.
+pub fn share(body: &bytes::Bytes, part: &[u8]) -> bytes::Bytes {
+    let range = body.as_ptr_range();
+    let inside = range.start <= part.as_ptr() && part.as_ptr_range().end <= range.end;
+    if inside && !part.is_empty() {
+        body.slice_ref(part)
+    } else {
+        bytes::Bytes::copy_from_slice(part)
+    }
+}
+
 /// Parses one JSON document (surrounding whitespace allowed).
 pub fn parse(text: &str) -> Result<Json<'_>, SyntaxError> {
     let mut p = Parser::new(text);

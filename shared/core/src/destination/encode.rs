@@ -213,7 +213,7 @@ impl Destination {
         let value = self.transformed(&event.value);
         let value = value.as_ref();
         let data = match (&self.mapping, &self.transform) {
-            (None, None) if event.minified => share(body, event.text.as_bytes()),
+            (None, None) if event.minified => crate::json::share(body, event.text.as_bytes()),
             (None, _) => Bytes::from(value.to_vec()),
             (Some(rows), _) => Bytes::from(self.mapped(rows, value)?),
         };
@@ -268,17 +268,6 @@ impl Destination {
         }
         out.push(b'}');
         Ok(out)
-    }
-}
-
-/// `part` of `body` as a slice sharing its memory; a copy when `part` lies elsewhere.
-fn share(body: &Bytes, part: &[u8]) -> Bytes {
-    let range = body.as_ptr_range();
-    let inside = range.start <= part.as_ptr() && part.as_ptr_range().end <= range.end;
-    if inside && !part.is_empty() {
-        body.slice_ref(part)
-    } else {
-        Bytes::copy_from_slice(part)
     }
 }
 
