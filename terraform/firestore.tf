@@ -37,3 +37,28 @@ resource "google_firestore_field" "processed_ttl" {
 locals {
   firestore_location = coalesce(var.firestore_location, var.region)
 }
+
+# The dashboard reads only the counters changed since its last read
+# (README, The dashboard): a `shards` collection-group query on
+# `last_event_at > t` (an item's own documents are queried in `items`, which
+# the automatic single-field index serves). Collection-group scope needs this
+# exemption; the collection-scope ascending index is kept as well.
+resource "google_firestore_field" "shards_last_event_at" {
+  project    = var.project_id
+  database   = "(default)"
+  collection = "shards"
+  field      = "last_event_at"
+
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION_GROUP"
+    }
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION"
+    }
+  }
+
+  depends_on = [google_firestore_database.default]
+}

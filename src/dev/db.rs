@@ -35,6 +35,10 @@ CREATE TABLE IF NOT EXISTS items (
     profit REAL NOT NULL,
     last_event_at TEXT
 );
+-- The dashboard reads the items changed since its last read (README, The
+-- dashboard): last_event_at is the commit's time, RFC 3339 with microseconds
+-- in UTC, whose text orders as its instants.
+CREATE INDEX IF NOT EXISTS items_by_change ON items (last_event_at);
 -- Money per item and currency (README, Data model); profit NULL while no
 -- cost is known. The items table's own revenue / profit columns are what dev
 -- databases from before held: read as XXX, never written again.

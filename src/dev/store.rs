@@ -20,11 +20,16 @@ use std::time::SystemTime;
 #[derive(Clone)]
 pub struct SqliteStore {
     db: Db,
+    /// Rows of `items` read so far.
+    rows_read: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl SqliteStore {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self {
+            db,
+            rows_read: Default::default(),
+        }
     }
 
     /// Adds or replaces a catalog entry (`hermes dev`'s stand-in for `catalog/{id}` documents).
@@ -218,33 +223,100 @@ impl CounterStore for SqliteStore {
     }
 }
 
+/// The items columns every read takes.
+const ITEM_COLUMNS: &str = "item_id, fields, counter, revenue, profit, last_event_at";
+/// The items changed after a time: a range of the `items_by_change` index.
+pub(crate) const CHANGED_SQL: &str =
+    "SELECT item_id, fields, counter, revenue, profit, last_event_at FROM items \
+     WHERE last_event_at > ?1 LIMIT ?2";
+/// Items per page of a scan (each page one short hold of the connection).
+const SCAN_PAGE: i64 = 1000;
+
+/// A row of `items` as totals (money from `item_money` is added after).
+fn item_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemTotals> {
+    let fields: String = r.get(1)?;
+    // A non-finite amount is shown as it is, never as 0.
+    let legacy = |amount: f64| -> Amounts {
+        if amount != 0.0 {
+            [(NO_CURRENCY.to_string(), amount)].into()
+        } else {
+            Amounts::new()
+        }
+    };
+    Ok(ItemTotals {
+        item_id: r.get(0)?,
+        fields: serde_json::from_str(&fields).unwrap_or_default(),
+        counter: counter_value(r.get(2)?),
+        revenue: legacy(r.get(3)?),
+        profit: legacy(r.get(4)?),
+        last_event_at: r.get(5)?,
+    })
+}
+
+/// Adds one `item_money` row to its item's totals.
+fn add_money(t: &mut ItemTotals, currency: String, revenue: f64, profit: Option<f64>) {
+    *t.revenue.entry(currency.clone()).or_insert(0.0) += revenue;
+    if let Some(p) = profit {
+        *t.profit.entry(currency).or_insert(0.0) += p;
+    }
+}
+
+type MoneyRow = (String, String, f64, Option<f64>);
+
+fn money_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MoneyRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+/// Each item's money, by primary-key lookups (items found by an index range).
+fn with_money(c: &Connection, items: &mut [ItemTotals]) -> rusqlite::Result<()> {
+    let mut stmt = c.prepare_cached(
+        "SELECT item_id, currency, revenue, profit FROM item_money WHERE item_id = ?1",
+    )?;
+    for t in items {
+        for row in stmt.query_map(params![t.item_id], money_row)? {
+            let (_, currency, revenue, profit) = row?;
+            add_money(t, currency, revenue, profit);
+        }
+    }
+    Ok(())
+}
+
+/// One page of every item, in id order after `after`.
+fn scan_page(c: &Connection, after: Option<&str>) -> rusqlite::Result<Vec<ItemTotals>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {ITEM_COLUMNS} FROM items WHERE ?1 IS NULL OR item_id > ?1 \
+         ORDER BY item_id LIMIT ?2"
+    ))?;
+    let mut items: Vec<ItemTotals> = stmt
+        .query_map(params![after, SCAN_PAGE], item_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    with_money(c, &mut items)?;
+    Ok(items)
+}
+
+impl SqliteStore {
+    /// Rows of `items` the reads have taken (for the tests of what a read costs).
+    #[cfg(test)]
+    pub fn rows_read(&self) -> u64 {
+        self.rows_read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count_rows(&self, n: usize) {
+        self.rows_read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl ItemsReader for SqliteStore {
     fn items(&self) -> BoxFuture<'_, Result<Vec<ItemTotals>, StoreError>> {
         Box::pin(async move {
-            self.db
+            let items = self
+                .db
                 .call(|c| {
-                    let mut stmt = c.prepare_cached(
-                        "SELECT item_id, fields, counter, revenue, profit, last_event_at FROM items ORDER BY item_id",
-                    )?;
-                    let rows = stmt.query_map([], |r| {
-                        let fields: String = r.get(1)?;
-                        // A non-finite amount is shown as it is, never as 0.
-                        let legacy = |amount: f64| -> Amounts {
-                            if amount != 0.0 {
-                                [(NO_CURRENCY.to_string(), amount)].into()
-                            } else {
-                                Amounts::new()
-                            }
-                        };
-                        Ok(ItemTotals {
-                            item_id: r.get(0)?,
-                            fields: serde_json::from_str(&fields).unwrap_or_default(),
-                            counter: counter_value(r.get(2)?),
-                            revenue: legacy(r.get(3)?),
-                            profit: legacy(r.get(4)?),
-                            last_event_at: r.get(5)?,
-                        })
-                    })?;
+                    let mut stmt = c.prepare_cached(&format!(
+                        "SELECT {ITEM_COLUMNS} FROM items ORDER BY item_id"
+                    ))?;
+                    let rows = stmt.query_map([], item_row)?;
                     let mut items: Vec<ItemTotals> = rows.collect::<rusqlite::Result<_>>()?;
                     let by_id: HashMap<String, usize> = items
                         .iter()
@@ -254,28 +326,72 @@ impl ItemsReader for SqliteStore {
                     let mut stmt = c.prepare_cached(
                         "SELECT item_id, currency, revenue, profit FROM item_money",
                     )?;
-                    let money = stmt.query_map([], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, f64>(2)?,
-                            r.get::<_, Option<f64>>(3)?,
-                        ))
-                    })?;
-                    for row in money {
+                    for row in stmt.query_map([], money_row)? {
                         let (id, currency, revenue, profit) = row?;
-                        let Some(t) = by_id.get(&id).and_then(|&i| items.get_mut(i)) else {
-                            continue;
-                        };
-                        *t.revenue.entry(currency.clone()).or_insert(0.0) += revenue;
-                        if let Some(p) = profit {
-                            *t.profit.entry(currency).or_insert(0.0) += p;
+                        if let Some(t) = by_id.get(&id).and_then(|&i| items.get_mut(i)) {
+                            add_money(t, currency, revenue, profit);
                         }
                     }
                     Ok(items)
                 })
                 .await
-                .map_err(StoreError::transient)
+                .map_err(StoreError::transient)?;
+            self.count_rows(items.len());
+            Ok(items)
+        })
+    }
+
+    /// Every item, a page at a time (one row per item: no shards here).
+    fn scan_parts<'a>(
+        &'a self,
+        each: &'a mut (dyn FnMut(ItemTotals) + Send),
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut after: Option<String> = None;
+            loop {
+                let from = after.clone();
+                let page = self
+                    .db
+                    .call(move |c| scan_page(c, from.as_deref()))
+                    .await
+                    .map_err(StoreError::transient)?;
+                self.count_rows(page.len());
+                let full = page.len() as i64 >= SCAN_PAGE;
+                after = page.last().map(|t| t.item_id.clone());
+                page.into_iter().for_each(&mut *each);
+                if !full {
+                    return Ok(());
+                }
+            }
+        })
+    }
+
+    /// The rows whose `last_event_at` (the commit's time) is after `since`,
+    /// found through the `items_by_change` index.
+    fn items_changed_since(
+        &self,
+        since: SystemTime,
+        at_most: usize,
+    ) -> BoxFuture<'_, Result<Option<Vec<ItemTotals>>, StoreError>> {
+        Box::pin(async move {
+            let since = format_timestamp(since);
+            let limit = i64::try_from(at_most).unwrap_or(i64::MAX - 1) + 1;
+            let items = self
+                .db
+                .call(move |c| {
+                    let mut stmt = c.prepare_cached(CHANGED_SQL)?;
+                    let mut items: Vec<ItemTotals> = stmt
+                        .query_map(params![since, limit], item_row)?
+                        .collect::<rusqlite::Result<_>>()?;
+                    if items.len() <= at_most {
+                        with_money(c, &mut items)?;
+                    }
+                    Ok(items)
+                })
+                .await
+                .map_err(StoreError::transient)?;
+            self.count_rows(items.len());
+            Ok((items.len() <= at_most).then_some(items))
         })
     }
 }
@@ -508,5 +624,68 @@ mod tests {
         assert_eq!(items[0].counter, i64::MAX);
         assert_eq!(items[0].revenue, [("XXX".to_string(), 12.5)].into());
         assert!(items[0].profit.is_empty());
+    }
+
+    /// The dashboard's read of the changed items (README, The dashboard):
+    /// through the `last_event_at` index, its rows only the changed ones,
+    /// each with its money; the full scan reads every row once, by pages.
+    #[tokio::test]
+    async fn the_changed_read_takes_only_the_changed_rows_through_the_index() {
+        let store = SqliteStore::new(Db::memory().unwrap());
+        let ids: Vec<String> = (0..2500).map(|i| format!("i{i:05}")).collect();
+        for chunk in ids.chunks(500) {
+            let items: Vec<(&str, i64, f64)> =
+                chunk.iter().map(|id| (id.as_str(), 1, 2.0)).collect();
+            store.apply(&commit(&chunk[0], &items)).await.unwrap();
+        }
+        let plan: Vec<String> = store
+            .db
+            .call(|c| {
+                let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {CHANGED_SQL}"))?;
+                let rows =
+                    stmt.query_map(params!["2026-01-01T00:00:00.000000Z", 10], |r| r.get(3))?;
+                rows.collect()
+            })
+            .await
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|p| p.contains("USING INDEX items_by_change")),
+            "{plan:?}"
+        );
+
+        let mut seen = 0;
+        let before = store.rows_read();
+        store.scan_parts(&mut |_| seen += 1).await.unwrap();
+        assert_eq!(seen, 2500);
+        assert_eq!(store.rows_read() - before, 2500);
+
+        let since = SystemTime::now();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let before = store.rows_read();
+        assert!(store
+            .items_changed_since(since, 1000)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.rows_read(), before, "nothing changed, no rows read");
+
+        store
+            .apply(&commit("late", &[("i00042", 3, 7.0)]))
+            .await
+            .unwrap();
+        let before = store.rows_read();
+        let changed = store
+            .items_changed_since(since, 1000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.rows_read() - before, 1, "one change, one row");
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].item_id, "i00042");
+        assert_eq!(changed[0].counter, 4);
+        assert_eq!(changed[0].revenue["DKK"], 9.0);
+        assert_eq!(changed[0].profit["DKK"], 2.0);
     }
 }

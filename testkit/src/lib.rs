@@ -17,6 +17,7 @@
 //! - [`federation`]: recording stand-ins for AWS's instance metadata, Google's STS and IAM
 //!   and a publish, an AWS-sourced `external_account` file naming them, the checks of the
 //!   token exchange (the AWS signature recomputed by botocore).
+//! - [`reads`]: a forwarder to the Firestore emulator that counts the documents read.
 //! - [`webhook`]: a webhook receiver on loopback that records calls and answers by rule.
 //! - [`ci`]: CI detection and [`ci::skip`], which makes a test that cannot run visible.
 
@@ -28,6 +29,7 @@ pub mod federation;
 pub mod oidc;
 pub mod paths;
 pub mod publishers;
+pub mod reads;
 pub mod samples;
 pub mod sse;
 pub mod stores;

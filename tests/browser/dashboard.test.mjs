@@ -12,7 +12,8 @@
 // It checks: the empty state (when the store starts empty), that each purchase
 // shows in the table and totals of the open page within 2 s without a reload, the
 // top-items chart, no request leaving the dashboard's origin, no script errors, the
-// trailing-slash URL, a phone-width layout without horizontal overflow; and it writes
+// trailing-slash URL, past 100 items the top 100 with "showing 100 of N items", a
+// phone-width layout without horizontal overflow; and it writes
 // docs/dashboard.png (1280x800) plus phone screenshots in a temporary directory.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -321,6 +322,37 @@ test('the dashboard in a real browser', { timeout: 120_000 }, async (t) => {
       assert.equal(NUMBER(await page.textContent('#health-dead')), 0);
       await page.$eval('#health', (el) => el.scrollIntoView());
       await page.screenshot({ path: join(shots, 'health-1280.png') });
+      assert.deepEqual(problems, []);
+    });
+
+    await t.test('past 100 items the page shows the top ones and how many there are', async () => {
+      const before = await readItems();
+      const have = before.totals.items;
+      // Past the stream's default limit (100 items), whatever the store held.
+      const extra = Math.max(0, 100 - have) + 7;
+      const items = Array.from({ length: extra }, (_, i) => ({
+        item_id: `MANY-${String(i).padStart(3, '0')}${suffix}`,
+        item_name: `Many ${i}`,
+        price: 1,
+        quantity: 1,
+      }));
+      await post([{ event_name: 'purchase', transaction_id: `T-MANY${suffix}`, currency: 'DKK', items }]);
+      const total = have + extra;
+      await page.waitForFunction(
+        (n) => document.getElementById('table-count').getAttribute('data-items') === String(n),
+        total,
+        { timeout: 5000, polling: 50 },
+      );
+      const rows = await page.$$eval('#rows tr', (trs) => trs.map((tr) => tr.getAttribute('data-item-id')));
+      assert.equal(rows.length, 100, 'the top 100 rows, not all');
+      assert.equal(await page.textContent('#table-count'), `showing 100 of ${total} items`);
+      assert.equal(await page.textContent('#table-title'), 'Top items');
+      assert.equal(NUMBER(await page.textContent('#kpi-items')), total);
+      assert.match(await page.textContent('#total-items'), new RegExp(`\\(${total} items\\)`));
+      // The rows are the API's top items, in its order.
+      const r = await fetch(`${apiUrl(DASHBOARD)}?limit=100`, { cache: 'no-store' });
+      const top = (await r.json()).items.map((i) => i.item_id);
+      assert.deepEqual(rows, top);
       assert.deepEqual(problems, []);
     });
 

@@ -11,6 +11,7 @@ mod contract_pubsub;
 mod counters_emulator;
 mod counters_faults;
 mod dashboard_emulator;
+mod dashboard_scale;
 mod dev;
 mod dev_notify;
 mod dev_quarantine;

@@ -74,6 +74,22 @@ pub fn push_envelope(seq: u64) -> Bytes {
     envelope(PUSH_DATA.as_str(), seq)
 }
 
+/// [`PUSH_PAYLOAD`] with the item ids `cat-123` and `cat-456`, which the
+/// Firestore sink's catalogue has (`crate::sinks::CATALOG_PREFIX`), base64.
+static CATALOG_DATA: LazyLock<String> = LazyLock::new(|| {
+    use base64::Engine;
+    let payload = PUSH_PAYLOAD
+        .replace(r#""item_id":"123""#, r#""item_id":"cat-123""#)
+        .replace(r#""item_id":"456""#, r#""item_id":"cat-456""#);
+    base64::engine::general_purpose::STANDARD.encode(payload)
+});
+
+/// Like [`push_envelope`], but both items are in the sink's catalogue (a
+/// catalogue hit: `cost` and `item_brand` enrich them).
+pub fn push_envelope_catalog(seq: u64) -> Bytes {
+    envelope(CATALOG_DATA.as_str(), seq)
+}
+
 /// Documents the items of [`push_envelope_spread`] are drawn from.
 pub const SPREAD_DOCUMENTS: u64 = 1_000;
 

@@ -10,8 +10,9 @@
 //!   `benches/baseline-node`, with Google's official Pub/Sub client and with
 //!   plain `fetch`: capacity at 1, 10 and 100 events per request, a
 //!   concurrency sweep with a slow sink, and an open loop at a fixed rate;
-//! - [`push_path`]: `hermes-counters` with Pub/Sub push envelopes (and
-//!   `bare-axum` on the same envelopes);
+//! - [`push_path`]: `hermes-counters` (catalogue miss and hit) and
+//!   `hermes-notify` with Pub/Sub push envelopes, and `bare-axum` on the same
+//!   envelopes;
 //! - [`cold_start`]: exec to the first 200 answer to `POST /`;
 //! - [`one_mib`]: a 1 MiB body under a 128 MiB address-space limit, and peak RSS;
 //! - [`overload`]: 200 concurrent 1 MiB bodies under a 256 MiB limit, and 500
@@ -22,6 +23,7 @@
 
 mod bodies;
 mod cold_start;
+mod dashboard_scale;
 mod harness;
 mod ingest_load;
 mod load;
@@ -94,6 +96,15 @@ fn exit(outcome: Result<bool, String>) -> ExitCode {
 /// runs, so that the report shows them; a wrong answer before any timing, or a
 /// load server that does not start, stops it.
 async fn run(opts: Opts, cpus: plan::Cpus) -> Result<bool, String> {
+    // `--only dashboard`: the dashboard at scale, on its own (Google's
+    // Firestore emulator, not the sinks); not part of a full run.
+    if opts
+        .only
+        .as_ref()
+        .is_some_and(|o| o.iter().all(|p| p == "dashboard"))
+    {
+        return dashboard_scale::run(&opts).await;
+    }
     let started = Instant::now();
     let (mut harness, mut results) = plan::prepare(opts, cpus).await?;
     // Cold starts first: after the 1,000-connection and 1 MiB runs every new

@@ -7,7 +7,7 @@ pub const USAGE: &str = "\
 usage: hermes-bench [--smoke] [options]
 
   --smoke              seconds-long run with tiny counts (CI): checks everything runs
-  --bin-dir DIR        where hermes-ingest, hermes-counters, bare-axum are
+  --bin-dir DIR        where hermes-ingest, hermes-counters, hermes-notify, bare-axum are
                        (default: this executable's directory)
   --node BIN           the Node.js executable (default: node)
   --node-dir DIR       the Node.js baselines (server.mjs, server-official.mjs and their
@@ -33,7 +33,9 @@ usage: hermes-bench [--smoke] [options]
   --no-pin             do not pin the servers and the load generator to separate CPUs
   --no-node            skip the Node.js baselines
   --only LIST          run only these parts, comma-separated:
-                       load,sweep,open,push,cold,mib,overload
+                       load,sweep,open,push,cold,mib,overload;
+                       or dashboard alone (the dashboard at scale on the
+                       Firestore emulator; not in a full run)
                        (for profiling; the report then has only those tables)
   --events LIST        events per request for the load part (default 1,10,100)
   --mib-limit MIB      address-space limit of the 1 MiB test (default 128; 0: none)

@@ -108,10 +108,15 @@ pub async fn prepare(mut opts: Opts, cpus: Cpus) -> Result<(Harness, Results), S
 }
 
 fn check_binaries(opts: &Opts) -> Result<(), String> {
-    for bin in ["hermes-ingest", "hermes-counters", "bare-axum"] {
+    for bin in [
+        "hermes-ingest",
+        "hermes-counters",
+        "hermes-notify",
+        "bare-axum",
+    ] {
         if !opts.bin_dir.join(bin).is_file() {
             return Err(format!(
-                "{bin} not found next to hermes-bench: build with `cargo build --release -p hermes-ingest -p hermes-counters -p hermes-bench` (or pass --bin-dir)"
+                "{bin} not found next to hermes-bench: build with `cargo build --release -p hermes-ingest -p hermes-counters -p hermes-notify -p hermes-bench` (or pass --bin-dir)"
             ));
         }
     }

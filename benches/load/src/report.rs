@@ -132,6 +132,9 @@ pub struct Scenario {
     pub open_rate: Option<f64>,
     /// Push: the documents the items are spread over.
     pub documents: Option<u64>,
+    /// Push: whether the items are in the catalogue (`hit`) or not (`miss`).
+    #[serde(default)]
+    pub catalog: Option<String>,
     pub runs: Vec<Run>,
 }
 
@@ -734,6 +737,25 @@ fn targets(r: &Results) -> Vec<[String; 5]> {
             ]);
         }
     }
+    if let Some(b) = push_bare(r) {
+        let jobs = [
+            ("hermes-counters", Some("miss"), "a catalogue miss"),
+            ("hermes-counters", Some("hit"), "a catalogue hit"),
+            ("hermes-notify", None, "a webhook call"),
+        ];
+        for (server, catalog, what) in jobs {
+            if let Some(p) = push_find(r, server, 2, catalog) {
+                let ratio = Spread::ratio(p.spread(cpu_message), b.spread(cpu_message));
+                rows.push([
+                    format!("`{server}` CPU per push message ≤ 3× bare axum's on the same envelopes (two items, {what}, sinks at 0 ms, {c} connections)"),
+                    format!("{} per message", p.spread(cpu_message).show(us)),
+                    format!("bare axum {} per message", b.spread(cpu_message).show(us)),
+                    ratio.show(x),
+                    yes(ratio.median <= 3.0).into(),
+                ]);
+            }
+        }
+    }
     if let Some(h) = r.cold(HERMES) {
         let base: Vec<String> = [BARE, NODE, "node-fetch"]
             .iter()
@@ -1009,11 +1031,34 @@ fn open_table(s: &mut String, r: &Results) {
     );
 }
 
-fn push_table(s: &mut String, r: &Results) {
-    let bare = r
-        .push
+fn cpu_message(r: &Run) -> f64 {
+    r.result.server_cpu_us_per_request
+}
+
+/// The push phase's bare-axum scenario (the HTTP stack alone, same envelopes).
+fn push_bare(r: &Results) -> Option<&Scenario> {
+    r.push
         .iter()
-        .find(|p| p.server == BARE && !p.runs.is_empty());
+        .find(|p| p.server == BARE && !p.runs.is_empty())
+}
+
+/// A push scenario: `server` at `documents`, with `catalog` (`hit` / `miss` / none).
+fn push_find<'a>(
+    r: &'a Results,
+    server: &str,
+    documents: u64,
+    catalog: Option<&str>,
+) -> Option<&'a Scenario> {
+    r.push.iter().find(|p| {
+        p.server == server
+            && p.documents == Some(documents)
+            && p.catalog.as_deref() == catalog
+            && !p.runs.is_empty()
+    })
+}
+
+fn push_table(s: &mut String, r: &Results) {
+    let bare = push_bare(r);
     let rows: Vec<Vec<String>> = r
         .push
         .iter()
@@ -1022,10 +1067,14 @@ fn push_table(s: &mut String, r: &Results) {
             let items = p.events_per_request as f64;
             vec![
                 format!("`{}`", p.server),
+                p.catalog.clone().unwrap_or_else(|| "—".into()),
                 p.documents.map(|d| int(d as f64)).unwrap_or_default(),
                 p.spread(rps).show(int),
                 p.spread(|r| r.result.requests_per_sec * items).show(int),
-                p.spread(|r| r.result.server_cpu_us_per_request).show(us),
+                p.spread(cpu_message).show(us),
+                bare.filter(|b| b.server != p.server)
+                    .map(|b| Spread::ratio(p.spread(cpu_message), b.spread(cpu_message)).show(x))
+                    .unwrap_or_default(),
                 p.spread(rss).show(mibf),
                 if p.server == BARE {
                     "—".into()
@@ -1044,13 +1093,15 @@ fn push_table(s: &mut String, r: &Results) {
         s,
         &[
             "server",
+            "catalogue",
             "documents the items fall on",
             "messages/s (CPU only)",
             "items/s (CPU only)",
             "server CPU per message",
+            "CPU per message ÷ bare axum's",
             "peak RSS",
-            "commits (all runs)",
-            "vs bare axum",
+            "commits or webhook calls (all runs)",
+            "messages/s vs bare axum",
             "failures",
             "other processes' CPU (worst run)",
         ],
@@ -1275,7 +1326,7 @@ pub fn render(r: &Results) -> String {
         open_table(&mut s, r);
     }
     if !r.push.is_empty() {
-        s.push_str("### Push path, CPU only: `hermes-counters` → local Firestore sink\n\nThe sink answers at once; real Firestore sustains about one write per second per document, so these rates are the CPU cost of a message, not a rate Firestore would take. Each message is the README's purchase (2 items); the second `hermes-counters` row draws the item ids from 1,000.\n\n");
+        s.push_str("### Push path, CPU only: `hermes-counters` and `hermes-notify` → local Firestore and webhook sinks\n\nThe sinks answer at once; real Firestore sustains about one write per second per document, so these rates are the CPU cost of a message, not a rate Firestore would take. Each message is the README's purchase (2 items) in a Pub/Sub push envelope; `bare-axum` answers the same envelopes (the HTTP stack alone). `hermes-counters` runs with items the catalogue does not have (miss), with items it has (hit: `cost` and `item_brand` enrich them), and with the missed item ids drawn from 1,000 documents. `hermes-notify` reads its marker (404), calls the webhook and writes the marker.\n\n");
         push_table(&mut s, r);
     }
     cost_table(&mut s, r);

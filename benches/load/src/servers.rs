@@ -12,6 +12,13 @@ name = "events"
 topic = "projects/bench/topics/events"
 "#;
 
+/// The README's `[notify]` example: purchases, a Slack-style body.
+const NOTIFY_CONFIG: &str = r#"[notify]
+events = ["purchase"]
+template = 'New order {{transaction_id}}: {{value}} {{currency}} ({{items.length}} items)'
+body = "slack"
+"#;
+
 pub struct Servers {
     /// Baseline (a), the machine's limit.
     pub bare: Spec,
@@ -23,6 +30,9 @@ pub struct Servers {
     /// The same function publishing with one plain `fetch` per request.
     pub node_fetch: Option<Spec>,
     pub counters: Spec,
+    /// `hermes-notify` on `purchase`, its webhook the sink's `/webhook`, its
+    /// markers in the Firestore sink.
+    pub notify: Spec,
 }
 
 impl Servers {
@@ -47,6 +57,17 @@ impl Servers {
                     sink_env("FIRESTORE_EMULATOR_HOST", sink_host),
                 ),
             ),
+            notify: workspace_binary(opts, "hermes-notify", {
+                let mut env = with_config(
+                    NOTIFY_CONFIG,
+                    sink_env("FIRESTORE_EMULATOR_HOST", sink_host),
+                );
+                env.push((
+                    "HERMES_NOTIFY_WEBHOOK_URL".into(),
+                    format!("http://{sink_host}/webhook"),
+                ));
+                env
+            }),
         }
     }
 

@@ -4,7 +4,11 @@
 //! - Pub/Sub REST: `POST /v1/projects/{p}/topics/{t}:publish` answers
 //!   `{"messageIds": [...]}`, one id per message;
 //! - Firestore REST: `POST …/documents:commit` answers `{"commitTime": …}`,
-//!   `POST …/documents:batchGet` answers every document as `missing`.
+//!   `POST …/documents:batchGet` answers a document whose id starts with
+//!   [`CATALOG_PREFIX`] as `found` (a catalogue entry with `cost` and
+//!   `item_brand`), every other one as `missing`; `GET …/documents/…` (a
+//!   marker read) answers Firestore's 404 `NOT_FOUND`;
+//! - a webhook: `POST /webhook` answers 200 `ok` and counts the call.
 //!
 //! They parse what they are sent (so a malformed request is a 400, and the
 //! messages are counted) and do nothing else: the cost of the real services is
@@ -35,6 +39,8 @@ pub struct Counts {
     pub messages: AtomicU64,
     pub commits: AtomicU64,
     pub batch_gets: AtomicU64,
+    pub document_gets: AtomicU64,
+    pub webhooks: AtomicU64,
     pub bad_requests: AtomicU64,
     /// The latency added to every call, ms.
     latency_ms: AtomicU64,
@@ -77,10 +83,26 @@ pub async fn start() -> std::io::Result<Sink> {
     Ok(Sink { addr, counts })
 }
 
+const NOT_FOUND_ANSWER: &str =
+    r#"{"error":{"code":404,"message":"Document not found","status":"NOT_FOUND"}}"#;
+
+/// Catalogue documents whose id starts with this are `found` by `batchGet`.
+pub const CATALOG_PREFIX: &str = "cat-";
+
 const COMMIT_ANSWER: &str = r#"{"commitTime":"2026-01-01T00:00:00.000000Z","writeResults":[]}"#;
 
 async fn handle(State(counts): State<Arc<Counts>>, req: Request) -> Response {
     let path = req.uri().path().to_string();
+    if req.method() == Method::GET && path.contains("/documents/") {
+        // A marker read: never there (every message of a run is new).
+        counts.document_gets.fetch_add(1, Ordering::Relaxed);
+        return (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "application/json")],
+            NOT_FOUND_ANSWER,
+        )
+            .into_response();
+    }
     if req.method() != Method::POST {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
@@ -99,6 +121,9 @@ async fn handle(State(counts): State<Arc<Counts>>, req: Request) -> Response {
         json(COMMIT_ANSWER.to_string())
     } else if path.ends_with("/documents:batchGet") {
         batch_get(&counts, &body)
+    } else if path == "/webhook" {
+        counts.webhooks.fetch_add(1, Ordering::Relaxed);
+        "ok".into_response()
     } else {
         StatusCode::NOT_FOUND.into_response()
     }
@@ -164,7 +189,25 @@ fn batch_get(counts: &Counts, body: &Bytes) -> Response {
     let answer: Vec<serde_json::Value> = req
         .documents
         .into_iter()
-        .map(|name| serde_json::json!({ "missing": name, "readTime": "2026-01-01T00:00:00.000000Z" }))
+        .map(|name| {
+            let id = name.rsplit('/').next().unwrap_or_default();
+            if id.starts_with(CATALOG_PREFIX) {
+                serde_json::json!({
+                    "found": {
+                        "name": name,
+                        "fields": {
+                            "cost": { "integerValue": "20" },
+                            "item_brand": { "stringValue": "Acme" },
+                        },
+                        "createTime": "2026-01-01T00:00:00.000000Z",
+                        "updateTime": "2026-01-01T00:00:00.000000Z",
+                    },
+                    "readTime": "2026-01-01T00:00:00.000000Z",
+                })
+            } else {
+                serde_json::json!({ "missing": name, "readTime": "2026-01-01T00:00:00.000000Z" })
+            }
+        })
         .collect();
     json(serde_json::Value::Array(answer).to_string())
 }

@@ -1,13 +1,20 @@
 //! A short-lived cache of catalog documents, so hot items do not cost a
-//! Firestore read per message. Absent documents are cached too.
+//! Firestore read per message. Absent documents are cached too. Entries are
+//! shared (`Arc`): a message's lookup copies no document.
 
-use hermes_core::store::{CatalogEntries, CounterStore, DocumentId, StoreError};
+use hermes_core::store::{CounterStore, DocumentId, StoreError};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-type Entry = (Instant, Option<Map<String, Value>>);
+/// One catalog document's fields, shared with the cache.
+pub type Document = Arc<Map<String, Value>>;
+
+/// The catalog documents found for a message's items, by item id.
+pub type Found = HashMap<DocumentId, Document>;
+
+type Entry = (Instant, Option<Document>);
 
 pub struct CatalogCache {
     ttl: Duration,
@@ -30,16 +37,16 @@ impl CatalogCache {
         &self,
         store: &dyn CounterStore,
         ids: &[DocumentId],
-    ) -> Result<CatalogEntries, StoreError> {
+    ) -> Result<Found, StoreError> {
         let now = Instant::now();
-        let mut found = CatalogEntries::new();
+        let mut found = Found::new();
         let mut missing = Vec::new();
         if let Ok(entries) = self.entries.lock() {
             for id in ids {
                 match entries.get(id) {
                     Some((at, entry)) if now.duration_since(*at) < self.ttl => {
                         if let Some(fields) = entry {
-                            found.insert(id.clone(), fields.clone());
+                            found.insert(id.clone(), Arc::clone(fields));
                         }
                     }
                     _ => missing.push(id.clone()),
@@ -53,7 +60,12 @@ impl CatalogCache {
         if missing.is_empty() {
             return Ok(found);
         }
-        let fetched = store.catalog(&missing).await?;
+        let fetched: Found = store
+            .catalog(&missing)
+            .await?
+            .into_iter()
+            .map(|(id, fields)| (id, Arc::new(fields)))
+            .collect();
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() + missing.len() > MAX_ENTRIES {
                 entries.retain(|_, (at, _)| now.duration_since(*at) < self.ttl);

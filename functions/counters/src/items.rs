@@ -3,10 +3,10 @@
 //! [`ItemUpdate`] per distinct item.
 
 use hermes_core::store::{
-    CatalogEntries, Currency, DocumentId, InvalidCurrency, InvalidDocumentId, ItemUpdate,
-    RESERVED_FIELDS,
+    Currency, DocumentId, InvalidCurrency, InvalidDocumentId, ItemUpdate, RESERVED_FIELDS,
 };
 use serde_json::{Map, Value};
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 
 /// The largest quantity of one item in one message (either sign). Firestore
@@ -212,9 +212,9 @@ fn preview(v: &Value) -> String {
 /// fields fill in what the event does not say; the catalog's `cost` gives
 /// profit. A refund (`refund = true`) subtracts. Every sum is checked: a
 /// counter beyond i64 or an amount that is not finite makes the message poison.
-pub fn aggregate(
+pub fn aggregate<D: Borrow<Map<String, Value>>>(
     items: &[Item],
-    catalog: &CatalogEntries,
+    catalog: &HashMap<DocumentId, D>,
     refund: bool,
 ) -> Result<Vec<ItemUpdate>, Poison> {
     let mut updates: Vec<ItemUpdate> = Vec::new();
@@ -224,7 +224,7 @@ pub fn aggregate(
         let slot = *index.entry(&item.item_id).or_insert_with(|| {
             let mut fields = Map::new();
             if let Some(entry) = catalog.get(&item.item_id) {
-                for (k, v) in entry {
+                for (k, v) in entry.borrow() {
                     if !RESERVED_FIELDS.contains(&k.as_str()) {
                         fields.insert(k.clone(), v.clone());
                     }
@@ -261,7 +261,7 @@ pub fn aggregate(
             money.revenue += line;
             let cost = catalog
                 .get(&item.item_id)
-                .and_then(|c| c.get("cost"))
+                .and_then(|c| c.borrow().get("cost"))
                 .and_then(|c| number(c).ok());
             if let Some(cost) = cost {
                 let line = (price - cost) * quantity;
@@ -278,6 +278,7 @@ pub fn aggregate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hermes_core::store::CatalogEntries;
     use serde_json::json;
 
     fn items(v: Value) -> Result<Vec<Item>, Poison> {
@@ -327,7 +328,7 @@ mod tests {
             {"item_id": "b", "price": 1, "currency": ""}
         ]}))
         .unwrap();
-        let updates = aggregate(&parsed, &HashMap::new(), false).unwrap();
+        let updates = aggregate(&parsed, &CatalogEntries::new(), false).unwrap();
         assert_eq!(updates[0].counter, 4);
         assert_eq!(updates[0].money.len(), 2);
         assert_eq!(money(&updates[0], "DKK"), (10.0, None));
@@ -344,7 +345,7 @@ mod tests {
             {"item_id": 7, "price": "2.5"}, {"item_id": "7", "quantity": "3", "price": 2.5, "item_name": "x"}
         ]}))
         .unwrap();
-        let updates = aggregate(&parsed, &HashMap::new(), false).unwrap();
+        let updates = aggregate(&parsed, &CatalogEntries::new(), false).unwrap();
         assert_eq!(updates.len(), 1);
         assert_eq!(updates[0].counter, 4);
         assert_eq!(money(&updates[0], "XXX"), (10.0, None));
@@ -370,7 +371,7 @@ mod tests {
         ));
         let max = items(json!({"items": [{"item_id": "a", "quantity": MAX_QUANTITY}]})).unwrap();
         assert_eq!(
-            aggregate(&max, &HashMap::new(), true).unwrap()[0].counter,
+            aggregate(&max, &CatalogEntries::new(), true).unwrap()[0].counter,
             -MAX_QUANTITY
         );
         // An amount that becomes infinite.
@@ -379,7 +380,7 @@ mod tests {
         ]}))
         .unwrap();
         assert!(matches!(
-            aggregate(&huge, &HashMap::new(), false),
+            aggregate(&huge, &CatalogEntries::new(), false),
             Err(Poison::Overflow {
                 what: "revenue",
                 ..
@@ -394,7 +395,7 @@ mod tests {
         ]}))
         .unwrap();
         assert!(matches!(
-            aggregate(&hidden, &HashMap::new(), false),
+            aggregate(&hidden, &CatalogEntries::new(), false),
             Err(Poison::Overflow {
                 what: "revenue",
                 ..
@@ -404,13 +405,13 @@ mod tests {
             {"item_id": "a", "price": 1e9, "quantity": 1_000_001}
         ]}))
         .unwrap();
-        assert!(aggregate(&line, &HashMap::new(), false).is_err());
+        assert!(aggregate(&line, &CatalogEntries::new(), false).is_err());
         let most = items(json!({"items": [
             {"item_id": "a", "price": 1e6, "quantity": MAX_QUANTITY}
         ]}))
         .unwrap();
         assert!(
-            aggregate(&most, &HashMap::new(), false).is_ok(),
+            aggregate(&most, &CatalogEntries::new(), false).is_ok(),
             "exactly 1e15"
         );
         // A catalog cost that makes the profit line huge.
@@ -428,7 +429,7 @@ mod tests {
         // A numeric string is a quantity, as ingest's `_int` reads it; anything else is poison.
         let text = items(json!({"items": [{"item_id": "a", "quantity": "3"}]})).unwrap();
         assert_eq!(
-            aggregate(&text, &HashMap::new(), false).unwrap()[0].counter,
+            aggregate(&text, &CatalogEntries::new(), false).unwrap()[0].counter,
             3
         );
         for bad in ["3.5", "three", ""] {

@@ -118,10 +118,13 @@ impl Counters {
             (self.settings.shards > 1).then(|| shard_of(&message.message_id, self.settings.shards));
         let expire_at = SystemTime::now() + self.settings.marker_ttl;
         // `aggregate` keeps the order of first appearance, so a redelivery
-        // splits into the same parts.
-        let parts: Vec<_> = updates.chunks(MAX_ITEMS_PER_COMMIT).collect();
+        // splits into the same parts. Each part is moved into its commit.
+        let parts = distinct.div_ceil(MAX_ITEMS_PER_COMMIT);
+        let mut rest = updates;
         let mut applied = 0;
-        for (i, part) in parts.iter().enumerate() {
+        for i in 0..parts {
+            let tail = rest.split_off(rest.len().min(MAX_ITEMS_PER_COMMIT));
+            let part = std::mem::replace(&mut rest, tail);
             // Each part has its own marker (the part number is always hashed,
             // 0 for an unsplit message), so each part counts exactly once even
             // if another part failed.
@@ -130,7 +133,7 @@ impl Counters {
                 marker_id: hermes_push::marker_id(&origin),
                 marker: origin,
                 shard,
-                items: part.to_vec(),
+                items: part,
                 expire_at,
             };
             if self.store.apply(&commit).await? == Applied::Applied {
@@ -142,7 +145,7 @@ impl Counters {
         } else {
             Outcome::Applied {
                 items: distinct,
-                parts: parts.len(),
+                parts,
             }
         })
     }

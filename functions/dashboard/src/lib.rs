@@ -3,7 +3,8 @@
 //! - `GET /` the page: HTML, CSS and JavaScript embedded in the binary (no CDN, no
 //!   external fonts). It builds its API URLs from `location.pathname`, so it works
 //!   at the root and nested under a prefix (`/dashboard` and `/dashboard/`).
-//! - `GET /api/items` the counters as JSON (see [`view`]), read from the store.
+//! - `GET /api/items?limit=N` the top N items by counter (default 100, 1 to
+//!   1,000) with totals over every item, as JSON (see [`view`], [`held`]).
 //! - `GET /api/items/stream` Server-Sent Events: the same JSON as an unnamed
 //!   (`message`) event on connect and on every change, an `error` event
 //!   (`{"error": "…"}`) when the store cannot be read, keep-alive comments between.
@@ -11,13 +12,18 @@
 //!
 //! One background poller reads the store every `poll_interval_ms` while at least
 //! one stream is open and broadcasts through a [`tokio::sync::watch`] channel:
-//! N open pages cost one store read per interval, no pages cost nothing.
+//! N open pages cost one store read per interval, no pages cost nothing. What
+//! it reads keeps a map of every item's totals current ([`held::Held`]): a
+//! full read at start and every `full_read_secs`, and between them only the
+//! items changed since the last read (with [`CHANGE_OVERLAP`]), so a poll
+//! costs store reads in proportion to the items changed, not to all items.
 
+pub mod held;
 pub mod preview;
 pub mod settings;
 pub mod view;
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -34,12 +40,34 @@ use settings::Settings;
 use std::convert::Infallible;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const STYLE_CSS: &str = include_str!("assets/style.css");
 const APP_JS: &str = include_str!("assets/app.js");
+
+/// How far back each read of the changed items reaches before the previous
+/// read's start. Firestore is strongly consistent: a read sees every commit
+/// finished before it. The risk is a commit stamped (`last_event_at` is the
+/// commit's `REQUEST_TIME`) before a read started but finished after it: the
+/// read missed it, and the next one, asking for changes since the previous
+/// read's start, would miss it too. A commit takes milliseconds; one that
+/// takes longer than this overlap (its deadline is 10 s, so it can) is seen at
+/// the next full read (`full_read_secs`). Each change is read again by the
+/// polls within the overlap: about 1 + 5 s / `poll_interval_ms` reads per
+/// change (6 at the default 1 s).
+pub const CHANGE_OVERLAP: Duration = Duration::from_secs(5);
+
+/// The most changed items one read takes (and holds at once); more changed
+/// since the last read (a burst, a backfill): a full read instead, which holds
+/// no more than a page of documents besides the map.
+pub const CHANGED_AT_MOST: usize = 1000;
+
+/// Items in a document when the request does not say (`?limit=`), and on the stream.
+pub const DEFAULT_LIMIT: usize = 100;
+/// The most items one document may ask for.
+pub const MAX_LIMIT: usize = 1000;
 
 /// How long a browser waits before reconnecting a dropped stream.
 const SSE_RETRY: Duration = Duration::from_secs(2);
@@ -58,6 +86,31 @@ struct Snapshot {
     error: Option<String>,
 }
 
+/// How recent a read must be to be used without reading again.
+#[derive(Debug, Clone, Copy)]
+enum Fresh {
+    /// Started after this moment (a request's arrival).
+    StartedAfter(Instant),
+    /// Started within this long (the poller's interval).
+    Within(Duration),
+}
+
+/// The map of every item and when it was read.
+struct Tracker {
+    held: held::Held,
+    /// The last full read went through (a failed or interrupted one leaves
+    /// the map half-summed: the next read is a full one).
+    complete: bool,
+    /// When the last successful read started: the store's time (for the
+    /// next changed read) and this process's.
+    last_read: Option<(SystemTime, Instant)>,
+    last_full: Option<Instant>,
+    /// Bumped whenever what the page shows may have changed.
+    version: u64,
+    /// The default-limit document of `version`.
+    cached: Option<(u64, Arc<str>)>,
+}
+
 #[derive(Debug, Default)]
 struct PollState {
     /// A poller task is running.
@@ -73,6 +126,7 @@ pub struct Dashboard {
     page: String,
     snapshots: watch::Sender<Snapshot>,
     poll: Mutex<PollState>,
+    tracker: tokio::sync::Mutex<Tracker>,
     /// `true` ends every open stream (see [`Dashboard::shutdown`]).
     closing: watch::Sender<bool>,
     /// The preview inspector, when the dashboard can read traces.
@@ -82,12 +136,21 @@ pub struct Dashboard {
 impl Dashboard {
     pub fn new(store: Arc<dyn ItemsReader>, settings: Settings) -> Self {
         let page = render_page(&settings);
+        let max_items = settings.max_items;
         Self {
             settings,
             store,
             page,
             snapshots: watch::Sender::new(Snapshot::default()),
             poll: Mutex::new(PollState::default()),
+            tracker: tokio::sync::Mutex::new(Tracker {
+                held: held::Held::new(max_items),
+                complete: false,
+                last_read: None,
+                last_full: None,
+                version: 0,
+                cached: None,
+            }),
             closing: watch::Sender::new(false),
             preview: None,
         }
@@ -117,10 +180,120 @@ impl Dashboard {
         &self.page
     }
 
-    /// The items document, read from the store now.
+    /// The items document with the top `limit` items (JSON text), from the
+    /// map, brought up to date by a read that started after this call (one
+    /// another caller started meanwhile will do): what was committed before
+    /// is in it.
+    pub async fn document(&self, limit: usize) -> Result<Arc<str>, StoreError> {
+        let asked = Instant::now();
+        let mut tracker = self.tracker.lock().await;
+        self.refresh(&mut tracker, Fresh::StartedAfter(asked))
+            .await?;
+        Ok(Self::document_of(&mut tracker, limit))
+    }
+
+    /// The poller's read: none when the last read is under
+    /// `poll_interval_ms` old (a request just read), and its document.
+    async fn poll_document(&self) -> Result<Arc<str>, StoreError> {
+        let mut tracker = self.tracker.lock().await;
+        self.refresh(&mut tracker, Fresh::Within(self.settings.poll_interval))
+            .await?;
+        Ok(Self::document_of(&mut tracker, DEFAULT_LIMIT))
+    }
+
+    /// The items document with the default limit, as JSON.
     pub async fn items(&self) -> Result<serde_json::Value, StoreError> {
-        let items = self.store.items().await?;
-        Ok(view::items_document(items))
+        let text = self.document(DEFAULT_LIMIT).await?;
+        serde_json::from_str(&text).map_err(StoreError::permanent)
+    }
+
+    fn document_of(tracker: &mut Tracker, limit: usize) -> Arc<str> {
+        if limit == DEFAULT_LIMIT {
+            if let Some((version, doc)) = &tracker.cached {
+                if *version == tracker.version {
+                    return doc.clone();
+                }
+            }
+        }
+        let doc: Arc<str> = Arc::from(tracker.held.document(limit));
+        if limit == DEFAULT_LIMIT {
+            tracker.cached = Some((tracker.version, doc.clone()));
+        }
+        doc
+    }
+
+    /// Brings the map up to date: nothing when the last read is `fresh`
+    /// enough, a full read when one is due (or incremental reads are off),
+    /// else the items changed since the last read's start, less
+    /// [`CHANGE_OVERLAP`].
+    async fn refresh(&self, tracker: &mut Tracker, fresh: Fresh) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let store_now = SystemTime::now();
+        let s = &self.settings;
+        if let (true, Some((_, at))) = (tracker.complete, tracker.last_read) {
+            let fresh_enough = match fresh {
+                Fresh::StartedAfter(asked) => at >= asked,
+                Fresh::Within(age) => started.duration_since(at) < age,
+            };
+            if fresh_enough {
+                return Ok(());
+            }
+        }
+        let mut full = !tracker.complete
+            || !s.incremental_reads
+            || tracker
+                .last_full
+                .is_none_or(|at| started.duration_since(at) >= s.full_read);
+        if !full {
+            let (since, _) = tracker.last_read.unwrap_or((store_now, started));
+            let since = since.checked_sub(CHANGE_OVERLAP).unwrap_or(since);
+            match self
+                .store
+                .items_changed_since(since, CHANGED_AT_MOST)
+                .await?
+            {
+                Some(changed) => {
+                    let n = changed.len();
+                    if tracker.held.apply_changed(changed) {
+                        tracker.version += 1;
+                    }
+                    tracing::debug!(changed = n, "dashboard read the changed items");
+                }
+                None => {
+                    tracing::debug!(
+                        at_most = CHANGED_AT_MOST,
+                        "more items changed than a changed read holds: a full read"
+                    );
+                    full = true;
+                }
+            }
+        }
+        if full {
+            tracker.complete = false;
+            let held = &mut tracker.held;
+            held.begin_scan();
+            let mut parts = 0usize;
+            self.store
+                .scan_parts(&mut |part| {
+                    parts += 1;
+                    held.add_part(part)
+                })
+                .await?;
+            held.end_scan();
+            if held.left_out > 0 {
+                tracing::warn!(
+                    max_items = s.max_items,
+                    left_out = held.left_out,
+                    "the dashboard holds at most dashboard.max_items items: the rest are left out of the page and its totals"
+                );
+            }
+            tracing::debug!(parts, items = held.len(), "dashboard read every item");
+            tracker.complete = true;
+            tracker.last_full = Some(started);
+            tracker.version += 1;
+        }
+        tracker.last_read = Some((store_now, started));
+        Ok(())
     }
 
     /// Open event streams (each holds one subscription).
@@ -176,7 +349,7 @@ impl Dashboard {
         loop {
             // A store that panics (a bug) is reported like a failing one, and
             // the poller goes on.
-            let read = match AssertUnwindSafe(self.items()).catch_unwind().await {
+            let read = match AssertUnwindSafe(self.poll_document()).catch_unwind().await {
                 Ok(read) => read,
                 Err(_) => Err(StoreError::Permanent(
                     "reading the counters store panicked".into(),
@@ -187,7 +360,7 @@ impl Dashboard {
             let update = |cur: &mut Snapshot| {
                 let next = match &read {
                     Ok(doc) => Snapshot {
-                        items: Some(Arc::from(doc.to_string())),
+                        items: Some(doc.clone()),
                         error: None,
                     },
                     Err(e) => Snapshot {
@@ -394,6 +567,8 @@ const STORE_UNREADABLE: &str = "cannot read the counters";
 pub enum DashboardError {
     #[error("{STORE_UNREADABLE}")]
     Store(#[from] StoreError),
+    #[error("limit must be a whole number from 1 to {MAX_LIMIT}")]
+    Limit,
 }
 
 impl IntoResponse for DashboardError {
@@ -401,8 +576,11 @@ impl IntoResponse for DashboardError {
         let status = match self {
             // The store may be back in a moment: the page retries.
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Limit => StatusCode::BAD_REQUEST,
         };
-        tracing::warn!(error = %report(&self), "dashboard cannot read the counters store");
+        if let Self::Store(_) = self {
+            tracing::warn!(error = %report(&self), "dashboard cannot read the counters store");
+        }
         // The store's own error stays in the log: the page only needs to know.
         (
             status,
@@ -413,10 +591,39 @@ impl IntoResponse for DashboardError {
     }
 }
 
-async fn items(State(dashboard): State<Arc<Dashboard>>) -> Result<Response, DashboardError> {
-    let doc = dashboard.items().await?;
-    let no_store = [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))];
-    Ok((no_store, axum::Json(doc)).into_response())
+/// `?limit=N`: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent; other
+/// parameters are ignored.
+fn limit_of(query: Option<&str>) -> Result<usize, DashboardError> {
+    let mut limits = query
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .filter(|(k, _)| *k == "limit");
+    let limit = match (limits.next(), limits.next()) {
+        (None, _) => return Ok(DEFAULT_LIMIT),
+        (Some((_, v)), None) => v,
+        (Some(_), Some(_)) => return Err(DashboardError::Limit),
+    };
+    match limit.parse::<usize>() {
+        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        _ => Err(DashboardError::Limit),
+    }
+}
+
+async fn items(
+    State(dashboard): State<Arc<Dashboard>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, DashboardError> {
+    let limit = limit_of(query.as_deref())?;
+    let doc = dashboard.document(limit).await?;
+    let headers = [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ),
+    ];
+    Ok((headers, doc.to_string()).into_response())
 }
 
 async fn items_stream(State(dashboard): State<Arc<Dashboard>>) -> Response {

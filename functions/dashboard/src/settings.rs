@@ -12,6 +12,9 @@ struct Raw {
     ingest_url: Option<String>,
     read_deadline_ms: Option<u64>,
     keep_alive_secs: Option<u64>,
+    full_read_secs: Option<u64>,
+    incremental_reads: Option<bool>,
+    max_items: Option<u64>,
 }
 
 /// The bounds of `poll_interval_ms`: faster than 100 ms is a needless load on
@@ -31,7 +34,17 @@ pub struct Settings {
     pub read_deadline: Duration,
     /// How often an idle event stream sends a keep-alive comment.
     pub keep_alive: Duration,
+    /// How often the poller reads every item again (between, only the changed ones).
+    pub full_read: Duration,
+    /// `false`: every poll reads every item (what the benchmark compares with).
+    pub incremental_reads: bool,
+    /// The most items held (the memory bound); the rest are left out, with a warning.
+    pub max_items: usize,
 }
+
+/// `max_items`' default: 250,000 typical items (about 380 bytes each of
+/// resident memory, see `held`) are about 95 MB.
+pub const MAX_ITEMS: usize = 250_000;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -41,6 +54,9 @@ impl Default for Settings {
             ingest_url: None,
             read_deadline: Duration::from_secs(10),
             keep_alive: Duration::from_secs(15),
+            full_read: Duration::from_secs(300),
+            incremental_reads: true,
+            max_items: MAX_ITEMS,
         }
     }
 }
@@ -102,6 +118,27 @@ impl Settings {
             }
             s.keep_alive = Duration::from_secs(v);
         }
+        if let Some(v) = raw.full_read_secs {
+            if !(1..=86_400).contains(&v) {
+                return Err(ConfigError::invalid(
+                    "dashboard.full_read_secs",
+                    "must be from 1 to 86400",
+                ));
+            }
+            s.full_read = Duration::from_secs(v);
+        }
+        if let Some(v) = raw.incremental_reads {
+            s.incremental_reads = v;
+        }
+        if let Some(v) = raw.max_items {
+            if !(1..=10_000_000).contains(&v) {
+                return Err(ConfigError::invalid(
+                    "dashboard.max_items",
+                    "must be from 1 to 10000000",
+                ));
+            }
+            s.max_items = v as usize;
+        }
         Ok(s)
     }
 }
@@ -139,6 +176,10 @@ mod tests {
         assert_eq!(s.database, "hermes");
         assert_eq!(s.read_deadline, Duration::from_millis(500));
         assert_eq!(s.keep_alive, Duration::from_secs(5));
+        let s = parse("full_read_secs = 60\nincremental_reads = false\nmax_items = 10").unwrap();
+        assert_eq!(s.full_read, Duration::from_secs(60));
+        assert!(!s.incremental_reads);
+        assert_eq!(s.max_items, 10);
     }
 
     #[test]
@@ -153,5 +194,8 @@ mod tests {
         assert!(error("database = \" \"").contains("dashboard.database"));
         assert!(error("read_deadline_ms = 0").contains("dashboard.read_deadline_ms"));
         assert!(error("keep_alive_secs = 0").contains("dashboard.keep_alive_secs"));
+        assert!(error("full_read_secs = 0").contains("dashboard.full_read_secs"));
+        assert!(error("max_items = 0").contains("dashboard.max_items"));
+        assert!(error("incremental_reads = 1").contains("dashboard"));
     }
 }

@@ -333,7 +333,15 @@
     putAmounts($('total-profit'), totals.profit, common !== null);
     put($('total-last'), ago(newest));
     $('total-last').setAttribute('data-time', newest || '');
-    put($('table-count'), count(n) + (n === 1 ? ' item' : ' items'));
+    // The document holds the top items by counter (GET /api/items?limit=N);
+    // its totals are over every item.
+    var shown = items.length;
+    put($('table-title'), shown < n ? 'Top items' : 'All items');
+    put($('table-count'), shown < n
+      ? 'showing ' + count(shown) + ' of ' + count(n) + ' items'
+      : count(n) + (n === 1 ? ' item' : ' items'));
+    $('table-count').setAttribute('data-shown', String(shown));
+    $('table-count').setAttribute('data-items', String(n));
   }
 
   // `metric` is 'counter' or 'revenue:<CUR>': revenue ranks within one currency.

@@ -2,7 +2,8 @@
 //! (`crate::firestore`) and, in `hermes dev`, an embedded SQLite one:
 //! - [`CounterStore`], what the counters function writes through: atomic,
 //!   exactly-once commits, and catalog reads;
-//! - [`ItemsReader`], what the dashboard reads: every item's totals.
+//! - [`ItemsReader`], what the dashboard reads: every item's totals, or only
+//!   the items changed since a time;
 //!
 //! The contract every backend keeps: [`CounterStore::apply`] is atomic and
 //! happens at most once per `marker_id` — the marker document and every item
@@ -169,9 +170,54 @@ pub trait CounterStore: Send + Sync + 'static {
 }
 
 /// What the dashboard reads: it never writes, so it depends on no more than this.
+///
+/// Three reads, from the dearest to the cheapest (Firestore bills every
+/// document read):
+/// - [`Self::items`]: every item's totals, shards summed, in one vector;
+/// - [`Self::scan_parts`]: the same documents, handed over one at a time and
+///   not summed, so that a reader of 200,000 items never holds them twice;
+/// - [`Self::items_changed_since`]: only the items whose documents changed
+///   since a time, each with its complete totals.
 pub trait ItemsReader: Send + Sync + 'static {
     /// Every item's totals, shards summed.
     fn items(&self) -> BoxFuture<'_, Result<Vec<ItemTotals>, StoreError>>;
+
+    /// Every stored part of every item — an item's own document and each of
+    /// its shards, in no particular order — handed to `each` as read. An
+    /// item's totals are [`merge_shards`] of its parts. The default sums first
+    /// ([`Self::items`]) and hands over one part per item.
+    fn scan_parts<'a>(
+        &'a self,
+        each: &'a mut (dyn FnMut(ItemTotals) + Send),
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            for item in self.items().await? {
+                each(item);
+            }
+            Ok(())
+        })
+    }
+
+    /// At least every item one of whose documents has a `last_event_at` after
+    /// `since` (the store's own commit time), each with its complete totals
+    /// (all its shards summed, not only the changed one); `None` when more
+    /// than `at_most` items changed (read no further: a full read is cheaper
+    /// then, and holds no more than a page). It may answer more (the default
+    /// answers every item, [`Self::items`]); what it costs should grow with
+    /// the items changed, not with all items. A commit stamped before `since`
+    /// that became visible only after it is not seen: the caller reads with an
+    /// overlap, and a full read now and then heals the rest.
+    fn items_changed_since(
+        &self,
+        since: SystemTime,
+        at_most: usize,
+    ) -> BoxFuture<'_, Result<Option<Vec<ItemTotals>>, StoreError>> {
+        let _ = since;
+        Box::pin(async move {
+            let items = self.items().await?;
+            Ok((items.len() <= at_most).then_some(items))
+        })
+    }
 }
 
 /// Merges shard documents of one item into its totals (shared by the backends).

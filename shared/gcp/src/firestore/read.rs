@@ -1,6 +1,7 @@
-//! The reads: catalog documents by `batchGet`, a marker by its name, and every
+//! The reads: catalog documents by `batchGet`, a marker by its name, every
 //! item's totals by listing `items` and a `shards` collection-group `runQuery`,
-//! both paged.
+//! both paged, and the items changed since a time (`last_event_at`, the
+//! commit's `REQUEST_TIME`) by the same two queries with a filter.
 
 use super::commit::document_name;
 use super::store::FirestoreStore;
@@ -12,16 +13,35 @@ use hermes_core::store::{
     merge_shards, Amounts, CatalogEntries, DocumentId, ItemTotals, CATALOG_COLLECTION,
     ITEMS_COLLECTION, NO_CURRENCY, PROCESSED_COLLECTION, SHARDS_COLLECTION,
 };
-use hermes_core::time::normalize_timestamp;
+use hermes_core::time::{format_timestamp, normalize_timestamp};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
+use std::time::SystemTime;
 
 /// Firestore's documented limit of documents per `batchGet` we keep to.
 const BATCH_GET_CHUNK: usize = 100;
 const LIST_PAGE_SIZE: u32 = 300;
-/// Shard documents per `runQuery` page (cursor on `__name__` between pages).
+/// Documents per `runQuery` page (a cursor on the order's values between pages).
 const QUERY_PAGE_SIZE: usize = 1000;
+/// Queries of changed items' shards under way at once.
+const SHARD_READS_AT_ONCE: usize = 8;
+/// Items whose own document changed whose shards are read by a query each;
+/// past it, by one scan of every shard.
+const SHARD_QUERIES_MAX: usize = 20;
+
+/// The items of `parts` not in `missing` (those found by their own document only).
+fn missing_own_doc_complement(
+    parts: &BTreeMap<String, Vec<ItemTotals>>,
+    missing: &[String],
+) -> Vec<String> {
+    let by_shard: HashSet<&str> = missing.iter().map(String::as_str).collect();
+    parts
+        .keys()
+        .filter(|id| !by_shard.contains(id.as_str()))
+        .cloned()
+        .collect()
+}
 
 impl FirestoreStore {
     pub(super) async fn read_catalog(
@@ -95,10 +115,24 @@ impl FirestoreStore {
     }
 
     pub(super) async fn read_items(&self) -> Result<Vec<ItemTotals>, FirestoreError> {
-        let deadline = Deadline::after(self.deadline);
         // Each item's documents: its own (unsharded counts) and its shards.
         let mut docs: BTreeMap<String, Vec<ItemTotals>> = BTreeMap::new();
+        self.scan_item_parts(&mut |part| docs.entry(part.item_id.clone()).or_default().push(part))
+            .await?;
+        Ok(docs
+            .into_iter()
+            .map(|(id, parts)| merge_shards(&id, parts))
+            .collect())
+    }
 
+    /// Every item document (listing `items`) and every shard (a `shards`
+    /// collection-group query), both paged, each handed to `each` as its page
+    /// is read: no more than a page is held here.
+    pub(super) async fn scan_item_parts(
+        &self,
+        each: &mut (dyn FnMut(ItemTotals) + Send),
+    ) -> Result<(), FirestoreError> {
+        let deadline = Deadline::after(self.deadline);
         let list = self.url(&format!("/documents/{ITEMS_COLLECTION}"))?;
         let mut token: Option<String> = None;
         loop {
@@ -123,8 +157,7 @@ impl FirestoreStore {
                 .flatten()
             {
                 if let Some((id, false)) = self.item_of(doc) {
-                    let totals = totals_of(&id, doc);
-                    docs.entry(id).or_default().push(totals);
+                    each(totals_of(&id, doc));
                 }
             }
             token = page
@@ -136,49 +169,299 @@ impl FirestoreStore {
                 break;
             }
         }
-
         // Every `shards` collection at once (a collection-group query), paged by name.
-        let url = self.url("/documents:runQuery")?;
-        let mut after: Option<String> = None;
+        let from = json!([{ "collectionId": SHARDS_COLLECTION, "allDescendants": true }]);
+        self.query_pages("runQuery shards", "", from, None, deadline, &mut |doc| {
+            if let Some((id, true)) = self.item_of(doc) {
+                each(totals_of(&id, doc));
+            }
+            true
+        })
+        .await
+    }
+
+    /// The items with a document whose `last_event_at` is after `since`, each
+    /// with its complete totals. Two queries find the changed documents:
+    /// `items` where `last_event_at > since` (Firestore's automatic
+    /// single-field index) and the `shards` collection group likewise (the
+    /// collection-group index of `terraform/firestore.tf`). Then every changed
+    /// item's shards are read (one query per item, a few at once) and, for an
+    /// item found by a shard, its own document (`batchGet`): a changed shard
+    /// alone cannot give the item's sum, and an item may hold counts both in
+    /// its document and in shards (sharding switched on or off).
+    pub(super) async fn read_changed(
+        &self,
+        since: SystemTime,
+        at_most: usize,
+    ) -> Result<Option<Vec<ItemTotals>>, FirestoreError> {
+        let deadline = Deadline::after(self.deadline);
+        let since = json!({ "timestampValue": format_timestamp(since) });
+        let filter = json!({ "fieldFilter": {
+            "field": { "fieldPath": "last_event_at" },
+            "op": "GREATER_THAN",
+            "value": since,
+        } });
+        // Each changed item: its own document when that changed too.
+        let mut changed: BTreeMap<String, Option<ItemTotals>> = BTreeMap::new();
+        let from = json!([{ "collectionId": ITEMS_COLLECTION }]);
+        self.query_pages(
+            "runQuery changed items",
+            "",
+            from,
+            Some(filter.clone()),
+            deadline,
+            &mut |doc| {
+                if let Some((id, false)) = self.item_of(doc) {
+                    let totals = totals_of(&id, doc);
+                    changed.insert(id, Some(totals));
+                }
+                changed.len() <= at_most
+            },
+        )
+        .await?;
+        if changed.len() > at_most {
+            return Ok(None);
+        }
+        let from = json!([{ "collectionId": SHARDS_COLLECTION, "allDescendants": true }]);
+        self.query_pages(
+            "runQuery changed shards",
+            "",
+            from,
+            Some(filter),
+            deadline,
+            &mut |doc| {
+                if let Some((id, true)) = self.item_of(doc) {
+                    changed.entry(id).or_insert(None);
+                }
+                changed.len() <= at_most
+            },
+        )
+        .await?;
+        if changed.len() > at_most {
+            return Ok(None);
+        }
+        if changed.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+
+        // The own documents of items found by a shard (`missing` is also
+        // the list of items whose shards changed).
+        let missing: Vec<String> = changed
+            .iter()
+            .filter(|(_, own)| own.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut parts: BTreeMap<String, Vec<ItemTotals>> = BTreeMap::new();
+        for (id, own) in &mut changed {
+            parts.insert(id.clone(), own.take().into_iter().collect());
+        }
+        if !missing.is_empty() {
+            let url = self.url("/documents:batchGet")?;
+            for chunk in missing.chunks(BATCH_GET_CHUNK) {
+                let names: Vec<String> = chunk
+                    .iter()
+                    .map(|id| document_name(&self.database, &format!("{ITEMS_COLLECTION}/{id}")))
+                    .collect();
+                let body = encode(&json!({ "documents": names }))?;
+                let bytes = self
+                    .call("batchGet items", Method::POST, &url, Some(body), deadline)
+                    .await?;
+                for response in stream_of("batchGet items", &bytes)? {
+                    let Some(doc) = response.get("found") else {
+                        continue;
+                    };
+                    if let Some((id, false)) = self.item_of(doc) {
+                        if let Some(list) = parts.get_mut(&id) {
+                            list.push(totals_of(&id, doc));
+                        }
+                    }
+                }
+            }
+        }
+
+        // The shards of the items whose own document changed (counters
+        // writes own documents when not sharded, but earlier shards may remain
+        // beside them): none to read when there is no shard at all (one query
+        // of one document tells); a few items by a query each; many by one
+        // scan of every shard, so that a burst of changes never costs a query
+        // per item.
+        let own_only: Vec<String> = missing_own_doc_complement(&parts, &missing);
+        let mut ids: Vec<String> = missing;
+        if !own_only.is_empty() && self.any_shard(deadline).await? {
+            if own_only.len() <= SHARD_QUERIES_MAX {
+                ids.extend(own_only);
+            } else {
+                let wanted: HashSet<&str> = own_only.iter().map(String::as_str).collect();
+                let mut found: Vec<ItemTotals> = Vec::new();
+                let from = json!([{ "collectionId": SHARDS_COLLECTION, "allDescendants": true }]);
+                self.query_pages("runQuery shards", "", from, None, deadline, &mut |doc| {
+                    if let Some((id, true)) = self.item_of(doc) {
+                        if wanted.contains(id.as_str()) {
+                            found.push(totals_of(&id, doc));
+                        }
+                    }
+                    true
+                })
+                .await?;
+                for shard in found {
+                    if let Some(list) = parts.get_mut(&shard.item_id) {
+                        list.push(shard);
+                    }
+                }
+            }
+        }
+
+        // Every item found by a changed shard: all its shards, by a query
+        // each, SHARD_READS_AT_ONCE at a time.
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut next = ids.into_iter();
         loop {
+            while tasks.len() < SHARD_READS_AT_ONCE {
+                let Some(id) = next.next() else { break };
+                let store = self.clone();
+                tasks.spawn(async move {
+                    let shards = store.read_shards_of(&id, deadline).await;
+                    (id, shards)
+                });
+            }
+            let Some(done) = tasks.join_next().await else {
+                break;
+            };
+            let (id, shards) = done.map_err(|e| FirestoreError::Shape {
+                what: "runQuery shards of an item",
+                text: e.to_string(),
+            })?;
+            if let Some(list) = parts.get_mut(&id) {
+                list.extend(shards?);
+            }
+        }
+        Ok(Some(
+            parts
+                .into_iter()
+                .map(|(id, parts)| merge_shards(&id, parts))
+                .collect(),
+        ))
+    }
+
+    /// Whether any shard exists: a `shards` collection-group query of one document.
+    async fn any_shard(&self, deadline: Deadline) -> Result<bool, FirestoreError> {
+        let url = self.url("/documents:runQuery")?;
+        let query = json!({ "structuredQuery": {
+            "from": [{ "collectionId": SHARDS_COLLECTION, "allDescendants": true }],
+            "limit": 1,
+        } });
+        let bytes = self
+            .call(
+                "runQuery any shard",
+                Method::POST,
+                &url,
+                Some(encode(&query)?),
+                deadline,
+            )
+            .await?;
+        Ok(stream_of("runQuery any shard", &bytes)?
+            .iter()
+            .any(|r| r.get("document").is_some()))
+    }
+
+    /// The shards of one item: a query on `items/{id}/shards`, paged.
+    async fn read_shards_of(
+        &self,
+        item_id: &str,
+        deadline: Deadline,
+    ) -> Result<Vec<ItemTotals>, FirestoreError> {
+        let mut out = Vec::new();
+        // The URL's path keeps a `%` of the id as it is: encoded here, the
+        // rest (`?`, `#`, spaces) by the URL itself. Ids hold no `/`.
+        let parent = format!("/{ITEMS_COLLECTION}/{}", item_id.replace('%', "%25"));
+        let from = json!([{ "collectionId": SHARDS_COLLECTION }]);
+        self.query_pages(
+            "runQuery shards of an item",
+            &parent,
+            from,
+            None,
+            deadline,
+            &mut |doc| {
+                if let Some((id, true)) = self.item_of(doc) {
+                    if id == item_id {
+                        out.push(totals_of(&id, doc));
+                    }
+                }
+                true
+            },
+        )
+        .await?;
+        Ok(out)
+    }
+
+    /// A `runQuery` under `documents{parent}`, every page (until `each`
+    /// answers `false`): ordered by
+    /// `last_event_at` then name with an inequality `filter` on it (Firestore
+    /// orders by the inequality's field first), else by name; the cursor is
+    /// the last document's values.
+    async fn query_pages(
+        &self,
+        what: &'static str,
+        parent: &str,
+        from: Value,
+        filter: Option<Value>,
+        deadline: Deadline,
+        each: &mut (dyn FnMut(&Value) -> bool + Send),
+    ) -> Result<(), FirestoreError> {
+        let url = self.url(&format!("/documents{parent}:runQuery"))?;
+        let by_time = filter.is_some();
+        let mut after: Option<Vec<Value>> = None;
+        loop {
+            let mut order = Vec::new();
+            if by_time {
+                order.push(
+                    json!({ "field": { "fieldPath": "last_event_at" }, "direction": "ASCENDING" }),
+                );
+            }
+            order.push(json!({ "field": { "fieldPath": "__name__" }, "direction": "ASCENDING" }));
             let mut query = json!({
-                "from": [{ "collectionId": SHARDS_COLLECTION, "allDescendants": true }],
-                "orderBy": [{ "field": { "fieldPath": "__name__" }, "direction": "ASCENDING" }],
+                "from": from,
+                "orderBy": order,
                 "limit": QUERY_PAGE_SIZE,
             });
-            if let Some(last) = &after {
-                query["startAt"] =
-                    json!({ "values": [{ "referenceValue": last }], "before": false });
+            if let Some(filter) = &filter {
+                query["where"] = filter.clone();
+            }
+            if let Some(values) = &after {
+                query["startAt"] = json!({ "values": values, "before": false });
             }
             let body = encode(&json!({ "structuredQuery": query }))?;
             let bytes = self
-                .call("runQuery shards", Method::POST, &url, Some(body), deadline)
+                .call(what, Method::POST, &url, Some(body), deadline)
                 .await?;
             let mut count = 0;
             let mut last = None;
-            for response in stream_of("runQuery shards", &bytes)? {
+            for response in stream_of(what, &bytes)? {
                 let Some(doc) = response.get("document") else {
                     continue;
                 };
                 count += 1;
-                last = doc.get("name").and_then(Value::as_str).map(str::to_string);
-                if let Some((id, true)) = self.item_of(doc) {
-                    let totals = totals_of(&id, doc);
-                    docs.entry(id).or_default().push(totals);
+                let name = doc.get("name").and_then(Value::as_str);
+                let time = doc.pointer("/fields/last_event_at");
+                last = match (by_time, name, time) {
+                    (false, Some(n), _) => Some(vec![json!({ "referenceValue": n })]),
+                    (true, Some(n), Some(t)) => {
+                        Some(vec![t.clone(), json!({ "referenceValue": n })])
+                    }
+                    _ => None,
+                };
+                if !each(doc) {
+                    // The caller has enough: no further page.
+                    return Ok(());
                 }
             }
             match last {
-                Some(name) if count >= QUERY_PAGE_SIZE && after.as_ref() != Some(&name) => {
-                    after = Some(name)
+                Some(values) if count >= QUERY_PAGE_SIZE && after.as_ref() != Some(&values) => {
+                    after = Some(values)
                 }
-                _ => break,
+                _ => return Ok(()),
             }
         }
-
-        Ok(docs
-            .into_iter()
-            .map(|(id, parts)| merge_shards(&id, parts))
-            .collect())
     }
 
     /// `(item id, is a shard)` of `items/{id}` or `items/{id}/shards/{k}`; `None` for

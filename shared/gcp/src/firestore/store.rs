@@ -1,8 +1,7 @@
 //! [`FirestoreStore`]: the counters' store on Firestore's REST API, with
 //! retries inside one deadline per call.
 
-use super::commit::{commit_body, document_name};
-use super::encode;
+use super::commit::{commit_body, commit_bytes, document_name};
 use super::FirestoreError;
 use crate::StartupError;
 use crate::{
@@ -132,7 +131,7 @@ impl FirestoreStore {
     }
 
     async fn commit(&self, commit: &CounterCommit) -> Result<Applied, FirestoreError> {
-        let body = encode(&commit_body(&self.database, commit)?)?;
+        let body = Bytes::from(commit_bytes(&self.database, commit)?);
         let url = self.url("/documents:commit")?;
         let deadline = Deadline::after(self.deadline);
         let refusal = match self
@@ -190,5 +189,20 @@ impl CounterStore for FirestoreStore {
 impl ItemsReader for FirestoreStore {
     fn items(&self) -> BoxFuture<'_, Result<Vec<ItemTotals>, StoreError>> {
         Box::pin(async move { Ok(self.read_items().await?) })
+    }
+
+    fn scan_parts<'a>(
+        &'a self,
+        each: &'a mut (dyn FnMut(ItemTotals) + Send),
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { Ok(self.scan_item_parts(each).await?) })
+    }
+
+    fn items_changed_since(
+        &self,
+        since: std::time::SystemTime,
+        at_most: usize,
+    ) -> BoxFuture<'_, Result<Option<Vec<ItemTotals>>, StoreError>> {
+        Box::pin(async move { Ok(self.read_changed(since, at_most).await?) })
     }
 }

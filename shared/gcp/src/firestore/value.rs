@@ -3,6 +3,7 @@
 
 use hermes_core::time::{format_timestamp, normalize_timestamp};
 use serde_json::{json, Map, Value};
+use std::io::Write as _;
 use std::time::SystemTime;
 
 /// A Firestore `Value` for a JSON value.
@@ -35,6 +36,90 @@ fn to_value_in(v: &Value, in_array: bool) -> Value {
         }
         Value::Object(m) => json!({ "mapValue": { "fields": to_fields(m) } }),
     }
+}
+
+/// Writes [`to_value`]`(v)` as compact JSON to `out`, byte for byte what
+/// `serde_json::to_vec(&to_value(v))` gives, without building the tree.
+pub(crate) fn write_value(out: &mut Vec<u8>, v: &Value) {
+    write_value_in(out, v, false);
+}
+
+fn write_value_in(out: &mut Vec<u8>, v: &Value, in_array: bool) {
+    match v {
+        Value::Null => out.extend_from_slice(br#"{"nullValue":"NULL_VALUE"}"#),
+        Value::Bool(true) => out.extend_from_slice(br#"{"booleanValue":true}"#),
+        Value::Bool(false) => out.extend_from_slice(br#"{"booleanValue":false}"#),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => {
+                out.extend_from_slice(br#"{"integerValue":""#);
+                // Writing to a Vec cannot fail.
+                let _ = write!(out, "{i}");
+                out.extend_from_slice(br#""}"#);
+            }
+            None => {
+                out.extend_from_slice(br#"{"doubleValue":"#);
+                write_f64(out, n.as_f64().unwrap_or(0.0));
+                out.push(b'}');
+            }
+        },
+        Value::String(s) => {
+            out.extend_from_slice(br#"{"stringValue":"#);
+            write_str(out, s);
+            out.push(b'}');
+        }
+        Value::Array(_) if in_array => {
+            out.extend_from_slice(br#"{"stringValue":"#);
+            write_str(out, &v.to_string());
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.extend_from_slice(br#"{"arrayValue":{"values":["#);
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value_in(out, item, true);
+            }
+            out.extend_from_slice(b"]}}");
+        }
+        Value::Object(m) => {
+            out.extend_from_slice(br#"{"mapValue":{"fields":"#);
+            write_fields(out, m.iter());
+            out.extend_from_slice(b"}}");
+        }
+    }
+}
+
+/// Writes the `fields` object of `entries` ([`to_fields`], as compact JSON):
+/// keys Firestore refuses are dropped.
+pub(crate) fn write_fields<'a>(
+    out: &mut Vec<u8>,
+    entries: impl Iterator<Item = (&'a String, &'a Value)>,
+) {
+    out.push(b'{');
+    let mut first = true;
+    for (k, v) in entries.filter(|(k, _)| valid_field_name(k)) {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_str(out, k);
+        out.push(b':');
+        write_value(out, v);
+    }
+    out.push(b'}');
+}
+
+/// A JSON string, escaped as serde_json escapes it.
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Writing to a Vec cannot fail, and a &str always serialises.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// A finite f64 as serde_json writes it (`10.0`, `1e300`); `null` otherwise,
+/// as `json!` would turn it.
+pub(crate) fn write_f64(out: &mut Vec<u8>, f: f64) {
+    let _ = serde_json::to_writer(&mut *out, &f);
 }
 
 /// A document's `fields` for a JSON object (keys Firestore refuses are dropped).
