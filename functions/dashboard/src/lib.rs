@@ -192,11 +192,12 @@ impl Dashboard {
         Ok(Self::document_of(&mut tracker, limit))
     }
 
-    /// The poller's read: none when the last read is under
-    /// `poll_interval_ms` old (a request just read), and its document.
+    /// The poller's read, every `poll_interval_ms` whatever requests read
+    /// meanwhile (a request's read just before a change must not hold the
+    /// change back from the open pages for another interval), and its document.
     async fn poll_document(&self) -> Result<Arc<str>, StoreError> {
         let mut tracker = self.tracker.lock().await;
-        self.refresh(&mut tracker, Fresh::Within(self.settings.poll_interval))
+        self.refresh(&mut tracker, Fresh::Within(Duration::ZERO))
             .await?;
         Ok(Self::document_of(&mut tracker, DEFAULT_LIMIT))
     }
