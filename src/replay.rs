@@ -216,19 +216,15 @@ impl Replay {
             let (fresh, again): (Vec<Received>, Vec<Received>) = pulled
                 .into_iter()
                 .partition(|m| !seen.contains(&m.message_id));
-            let ids = |ms: &[&Received]| ms.iter().map(|m| m.ack_id.clone()).collect::<Vec<_>>();
+            let ids = |ms: &[Received]| ms.iter().map(|m| m.ack_id.clone()).collect::<Vec<_>>();
             self.pubsub
-                .modify_ack_deadline(subscription, &ids(&again.iter().collect::<Vec<_>>()), 0)
+                .modify_ack_deadline(subscription, &ids(&again), 0)
                 .await?;
             if fresh.is_empty() {
                 return Ok(());
             }
             self.pubsub
-                .modify_ack_deadline(
-                    subscription,
-                    &ids(&fresh.iter().collect::<Vec<_>>()),
-                    LEASE_SECONDS,
-                )
+                .modify_ack_deadline(subscription, &ids(&fresh), LEASE_SECONDS)
                 .await?;
             let (mut ack, mut nack) = (Vec::new(), Vec::new());
             for message in &fresh {

@@ -521,6 +521,17 @@ impl Emulator {
         assert_eq!(status, 200, "acknowledge on {subscription}: {body}");
     }
 
+    /// `:modifyAckDeadline` to 0: the messages are handed back, to be pulled again.
+    pub async fn nack(&self, subscription: &str, ack_ids: &[String]) {
+        if ack_ids.is_empty() {
+            return;
+        }
+        let url = format!("{}/v1/{subscription}:modifyAckDeadline", self.pubsub_base());
+        let body = json!({ "ackIds": ack_ids, "ackDeadlineSeconds": 0 });
+        let (status, body) = self.call(reqwest::Method::POST, &url, Some(&body)).await;
+        assert_eq!(status, 200, "modifyAckDeadline on {subscription}: {body}");
+    }
+
     /// Pulls and acknowledges until `n` messages arrived (or `timeout` passed: then
     /// returns what came). Messages come in any order.
     pub async fn pull_n(&self, subscription: &str, n: usize, timeout: Duration) -> Vec<Received> {

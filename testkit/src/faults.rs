@@ -193,9 +193,7 @@ impl PushFront {
         let app = axum::Router::new()
             .route("/", axum::routing::post(front))
             .with_state(state.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let endpoint = format!("http://{}/", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let endpoint = format!("http://{}/", crate::loopback::serve(app).await);
         Self { endpoint, state }
     }
 
@@ -304,9 +302,7 @@ impl SlowPublish {
         let app = axum::Router::new()
             .fallback(slow_forward)
             .with_state(state.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let host = listener.local_addr().expect("addr").to_string();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let host = crate::loopback::serve(app).await.to_string();
         Self { host, state }
     }
 
@@ -323,32 +319,17 @@ async fn slow_forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
     if uri.path().ends_with(":publish") {
         state.publishes.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(state.delay).await;
     }
-    let Ok(method) = reqwest::Method::from_bytes(method.as_str().as_bytes()) else {
-        return StatusCode::METHOD_NOT_ALLOWED.into_response();
-    };
-    let mut req = state
-        .http
-        .request(method, format!("{}{path}", state.upstream))
-        .body(body);
-    if let Some(ct) = headers.get("content-type") {
-        req = req.header("content-type", ct);
-    }
-    let Ok(resp) = req.send().await else {
-        return StatusCode::BAD_GATEWAY.into_response();
-    };
-    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let content_type = resp.headers().get("content-type").cloned();
-    let body = resp.bytes().await.unwrap_or_default();
-    let mut answer = (status, body).into_response();
-    if let Some(ct) = content_type {
-        if let Ok(ct) = axum::http::HeaderValue::from_bytes(ct.as_bytes()) {
-            answer.headers_mut().insert("content-type", ct);
-        }
-    }
-    answer
+    crate::loopback::forward(
+        &state.http,
+        &state.upstream,
+        (&method, &uri, &headers),
+        &["content-type"],
+        body,
+    )
+    .await
+    .into_response()
 }

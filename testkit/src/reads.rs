@@ -4,12 +4,11 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::net::TcpListener;
 
 /// A loopback forwarder to a Firestore emulator (`host:port`): every request
 /// goes on as it came; the documents in each answer are counted (a list's
@@ -38,9 +37,7 @@ impl FirestoreReads {
         let app = axum::Router::new()
             .fallback(count_forward)
             .with_state(state.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let host = listener.local_addr().expect("addr").to_string();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let host = crate::loopback::serve(app).await.to_string();
         Self { host, state }
     }
 
@@ -83,36 +80,23 @@ async fn count_forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let Ok(m) = reqwest::Method::from_bytes(method.as_str().as_bytes()) else {
-        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    let answer = match crate::loopback::forward(
+        &state.http,
+        &state.upstream,
+        (&method, &uri, &headers),
+        &["content-type", "authorization"],
+        body,
+    )
+    .await
+    {
+        Ok(answer) => answer,
+        Err(status) => return status.into_response(),
     };
-    let mut req = state
-        .http
-        .request(m, format!("{}{path}", state.upstream))
-        .body(body);
-    for name in ["content-type", "authorization"] {
-        if let Some(v) = headers.get(name) {
-            req = req.header(name, v.as_bytes());
-        }
-    }
-    let Ok(resp) = req.send().await else {
-        return StatusCode::BAD_GATEWAY.into_response();
-    };
-    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let content_type = resp.headers().get("content-type").cloned();
-    let body = resp.bytes().await.unwrap_or_default();
-    if status.is_success() {
-        if let Some(n) = documents_in(method.as_str(), uri.path(), &body) {
+    if answer.status.is_success() {
+        if let Some(n) = documents_in(method.as_str(), uri.path(), &answer.body) {
             state.calls.fetch_add(1, Ordering::SeqCst);
             state.documents.fetch_add(n, Ordering::SeqCst);
         }
     }
-    let mut answer = (status, body).into_response();
-    if let Some(ct) = content_type {
-        if let Ok(ct) = axum::http::HeaderValue::from_bytes(ct.as_bytes()) {
-            answer.headers_mut().insert("content-type", ct);
-        }
-    }
-    answer
+    answer.into_response()
 }

@@ -6,7 +6,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use std::sync::{Arc, Mutex};
-use tokio::net::TcpListener;
 
 /// One call the receiver got.
 #[derive(Debug, Clone)]
@@ -53,9 +52,7 @@ impl WebhookReceiver {
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(receive))
             .with_state(state.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let url = format!("http://{}/hook", crate::loopback::serve(app).await);
         Self { url, state }
     }
 

@@ -2,7 +2,7 @@
 //! and store — a kill -9 in the middle of a stream loses nothing answered and
 //! counts nothing twice; poison messages end dead-lettered after 5 attempts.
 
-use hermes_testkit::emulator::{free_port, Emulator, Function};
+use hermes_testkit::emulator::{free_port, get_json, Emulator, Function};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,20 +37,11 @@ async fn start(db: &Path, port: u16) -> Function {
     .await
 }
 
-async fn get(url: &str) -> Value {
-    reqwest::get(url)
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON")
-}
-
 /// Waits until the queue has delivered everything it holds.
 async fn drained(base: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let stats = get(&format!("{base}/dev/queue")).await;
+        let stats = get_json(&format!("{base}/dev/queue")).await;
         if stats["pending"] == 0 {
             return;
         }
@@ -60,7 +51,7 @@ async fn drained(base: &str) {
 }
 
 async fn counter(base: &str, item: &str) -> i64 {
-    let items = get(&format!("{base}/dashboard/api/items")).await;
+    let items = get_json(&format!("{base}/dashboard/api/items")).await;
     items["items"]
         .as_array()
         .and_then(|list| list.iter().find(|i| i["item_id"] == item))
@@ -142,7 +133,7 @@ async fn kill_9_mid_stream_loses_nothing_answered_and_counts_nothing_twice() {
         counted <= answered + in_flight,
         "counted twice: {answered} answered + {in_flight} in flight, {counted} counted"
     );
-    let dead = get(&format!("{}/dev/dead-letters", dev.base)).await;
+    let dead = get_json(&format!("{}/dev/dead-letters", dev.base)).await;
     assert_eq!(dead["deadLetters"], json!([]));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -183,7 +174,7 @@ async fn poison_is_dead_lettered_after_5_attempts_and_visible() {
 
     let deadline = Instant::now() + Duration::from_secs(20);
     let dead = loop {
-        let dead = get(&format!("{}/dev/dead-letters", dev.base)).await;
+        let dead = get_json(&format!("{}/dev/dead-letters", dev.base)).await;
         if dead["deadLetters"]
             .as_array()
             .is_some_and(|d| !d.is_empty())
@@ -206,7 +197,7 @@ async fn poison_is_dead_lettered_after_5_attempts_and_visible() {
     assert!(letter["data"].as_str().unwrap().contains("no id"));
     // The poison message did not block the healthy one.
     assert_eq!(counter(&dev.base, "healthy").await, 1);
-    let items = get(&format!("{}/dashboard/api/items", dev.base)).await;
+    let items = get_json(&format!("{}/dashboard/api/items", dev.base)).await;
     let healthy = items["items"]
         .as_array()
         .unwrap()
@@ -219,7 +210,7 @@ async fn poison_is_dead_lettered_after_5_attempts_and_visible() {
         (Some(0.75), Some("Acme")),
         "{healthy}"
     );
-    let stats = get(&format!("{}/dev/queue", dev.base)).await;
+    let stats = get_json(&format!("{}/dev/queue", dev.base)).await;
     assert_eq!(
         (stats["pending"].as_i64(), stats["dead"].as_i64()),
         (Some(0), Some(1))
@@ -425,7 +416,7 @@ async fn huge_quantities_are_poison_and_the_dashboard_keeps_answering() {
     ]}]);
     assert_eq!(post(huge.to_string()).await, 200);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while get(&format!("{}/dev/queue", dev.base)).await["dead"] != 1 {
+    while get_json(&format!("{}/dev/queue", dev.base)).await["dead"] != 1 {
         assert!(
             Instant::now() < deadline,
             "not dead-lettered: {}",
@@ -433,7 +424,7 @@ async fn huge_quantities_are_poison_and_the_dashboard_keeps_answering() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let letter = &get(&format!("{}/dev/dead-letters", dev.base)).await["deadLetters"][0];
+    let letter = &get_json(&format!("{}/dev/dead-letters", dev.base)).await["deadLetters"][0];
     assert!(
         letter["lastError"]
             .as_str()
@@ -460,7 +451,7 @@ async fn huge_quantities_are_poison_and_the_dashboard_keeps_answering() {
         206
     );
     assert_eq!(post("{".into()).await, 400);
-    let health = get(&format!("{}/dashboard/api/health", dev.base)).await;
+    let health = get_json(&format!("{}/dashboard/api/health", dev.base)).await;
     let sum = |name: &str| -> i64 {
         health["events_per_minute"][name]
             .as_array()

@@ -1,7 +1,7 @@
 //! `hermes dev` with `[notify]`: notify runs in process on the SQLite queue,
 //! beside the counters, and its webhook calls show in `/dev/queue`.
 
-use hermes_testkit::emulator::start_dev;
+use hermes_testkit::emulator::{get_json, start_dev};
 use hermes_testkit::webhook::WebhookReceiver;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -24,15 +24,6 @@ template = 'New order {{transaction_id}}: {{value}} {{currency}} ({{items.length
 retry_min_ms = 20
 retry_max_ms = 100
 "#;
-
-async fn get(url: &str) -> Value {
-    reqwest::get(url)
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_runs_in_process_and_its_calls_show_in_the_queue_view() {
@@ -59,7 +50,7 @@ async fn notify_runs_in_process_and_its_calls_show_in_the_queue_view() {
 
     let deadline = Instant::now() + Duration::from_secs(20);
     let view = loop {
-        let view = get(&format!("{}/dev/queue", dev.base)).await;
+        let view = get_json(&format!("{}/dev/queue", dev.base)).await;
         let delivered = view["notify"]["webhookCalls"]
             .as_array()
             .is_some_and(|calls| calls.iter().any(|c| c["outcome"] == "delivered"));
@@ -93,7 +84,7 @@ async fn notify_runs_in_process_and_its_calls_show_in_the_queue_view() {
     assert_eq!(shown[0]["idempotencyKey"], "ord-9");
     assert_eq!(view["notify"]["dead"], 0);
     // The counters counted the purchase too, once.
-    let items = get(&format!("{}/dashboard/api/items", dev.base)).await;
+    let items = get_json(&format!("{}/dashboard/api/items", dev.base)).await;
     let sku = items["items"]
         .as_array()
         .and_then(|l| l.iter().find(|i| i["item_id"] == "sku-1").cloned())
@@ -151,7 +142,7 @@ retry_max_ms = 100
     assert_eq!(status, 200, "{body}");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let view = get(&format!("{}/dev/queue", dev.base)).await;
+        let view = get_json(&format!("{}/dev/queue", dev.base)).await;
         if view["pending"] == 0 && !webhook.calls().is_empty() {
             break;
         }

@@ -423,21 +423,7 @@ require = ["items"]
     async fn waiting(&self, sub: &str) -> usize {
         let got = self.emu.pull(&self.sub(sub), 100).await;
         let ids: Vec<String> = got.iter().map(|m| m.ack_id.clone()).collect();
-        if !ids.is_empty() {
-            let resp = self
-                .emu
-                .http()
-                .post(format!(
-                    "{}/v1/{}:modifyAckDeadline",
-                    self.emu.pubsub_base(),
-                    self.sub(sub)
-                ))
-                .json(&json!({ "ackIds": ids, "ackDeadlineSeconds": 0 }))
-                .send()
-                .await
-                .expect("modifyAckDeadline");
-            assert!(resp.status().is_success());
-        }
+        self.emu.nack(&self.sub(sub), &ids).await;
         got.len()
     }
 
@@ -565,19 +551,7 @@ async fn a_dead_lettered_purchase_replayed_after_recovery_counts_exactly_once() 
         .contains_key("CloudPubSubDeadLetterSourceSubscription"));
     let ids: Vec<String> = dead.iter().map(|m| m.ack_id.clone()).collect();
     // Handed back for replay to take.
-    let resp = p
-        .emu
-        .http()
-        .post(format!(
-            "{}/v1/{}:modifyAckDeadline",
-            p.emu.pubsub_base(),
-            p.sub("items-dead-pull")
-        ))
-        .json(&json!({ "ackIds": ids, "ackDeadlineSeconds": 0 }))
-        .send()
-        .await
-        .expect("nack");
-    assert!(resp.status().is_success());
+    p.emu.nack(&p.sub("items-dead-pull"), &ids).await;
 
     // A republish that fails (a topic that does not exist) leaves the message there.
     let (code, out, err) = p.replay(

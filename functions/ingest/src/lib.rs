@@ -146,12 +146,12 @@ async fn ingest(
             body: request_body,
             mut report,
             session,
+            backfill,
         }) => {
             let answered = preview::Answered {
                 traced: std::mem::take(&mut report.traced),
-                quarantined: std::mem::take(&mut report.quarantined),
-                // Read once already: a bad value was refused before.
-                backfill: backfill(&headers).unwrap_or(false),
+                quarantined: report.refused.iter().map(|r| (r.index, r.reason)).collect(),
+                backfill,
             };
             let size = report.event_count;
             let (status, body) = response::from_report(container_id, report);
@@ -193,6 +193,8 @@ struct Handled {
     body: bytes::Bytes,
     report: process::Report,
     session: Option<SessionValue>,
+    /// Sent with `X-Hermes-Backfill: true`.
+    backfill: bool,
 }
 
 /// The checks in the order of the README ("The ingest function"): size,
@@ -263,24 +265,22 @@ async fn handle(
     // wait for Pub/Sub (freeing 10,000 parsed events is large work as well).
     offload(size, || drop(events));
     drop(heavy);
-    let mut report = prepared.publish(&state.config, publishing, received).await;
+    let report = prepared.publish(&state.config, publishing, received).await;
     // A topic's publish queue had no room: nothing of the request was queued.
     if report.queue_full.is_some() {
         return Err(IngestError::PublishQueueFull);
     }
     if let Some(quarantine) = &state.quarantine {
-        let refused = std::mem::take(&mut report.refused);
-        let bytes_of: usize = refused.iter().map(|r| r.text.len()).sum();
+        let bytes_of: usize = report.refused.iter().map(|r| r.text.len()).sum();
         offload(bytes_of, || {
             quarantine.publish(
                 &state.config,
                 state.publishing.batcher(),
-                &refused,
+                &report.refused,
                 received_at,
                 request.marks(),
             )
         });
-        report.quarantined = refused.iter().map(|r| (r.index, r.reason)).collect();
     }
     // A validate-only request publishes nothing: it is no traffic of the pipeline.
     if publishing.is_some() {
@@ -290,6 +290,7 @@ async fn handle(
         body: bytes,
         report,
         session,
+        backfill,
     })
 }
 

@@ -242,12 +242,10 @@ pub struct Report {
     /// nothing of it was queued, and ingest refuses it (503).
     pub queue_full: Option<QueueFull>,
     /// The events refused for good, in request order, with what their bad
-    /// rows need (only when [`RequestContext::quarantine`]); the response
-    /// never reads it.
+    /// rows need (only when [`RequestContext::quarantine`]): the quarantine
+    /// publishes them and the preview trace shows them; the response never
+    /// reads it.
     pub refused: Vec<RefusedEvent>,
-    /// The events whose bad rows went to the quarantine, with why (for the
-    /// preview inspector).
-    pub quarantined: Vec<(usize, Reason)>,
 }
 
 /// One event's message ids by destination name, in name order: a JSON object

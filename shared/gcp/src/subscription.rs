@@ -6,7 +6,7 @@ use crate::pubsub::{PubSubError, PubSubRest};
 use crate::{Deadline, ErrorClass};
 use base64::Engine;
 use bytes::Bytes;
-use hermes_core::destination::TopicName;
+use hermes_core::destination::{check_project_id, check_resource_id, TopicName};
 use reqwest::Method;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -30,7 +30,7 @@ pub struct SubscriptionNameError {
 impl SubscriptionName {
     /// A full name, or a bare subscription id completed with `project`.
     /// Subscription ids follow the same rules as topic ids (Pub/Sub docs,
-    /// "Resource names"), checked by [`TopicName`].
+    /// "Resource names").
     pub fn parse(text: &str, project: Option<&str>) -> Result<Self, SubscriptionNameError> {
         let error = |why: String| SubscriptionNameError {
             text: text.to_string(),
@@ -49,8 +49,8 @@ impl SubscriptionName {
             },
             _ => return Err(error("not projects/PROJECT/subscriptions/ID".into())),
         };
-        TopicName::parse(&format!("projects/{project}/topics/{id}"), None)
-            .map_err(|e| error(e.to_string().replace("topic id", "subscription id")))?;
+        check_project_id(&project).map_err(|r| error(format!("project \"{project}\" {r}")))?;
+        check_resource_id(&id).map_err(|r| error(format!("subscription id \"{id}\" {r}")))?;
         Ok(Self(format!("projects/{project}/subscriptions/{id}")))
     }
 

@@ -21,7 +21,7 @@ pub use message::{
 };
 pub use publisher::{BackendError, PublishError, Publisher};
 pub(crate) use settings::{parse, RawDestination};
-pub use topic::{TopicName, TopicNameError};
+pub use topic::{check_project_id, check_resource_id, TopicName, TopicNameError};
 pub use trigger::Trigger;
 
 use crate::field_path::FieldPath;

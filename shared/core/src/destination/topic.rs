@@ -64,7 +64,8 @@ impl fmt::Display for TopicName {
     }
 }
 
-fn check_project_id(p: &str) -> Result<(), &'static str> {
+/// A Google Cloud project id, as resource names hold it; why not otherwise.
+pub fn check_project_id(p: &str) -> Result<(), &'static str> {
     // Also allows domain-scoped ids (`example.com:proj`).
     if p.is_empty()
         || !p
@@ -78,7 +79,7 @@ fn check_project_id(p: &str) -> Result<(), &'static str> {
 
 /// Pub/Sub resource ids: 3–255 characters, start with a letter, letters, digits and `-_.~+%`,
 /// not starting with `goog`.
-fn check_resource_id(id: &str) -> Result<(), &'static str> {
+pub fn check_resource_id(id: &str) -> Result<(), &'static str> {
     if !(3..=255).contains(&id.len()) {
         return Err("must be 3 to 255 characters long");
     }
