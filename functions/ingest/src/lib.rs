@@ -2,7 +2,6 @@
 //! of events, type-checks them, maps them onto Pub/Sub messages (the Hermes
 //! encoding), publishes them and answers with per-event detail.
 
-pub mod batcher;
 pub mod body;
 pub mod error;
 pub mod metrics;

@@ -2,7 +2,7 @@
 //! (Hermes encoding), publish through the batcher shared by every request (calls
 //! split at Pub/Sub's limits), and account every tag execution back to its event.
 
-use crate::batcher::{BatchError, Batcher, BatcherLimits, QueueFull};
+use hermes_publish::{BatchError, Batcher, BatcherLimits, QueueFull};
 use crate::quarantine::{FailedDestination, Reason, RefusedEvent};
 use bytes::Bytes;
 use hermes_core::config::Config;

@@ -5,7 +5,7 @@
 //! The request's answer never changes for it: a bad row that cannot be
 //! published is logged and counted, never a failure of the request.
 
-use crate::batcher::Batcher;
+use hermes_publish::Batcher;
 use bytes::Bytes;
 use hermes_core::config::{parse_section, Config, ConfigError, Section};
 use hermes_core::destination::{

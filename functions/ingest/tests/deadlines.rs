@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use hermes_core::auth::{TokenSet, Tokens};
-use hermes_ingest::batcher::BatcherLimits;
+use hermes_publish::BatcherLimits;
 use hermes_ingest::process::Publishing;
 use hermes_ingest::{router, Ingest};
 use hermes_testkit::publishers::Calls;

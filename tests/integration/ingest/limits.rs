@@ -212,7 +212,7 @@ async fn past_max_inflight_bytes_a_request_gets_503_with_retry_after() {
 /// and the usual JSON body, and none of its messages is published.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_publish_queue_gets_503_with_retry_after() {
-    use hermes_ingest::batcher::BatcherLimits;
+    use hermes_publish::BatcherLimits;
     let toml =
         format!("{ONE_DESTINATION}\n[[destinations]]\nname = \"other\"\ntopic = \"other\"\n");
     let gate = Arc::new(Gate::default());

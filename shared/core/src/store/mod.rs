@@ -1,9 +1,11 @@
-//! The counters' storage seams, each a trait with a Firestore REST backend
+//! The storage seams of the push jobs and the dashboard, each a trait with a Firestore REST backend
 //! (`crate::firestore`) and, in `hermes dev`, an embedded SQLite one:
 //! - [`CounterStore`], what the counters function writes through: atomic,
 //!   exactly-once commits, and catalog reads;
 //! - [`ItemsReader`], what the dashboard reads: every item's totals, or only
 //!   the items changed since a time;
+//! - [`DocumentReader`], what the enrich function's lookups read: documents
+//!   of any collection by id;
 //!
 //! The contract every backend keeps: [`CounterStore::apply`] is atomic and
 //! happens at most once per `marker_id` — the marker document and every item
@@ -12,10 +14,12 @@
 //! commit is a duplicate only when the refusal proves the marker exists.
 
 mod document_id;
+mod documents;
 mod markers;
 mod money;
 
 pub use document_id::{DocumentId, InvalidDocumentId};
+pub use documents::{CollectionId, Document, DocumentKey, DocumentReader};
 pub use markers::{MarkerStore, NOTIFIED_COLLECTION};
 pub use money::{Amounts, Currency, InvalidCurrency, Money, NO_CURRENCY};
 

@@ -1,10 +1,10 @@
-//! The shared publish calls (`hermes_ingest::batcher::Batcher`, README "Publishing") over the
+//! The shared publish calls (`hermes_publish::Batcher`, README "Publishing") over the
 //! test kit's call-recording publisher: who shares a call, who gets which ids,
 //! the bound, the per-request resend of a refused shared call, the deadline.
 
 use hermes_core::destination::{Message, TopicName};
-use hermes_ingest::batcher::{BatchError, Outcome};
-use hermes_ingest::batcher::{Batcher, BatcherLimits, QueueFull};
+use hermes_publish::{BatchError, Outcome};
+use hermes_publish::{Batcher, BatcherLimits, QueueFull};
 use hermes_testkit::publishers::{Calls, REJECT_ATTRIBUTE};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,7 +37,7 @@ fn who(m: &Message) -> (String, String) {
 }
 
 /// Every outcome of one request, its ids in order.
-async fn ids_of(tickets: Vec<hermes_ingest::batcher::Ticket>) -> Result<Vec<String>, String> {
+async fn ids_of(tickets: Vec<hermes_publish::Ticket>) -> Result<Vec<String>, String> {
     let mut ids = Vec::new();
     for t in tickets {
         let Outcome { result, .. } = t.outcome().await;
@@ -61,12 +61,7 @@ fn message_of<'a>(calls: &'a [(String, Vec<Message>)], id: &str) -> Option<&'a M
 /// next waits for the call after it.
 async fn with_a_call_in_flight(
     deadline: Duration,
-) -> (
-    Arc<Calls>,
-    Batcher,
-    TopicName,
-    Vec<hermes_ingest::batcher::Ticket>,
-) {
+) -> (Arc<Calls>, Batcher, TopicName, Vec<hermes_publish::Ticket>) {
     let calls = Arc::new(Calls::held());
     let batcher = Batcher::new(calls.clone());
     let t = topic("events");

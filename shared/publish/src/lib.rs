@@ -1,4 +1,4 @@
-//! [`Batcher`]: publish calls shared by every request, one queue per topic,
+//! `hermes-publish`: [`Batcher`], publish calls shared by every request, one queue per topic,
 //! as Google's client libraries batch.
 //!
 //! A lone message on an idle topic is sent at once. While a call for a topic

@@ -1,0 +1,1 @@
+//! The device of a user agent string (to be written).

@@ -1,0 +1,3 @@
+//! `hermes-enrich`: serves the push endpoint on Cloud Run (`$PORT`) or AWS Lambda.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The place of an IP address (to be written).
