@@ -144,6 +144,8 @@ FUNCTIONS = {
     "max": lambda *xs: max(xs),
     "min": lambda *xs: min(xs),
     "merge": lambda *ms: {k: v for m in ms for k, v in m.items()},
+    # lookup(map, key, default): an object without the key gives the default
+    "lookup": lambda m, k, *default: m[k] if k in m else default[0],
     "lower": lambda s: s.lower(),
     "trimspace": lambda s: s.strip(),
     "replace": _replace,
