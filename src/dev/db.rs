@@ -84,6 +84,13 @@ CREATE TABLE IF NOT EXISTS catalog (
     item_id TEXT PRIMARY KEY,
     fields TEXT NOT NULL
 );
+-- The documents enrich's lookups read (dev/collections.rs), by collection and id.
+CREATE TABLE IF NOT EXISTS documents (
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    PRIMARY KEY (collection, id)
+);
 -- What notify delivered under hermes dev (dev/notified.rs): its markers and
 -- the latest webhook calls.
 CREATE TABLE IF NOT EXISTS notified (

@@ -1,5 +1,5 @@
 //! The delivery loops of the embedded queue: due messages go to a push job
-//! (counters, notify) in process, through the push-job kit, under Pub/Sub's
+//! (counters, notify, enrich) in process, through the push-job kit, under Pub/Sub's
 //! push rules.
 
 use super::queue::{Nacked, SqliteQueue};
@@ -30,6 +30,15 @@ pub fn notify_subscription_of(topic: &TopicName) -> String {
     format!(
         "projects/{}/subscriptions/hermes-dev-notify",
         topic.project()
+    )
+}
+
+/// Enrich's subscription on `topic`, in process and on an emulator alike.
+pub fn enrich_subscription_of(topic: &TopicName) -> String {
+    format!(
+        "projects/{}/subscriptions/{}-hermes-dev-enrich",
+        topic.project(),
+        topic.id()
     )
 }
 

@@ -4,10 +4,13 @@
 //! with `[notify]` configured, notify in process too (its markers and a log of
 //! its webhook calls in the same SQLite file). With `[quarantine]` (on in the
 //! built-in sample), the bad rows ingest publishes are kept in that file too,
-//! listed at `/dev/quarantine`.
+//! listed at `/dev/quarantine`. With `[enrich]`, enrich runs in process too:
+//! its lookups read the collections of the same file (`PUT
+//! /dev/collections/{collection}/{id}`), its output topic is a queue topic.
 //! With `PUBSUB_EMULATOR_HOST` / `FIRESTORE_EMULATOR_HOST` set, those emulators
 //! replace the queue / the store.
 
+mod collections;
 mod db;
 mod delivery;
 mod emulator;
@@ -25,9 +28,12 @@ use hermes_core::auth::Tokens;
 use hermes_core::config::{Config, ConfigError};
 use hermes_core::destination::Publisher;
 use hermes_core::preview::{TraceReader, TraceSink};
-use hermes_core::store::{CounterStore, ItemsReader, MarkerStore, NOTIFIED_COLLECTION};
+use hermes_core::store::{
+    CounterStore, DocumentReader, ItemsReader, MarkerStore, NOTIFIED_COLLECTION,
+};
 use hermes_counters::Counters;
 use hermes_dashboard::Dashboard;
+use hermes_enrich::Enrich;
 use hermes_gcp::firestore::{FirestoreMarkers, FirestoreStore};
 use hermes_gcp::pubsub::PubSubRest;
 use hermes_gcp::{project_from_env, AuthError};
@@ -37,7 +43,7 @@ use hermes_notify::Notify;
 use hermes_push::PushAuth;
 use notified::{Recorded, SqliteNotified};
 use preview::SqliteTraces;
-use queue::{SqliteQueue, COUNTERS, NOTIFY};
+use queue::{SqliteQueue, COUNTERS, ENRICH, NOTIFY};
 use routes::DevState;
 use settings::DEFAULT_PROJECT;
 pub use settings::{DevSettings, Options, UsageError, SAMPLE_CONFIG};
@@ -91,6 +97,15 @@ pub async fn run(options: Options) -> Result<(), DevError> {
             // In-process delivery needs no push token.
             s.push = PushAuth::off();
             Some((s, url))
+        }
+        None => None,
+    };
+    let enrich_settings = match hermes_enrich::settings::Settings::from_config(&config)? {
+        Some(mut s) => {
+            let place = Enrich::place_from_env(&s)?;
+            // In-process delivery needs no push token.
+            s.push = PushAuth::off();
+            Some((s, place))
         }
         None => None,
     };
@@ -161,6 +176,9 @@ pub async fn run(options: Options) -> Result<(), DevError> {
                 if notify.is_some() {
                     q = q.with_subscriber(NOTIFY, dev.notify_topics.clone());
                 }
+                if enrich_settings.is_some() {
+                    q = q.with_subscriber(ENRICH, dev.enrich_topics.clone());
+                }
                 if let Some(topic) = &quarantine {
                     q = q.with_quarantine(topic.clone());
                 }
@@ -195,6 +213,19 @@ pub async fn run(options: Options) -> Result<(), DevError> {
             (Arc::new(f.clone()), Arc::new(f))
         }
     };
+    // Enrich's lookups read the collections where the counters' catalog is.
+    let documents: Arc<dyn DocumentReader> = match (&sqlite_store, &firestore) {
+        (Some(s), _) => Arc::new(s.clone()),
+        (None, Some(f)) => Arc::new(f.clone()),
+        (None, None) => Arc::new(
+            FirestoreStore::from_env(
+                &project,
+                &counters_settings.database,
+                counters_settings.commit_deadline,
+            )
+            .await?,
+        ),
+    };
     let counters = Arc::new(Counters::new(counters_settings, store));
     let dashboard = Arc::new(
         Dashboard::new(reader, dashboard_settings).with_preview(traces.1, config.preview.ttl),
@@ -202,12 +233,26 @@ pub async fn run(options: Options) -> Result<(), DevError> {
     // The emulator's topics to create: the quarantine's too, or its bad rows
     // would be refused by the emulator (NOT_FOUND) and lost.
     let mut topics: Vec<_> = config.topics().into_iter().cloned().collect();
-    if let Some(topic) = quarantine.iter().find(|t| !topics.contains(t)) {
-        topics.push(topic.clone());
+    let enrich_output = enrich_settings
+        .as_ref()
+        .map(|(s, _)| s.output_topic.clone());
+    for topic in quarantine.iter().chain(&enrich_output) {
+        if !topics.contains(topic) {
+            topics.push(topic.clone());
+        }
     }
     let protection = hermes_runtime::Protection::from_config(&config);
     let ingest = Arc::new(Ingest::new(config, tokens.clone(), publisher)?.with_tracing(traces.0));
     let publishing = ingest.publishing.clone();
+    // Enrich shares ingest's publish calls (drained with them at shutdown).
+    let enrich = enrich_settings.map(|(settings, place)| {
+        Arc::new(Enrich::new(
+            settings,
+            documents,
+            place,
+            publishing.batcher().clone(),
+        ))
+    });
     let health = match (&queue, &db) {
         (Some(q), Some(db)) => Some(Arc::new(health::Health::new(db.clone(), q.clone()))),
         _ => None,
@@ -250,6 +295,12 @@ pub async fn run(options: Options) -> Result<(), DevError> {
         if let Some(job) = notify_job(&notify, &notify_log) {
             router = router.nest(&format!("/notify/{secret}"), job);
         }
+        if let Some(enrich) = &enrich {
+            router = router.nest(
+                &format!("/enrich/{secret}"),
+                hermes_enrich::router(enrich.clone()),
+            );
+        }
     }
 
     let listener = tokio::net::TcpListener::bind((host, port))
@@ -270,6 +321,15 @@ pub async fn run(options: Options) -> Result<(), DevError> {
             name: emulator::notify_subscription_on,
             endpoint: format!("http://127.0.0.1:{port}/notify/{secret}"),
         };
+        let enrich_pushes = emulator::Pushes {
+            topics: if enrich.is_some() {
+                &dev.enrich_topics
+            } else {
+                &[]
+            },
+            name: delivery::enrich_subscription_of,
+            endpoint: format!("http://127.0.0.1:{port}/enrich/{secret}"),
+        };
         // Bad rows wait on a pull subscription for `hermes replay`.
         let pulls: Vec<_> = quarantine.iter().cloned().collect();
         emulator::prepare(
@@ -277,7 +337,7 @@ pub async fn run(options: Options) -> Result<(), DevError> {
             &topics,
             &dev.push_topics,
             &endpoint,
-            &[notify_pushes],
+            &[notify_pushes, enrich_pushes],
             &pulls,
         )
         .await?;
@@ -322,6 +382,15 @@ pub async fn run(options: Options) -> Result<(), DevError> {
                 NOTIFY,
                 delivery::notify_subscription_of,
                 job,
+                stopped.clone(),
+            )));
+        }
+        if let Some(enrich) = &enrich {
+            deliveries.push(tokio::spawn(delivery::deliver(
+                q.clone(),
+                ENRICH,
+                delivery::enrich_subscription_of,
+                enrich.clone(),
                 stopped,
             )));
         }

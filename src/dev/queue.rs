@@ -22,6 +22,8 @@ pub const MAX_DELIVERY_ATTEMPTS: u32 = 5;
 pub const COUNTERS: &str = "counters";
 /// The subscriber of notify's topics, when `[notify]` is configured.
 pub const NOTIFY: &str = "notify";
+/// The enrich job's subscriber name, when `[enrich]` is configured.
+pub const ENRICH: &str = "enrich";
 
 /// A message waiting for (re)delivery.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,6 +1,7 @@
 //! `hermes dev`'s own routes: `/dev/queue`, `/dev/dead-letters`,
-//! `/dev/quarantine` and `PUT /dev/catalog/{item_id}`, with one error type and
-//! its status table.
+//! `/dev/quarantine`, `PUT /dev/catalog/{item_id}` and
+//! `PUT /dev/collections/{collection}/{id}`, with one error type and its
+//! status table.
 
 use super::db::DbError;
 use super::notified::SqliteNotified;
@@ -15,7 +16,7 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use hermes_core::auth::Tokens;
 use hermes_core::error::report;
-use hermes_core::store::{DocumentId, InvalidDocumentId, StoreError};
+use hermes_core::store::{CollectionId, DocumentId, InvalidDocumentId, StoreError};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -42,12 +43,16 @@ pub enum RouteError {
     NoQuarantine,
     #[error("limit must be a whole number from 1 to {MAX_LIST_LIMIT}")]
     Limit,
-    #[error("the catalog lives in the Firestore emulator")]
+    #[error(
+        "the catalog and the collections live in the Firestore emulator: write the documents there"
+    )]
     NoCatalog,
-    #[error("send a JSON object of catalog fields")]
+    #[error("send a JSON object of the document's fields")]
     NotAnObject,
     #[error("not a valid item id")]
     ItemId(#[source] InvalidDocumentId),
+    #[error("not a valid collection or document id")]
+    DocumentPath(#[source] InvalidDocumentId),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -59,12 +64,14 @@ impl IntoResponse for RouteError {
         let status = match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NoQueue | Self::NoQuarantine | Self::NoCatalog => StatusCode::NOT_FOUND,
-            Self::NotAnObject | Self::ItemId(_) | Self::Limit => StatusCode::BAD_REQUEST,
+            Self::NotAnObject | Self::ItemId(_) | Self::DocumentPath(_) | Self::Limit => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Db(_) | Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let error = match self {
             // The client's own input needs no cause chain.
-            Self::ItemId(_) => self.to_string(),
+            Self::ItemId(_) | Self::DocumentPath(_) => self.to_string(),
             _ => report(&self),
         };
         (status, Json(json!({ "error": error }))).into_response()
@@ -77,6 +84,7 @@ pub fn router(state: Arc<DevState>) -> Router {
         .route("/dev/dead-letters", get(dead_letters))
         .route("/dev/quarantine", get(quarantine))
         .route("/dev/catalog/{item_id}", put(put_catalog))
+        .route("/dev/collections/{collection}/{id}", put(put_document))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             production_token,
@@ -187,6 +195,24 @@ async fn put_catalog(
     };
     let item_id = DocumentId::parse(item_id).map_err(RouteError::ItemId)?;
     store.put_catalog(&item_id, fields).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /dev/collections/{collection}/{id}` with a JSON object: the dev
+/// stand-in for the Firestore document `{collection}/{id}` that enrich's
+/// lookups read (`catalog` is the counters' catalog).
+async fn put_document(
+    State(state): State<Arc<DevState>>,
+    Path((collection, id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, RouteError> {
+    let store = state.catalog.as_ref().ok_or(RouteError::NoCatalog)?;
+    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&body) else {
+        return Err(RouteError::NotAnObject);
+    };
+    let collection = CollectionId::parse(collection).map_err(RouteError::DocumentPath)?;
+    let id = DocumentId::parse(id).map_err(RouteError::DocumentPath)?;
+    store.put_document(&collection, &id, fields).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

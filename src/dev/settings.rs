@@ -39,6 +39,7 @@ struct RawDev {
     database: Option<String>,
     push_topics: Option<Vec<String>>,
     notify_topics: Option<Vec<String>>,
+    enrich_topics: Option<Vec<String>>,
     retry_min_ms: Option<u64>,
     retry_max_ms: Option<u64>,
 }
@@ -52,6 +53,8 @@ pub struct DevSettings {
     /// Topics delivered to notify, when `[notify]` is configured (default: the
     /// topics of whole-event destinations, else every topic).
     pub notify_topics: Vec<TopicName>,
+    /// Topics delivered to enrich, when `[enrich]` is configured (default: as notify's).
+    pub enrich_topics: Vec<TopicName>,
     pub retry_min: Duration,
     pub retry_max: Duration,
 }
@@ -68,24 +71,29 @@ impl DevSettings {
                 })
                 .collect::<Result<Vec<_>, _>>()
         };
-        let notify_topics = match raw.notify_topics {
-            Some(list) => topics("notify_topics", list)?,
-            // The topics that carry whole events, which notify's template is
-            // written for: a mapped copy of the same event (same identity)
-            // would otherwise race it, and whichever came first was notified.
-            None => {
-                let mut whole: Vec<TopicName> = Vec::new();
-                for d in config.destinations.iter().filter(|d| d.mapping.is_none()) {
-                    if !whole.contains(&d.topic) {
-                        whole.push(d.topic.clone());
-                    }
-                }
-                if whole.is_empty() {
-                    config.topics().into_iter().cloned().collect()
-                } else {
-                    whole
+        // The topics that carry whole events, which notify's template and
+        // enrich's paths are written for: a mapped copy of the same event
+        // (same identity) would otherwise race it, and whichever came first won.
+        let whole_events = || {
+            let mut whole: Vec<TopicName> = Vec::new();
+            for d in config.destinations.iter().filter(|d| d.mapping.is_none()) {
+                if !whole.contains(&d.topic) {
+                    whole.push(d.topic.clone());
                 }
             }
+            if whole.is_empty() {
+                config.topics().into_iter().cloned().collect()
+            } else {
+                whole
+            }
+        };
+        let notify_topics = match raw.notify_topics {
+            Some(list) => topics("notify_topics", list)?,
+            None => whole_events(),
+        };
+        let enrich_topics = match raw.enrich_topics {
+            Some(list) => topics("enrich_topics", list)?,
+            None => whole_events(),
         };
         let push_topics = match raw.push_topics {
             Some(list) => topics("push_topics", list)?,
@@ -116,6 +124,7 @@ impl DevSettings {
             database: PathBuf::from(raw.database.unwrap_or_else(|| DEFAULT_DATABASE.into())),
             push_topics,
             notify_topics,
+            enrich_topics,
             retry_min,
             retry_max,
         })

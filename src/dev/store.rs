@@ -19,7 +19,7 @@ use std::time::SystemTime;
 /// per-document write limit, so every item is one row.
 #[derive(Clone)]
 pub struct SqliteStore {
-    db: Db,
+    pub(super) db: Db,
     /// Rows of `items` read so far.
     rows_read: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }

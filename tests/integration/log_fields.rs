@@ -1,7 +1,7 @@
 //! The pipeline-health fields of the functions' JSON logs, captured from the
 //! real binaries (`hermes-ingest` against the Pub/Sub emulator, with one
 //! destination whose topic does not exist; `hermes-counters` against the
-//! Firestore emulator) and summed up as `terraform/tests/log_fields.json`:
+//! Firestore emulator; `hermes-enrich` against both) and summed up as `terraform/tests/log_fields.json`:
 //! per `metric` value, every field with its JSON type, and the `outcome`
 //! values seen. Terraform's offline checks (scripts/check-terraform) read that
 //! file: every log-based metric's filter and extractors must name fields
@@ -213,6 +213,51 @@ topic = "{}"
         400
     );
 
+    // Enrich: one enriched, one ignored, one poison (not JSON).
+    emu.create_topic(&topic("enriched")).await;
+    let enrich = Function::start(
+        "hermes-enrich",
+        &[
+            ("GOOGLE_CLOUD_PROJECT", &project),
+            ("PUBSUB_EMULATOR_HOST", emu.pubsub_host()),
+            ("FIRESTORE_EMULATOR_HOST", emu.firestore_host()),
+            (
+                "HERMES_CONFIG_TOML",
+                &format!(
+                    "[enrich]\noutput_topic = \"{}\"\nevents = [\"purchase\"]\n",
+                    topic("enriched")
+                ),
+            ),
+        ],
+    )
+    .await;
+    let push_enrich = |message: Value| {
+        let base = enrich.base.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("{base}/"))
+                .header("content-type", "application/json")
+                .body(message.to_string())
+                .send()
+                .await
+                .expect("push")
+                .status()
+                .as_u16()
+        }
+    };
+    let named = |name: &str| json!({ "event_name": name });
+    assert_eq!(
+        push_enrich(envelope("le-1", &data, named("purchase"))).await,
+        200
+    );
+    assert_eq!(
+        push_enrich(envelope("le-2", &data, named("page_view"))).await,
+        200
+    );
+    let mut not_json = envelope("le-3", &data, named("purchase"));
+    not_json["message"]["data"] = json!("eyJ4"); // `{"x`: not JSON
+    assert_eq!(push_enrich(not_json).await, 400);
+
     // Let the logs flush; the quarantine's failure is logged once its call answered.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !ingest.log_text().contains("ingest_quarantine_failed")
@@ -221,7 +266,7 @@ topic = "{}"
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let lines: Vec<Value> = [ingest.log_text(), counters.log_text()]
+    let lines: Vec<Value> = [ingest.log_text(), counters.log_text(), enrich.log_text()]
         .iter()
         .flat_map(|t| {
             t.lines()
@@ -238,6 +283,7 @@ topic = "{}"
         "ingest_quarantined",
         "ingest_quarantine_failed",
         "counters_message",
+        "enrich_message",
     ] {
         assert!(seen.contains_key(metric), "no {metric} line in {lines:#?}");
     }

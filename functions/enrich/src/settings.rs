@@ -430,27 +430,29 @@ database_env = "HERMES_GEO_DB"
     fn every_error_names_its_key() {
         assert!(err("events = ['purchase']").contains("enrich.output_topic"));
         assert!(err("output_topic = 'a b'").contains("enrich.output_topic"));
-        assert!(err("output_topic = 'x'\nevents = []").contains("enrich.events"));
-        assert!(err("output_topic = 'x'\nevents = ['']").contains("enrich.events[0]"));
-        assert!(err("output_topic = 'x'\nreceived_at = 'a..b'").contains("enrich.received_at"));
-        assert!(err("output_topic = 'x'\nunknown = 1").contains("unknown"));
+        assert!(err("output_topic = 'out'\nevents = []").contains("enrich.events"));
+        assert!(err("output_topic = 'out'\nevents = ['']").contains("enrich.events[0]"));
+        assert!(err("output_topic = 'out'\nreceived_at = 'a..b'").contains("enrich.received_at"));
+        assert!(err("output_topic = 'out'\nunknown = 1").contains("unknown"));
         let lookup = |extra: &str| {
             err(&format!(
-                "output_topic = 'x'\n[[enrich.lookups]]\ncollection = 'c'\nkey = 'k'\ninto = 'i'\n{extra}"
+                "output_topic = 'out'\n[[enrich.lookups]]\ncollection = 'c'\nkey = 'k'\ninto = 'i'\n{extra}"
             ))
         };
         assert!(lookup("on_missing = 'drop'").contains("enrich.lookups[0].on_missing"));
         assert!(lookup("fields = []").contains("enrich.lookups[0].fields"));
         assert!(lookup("cache_ttl_secs = 100000").contains("enrich.lookups[0].cache_ttl_secs"));
         assert!(err(
-            "output_topic = 'x'\n[[enrich.lookups]]\ncollection = 'a/b'\nkey = 'k'\ninto = 'i'"
+            "output_topic = 'out'\n[[enrich.lookups]]\ncollection = 'a/b'\nkey = 'k'\ninto = 'i'"
         )
         .contains("enrich.lookups[0].collection"));
         assert!(err(
-            "output_topic = 'x'\n[enrich.geo]\nfrom = 'ip'\ninto = 'geo'\ndatabase_env = 'A-B'"
+            "output_topic = 'out'\n[enrich.geo]\nfrom = 'ip'\ninto = 'geo'\ndatabase_env = 'A-B'"
         )
         .contains("enrich.geo.database_env"));
-        assert!(err("output_topic = 'x'\npublish_deadline_ms = 0").contains("publish_deadline_ms"));
+        assert!(
+            err("output_topic = 'out'\npublish_deadline_ms = 0").contains("publish_deadline_ms")
+        );
     }
 
     #[test]
@@ -458,18 +460,19 @@ database_env = "HERMES_GEO_DB"
         // Publishing back to the topic enrich reads loops for ever.
         assert!(err("output_topic = 'events'").contains("enrich.output_topic"));
         // Two enrichments writing one key, or one inside the other.
-        let e =
-            err("output_topic = 'x'\nreceived_at = 'geo'\n[enrich.geo]\nfrom = 'ip'\ninto = 'geo'");
+        let e = err(
+            "output_topic = 'out'\nreceived_at = 'geo'\n[enrich.geo]\nfrom = 'ip'\ninto = 'geo'",
+        );
         assert!(e.contains("enrich.geo.into"), "{e}");
         let e = err(
-            "output_topic = 'x'\nreceived_at = 'geo.at'\n[enrich.geo]\nfrom = 'ip'\ninto = 'geo'",
+            "output_topic = 'out'\nreceived_at = 'geo.at'\n[enrich.geo]\nfrom = 'ip'\ninto = 'geo'",
         );
         assert!(e.contains("overlaps"), "{e}");
         // A common prefix is no overlap.
-        assert!(parse("output_topic = 'x'\nreceived_at = 'geography'\n[enrich.geo]\nfrom = 'ip'\ninto = 'geo'").is_ok());
+        assert!(parse("output_topic = 'out'\nreceived_at = 'geography'\n[enrich.geo]\nfrom = 'ip'\ninto = 'geo'").is_ok());
         let many: String = (0..=MAX_LOOKUPS)
             .map(|i| format!("[[enrich.lookups]]\ncollection = 'c'\nkey = 'k'\ninto = 'i{i}'\n"))
             .collect();
-        assert!(err(&format!("output_topic = 'x'\n{many}")).contains("enrich.lookups"));
+        assert!(err(&format!("output_topic = 'out'\n{many}")).contains("enrich.lookups"));
     }
 }

@@ -2,7 +2,6 @@
 //! (Hermes encoding), publish through the batcher shared by every request (calls
 //! split at Pub/Sub's limits), and account every tag execution back to its event.
 
-use hermes_publish::{BatchError, Batcher, BatcherLimits, QueueFull};
 use crate::quarantine::{FailedDestination, Reason, RefusedEvent};
 use bytes::Bytes;
 use hermes_core::config::Config;
@@ -11,6 +10,7 @@ use hermes_core::error::report;
 use hermes_core::identity;
 use hermes_core::json::{share, Element};
 use hermes_core::schema::SchemaError;
+use hermes_publish::{BatchError, Batcher, BatcherLimits, QueueFull};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -5,7 +5,6 @@
 //! The request's answer never changes for it: a bad row that cannot be
 //! published is logged and counted, never a failure of the request.
 
-use hermes_publish::Batcher;
 use bytes::Bytes;
 use hermes_core::config::{parse_section, Config, ConfigError, Section};
 use hermes_core::destination::{
@@ -14,6 +13,7 @@ use hermes_core::destination::{
 use hermes_core::json::Json;
 use hermes_core::schema::SchemaError;
 use hermes_core::transform::Transform;
+use hermes_publish::Batcher;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::SystemTime;

@@ -13,11 +13,13 @@
 //! same marker changes nothing and reports [`Applied::Duplicate`]. A refused
 //! commit is a duplicate only when the refusal proves the marker exists.
 
+pub mod cache;
 mod document_id;
 mod documents;
 mod markers;
 mod money;
 
+pub use cache::DocumentCache;
 pub use document_id::{DocumentId, InvalidDocumentId};
 pub use documents::{CollectionId, Document, DocumentKey, DocumentReader};
 pub use markers::{MarkerStore, NOTIFIED_COLLECTION};

@@ -1,4 +1,5 @@
-//! The reads: catalog documents by `batchGet`, a marker by its name, every
+//! The reads: documents of any collection by `batchGet` (the catalog, enrich's
+//! lookups), a marker by its name, every
 //! item's totals by listing `items` and a `shards` collection-group `runQuery`,
 //! both paged, and the items changed since a time (`last_event_at`, the
 //! commit's `REQUEST_TIME`) by the same two queries with a filter.
@@ -10,13 +11,13 @@ use super::{encode, FirestoreError};
 use crate::{CallError, Deadline};
 use hermes_core::excerpt::preview;
 use hermes_core::store::{
-    merge_shards, Amounts, CatalogEntries, DocumentId, ItemTotals, CATALOG_COLLECTION,
-    ITEMS_COLLECTION, NO_CURRENCY, PROCESSED_COLLECTION, SHARDS_COLLECTION,
+    merge_shards, Amounts, CatalogEntries, Document, DocumentId, DocumentKey, ItemTotals,
+    CATALOG_COLLECTION, ITEMS_COLLECTION, NO_CURRENCY, PROCESSED_COLLECTION, SHARDS_COLLECTION,
 };
 use hermes_core::time::{format_timestamp, normalize_timestamp};
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
 
 /// Firestore's documented limit of documents per `batchGet` we keep to.
@@ -48,16 +49,44 @@ impl FirestoreStore {
         &self,
         item_ids: &[DocumentId],
     ) -> Result<CatalogEntries, FirestoreError> {
+        let paths = item_ids
+            .iter()
+            .map(|id| (format!("{CATALOG_COLLECTION}/{id}"), id.clone()));
+        Ok(self.batch_get(paths).await?.into_iter().collect())
+    }
+
+    /// Documents of any collection (enrich's lookups).
+    pub(super) async fn read_documents(
+        &self,
+        keys: &[DocumentKey],
+    ) -> Result<HashMap<DocumentKey, Document>, FirestoreError> {
+        let paths = keys
+            .iter()
+            .map(|key| (format!("{}/{}", key.0, key.1), key.clone()));
+        self.batch_get(paths).await
+    }
+
+    /// The documents found at `paths` (`collection/id`, each with the key it
+    /// is answered under), by `batchGet`: a hundred a call, a path asked
+    /// twice read once. Documents that do not exist are absent.
+    async fn batch_get<K: Clone + Eq + std::hash::Hash>(
+        &self,
+        paths: impl Iterator<Item = (String, K)>,
+    ) -> Result<HashMap<K, Document>, FirestoreError> {
         let deadline = Deadline::after(self.deadline);
+        // By the name Firestore answers with, which is the name asked for.
+        let mut wanted: Vec<(String, K)> = Vec::new();
         let mut seen = HashSet::new();
-        let wanted: Vec<&DocumentId> = item_ids.iter().filter(|id| seen.insert(*id)).collect();
+        for (path, key) in paths {
+            let name = document_name(&self.database, &path);
+            if seen.insert(name.clone()) {
+                wanted.push((name, key));
+            }
+        }
         let url = self.url("/documents:batchGet")?;
-        let mut out = CatalogEntries::new();
+        let mut out = HashMap::new();
         for chunk in wanted.chunks(BATCH_GET_CHUNK) {
-            let names: Vec<String> = chunk
-                .iter()
-                .map(|id| document_name(&self.database, &format!("{CATALOG_COLLECTION}/{id}")))
-                .collect();
+            let names: Vec<&str> = chunk.iter().map(|(name, _)| name.as_str()).collect();
             let body = encode(&json!({ "documents": names }))?;
             let bytes = self
                 .call("batchGet", Method::POST, &url, Some(body), deadline)
@@ -67,12 +96,11 @@ impl FirestoreStore {
                     continue;
                 };
                 let name = doc.get("name").and_then(Value::as_str).unwrap_or_default();
-                // Document ids contain no `/`: the last segment is the id.
-                let Some(Ok(id)) = name.rsplit('/').next().map(DocumentId::parse) else {
+                let Some((_, key)) = chunk.iter().find(|(n, _)| n == name) else {
                     continue;
                 };
                 let fields = doc.get("fields").and_then(Value::as_object);
-                out.insert(id, fields.map(from_fields).unwrap_or_default());
+                out.insert(key.clone(), fields.map(from_fields).unwrap_or_default());
             }
         }
         Ok(out)

@@ -12,11 +12,12 @@ use bytes::Bytes;
 use hermes_core::config::ConfigError;
 use hermes_core::future::BoxFuture;
 use hermes_core::store::{
-    Applied, CatalogEntries, CounterCommit, CounterStore, DocumentId, ItemTotals, ItemsReader,
-    StoreError,
+    Applied, CatalogEntries, CounterCommit, CounterStore, Document, DocumentId, DocumentKey,
+    DocumentReader, ItemTotals, ItemsReader, StoreError,
 };
 use reqwest::{Method, Url};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::time::Duration;
 
 pub const ENV_EMULATOR_HOST: &str = "FIRESTORE_EMULATOR_HOST";
@@ -183,6 +184,15 @@ impl CounterStore for FirestoreStore {
         item_ids: &'a [DocumentId],
     ) -> BoxFuture<'a, Result<CatalogEntries, StoreError>> {
         Box::pin(async move { Ok(self.read_catalog(item_ids).await?) })
+    }
+}
+
+impl DocumentReader for FirestoreStore {
+    fn documents<'a>(
+        &'a self,
+        keys: &'a [DocumentKey],
+    ) -> BoxFuture<'a, Result<HashMap<DocumentKey, Document>, StoreError>> {
+        Box::pin(async move { Ok(self.read_documents(keys).await?) })
     }
 }
 
