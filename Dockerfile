@@ -1,5 +1,5 @@
-# One image with the four Hermes functions: hermes-ingest, hermes-counters,
-# hermes-dashboard and hermes-notify in /usr/local/bin. Terraform sets each
+# One image with the five Hermes functions: hermes-ingest, hermes-counters,
+# hermes-dashboard, hermes-notify and hermes-enrich in /usr/local/bin. Terraform sets each
 # Cloud Run service's command; run one locally with e.g.
 #   docker run -p 8080:8080 -e HERMES_CONFIG_TOML="$(cat examples/hermes.toml)" \
 #     -e HERMES_HASH_KEY="$(openssl rand -hex 32)" IMAGE /usr/local/bin/hermes-ingest
@@ -9,12 +9,13 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked \
-        -p hermes-ingest -p hermes-counters -p hermes-dashboard -p hermes-notify \
+        -p hermes-ingest -p hermes-counters -p hermes-dashboard -p hermes-notify -p hermes-enrich \
  && install -D -m 0755 -t /out \
         target/release/hermes-ingest \
         target/release/hermes-counters \
         target/release/hermes-dashboard \
-        target/release/hermes-notify
+        target/release/hermes-notify \
+        target/release/hermes-enrich
 
 # --- runtime: small, CA certificates for TLS, non-root --------------------------
 FROM debian:bookworm-slim

@@ -352,6 +352,7 @@ pub async fn run(options: Options) -> Result<(), DevError> {
             &firestore_emulator,
             token_needed,
             quarantine.as_ref(),
+            enrich_output.as_ref(),
         )
     );
 
@@ -429,6 +430,7 @@ fn banner(
     firestore: &Option<String>,
     token_needed: bool,
     quarantine: Option<&hermes_core::destination::TopicName>,
+    enrich_output: Option<&hermes_core::destination::TopicName>,
 ) -> String {
     use std::fmt::Write as _;
     let base = format!("http://localhost:{port}");
@@ -453,6 +455,12 @@ fn banner(
         ),
         (None, _) => Ok(()),
     };
+    if let Some(topic) = enrich_output {
+        let _ = writeln!(
+            out,
+            "  enrich      → {topic}   documents: PUT {base}/dev/collections/{{collection}}/{{id}}"
+        );
+    }
     let _ = match pubsub {
         Some(h) => writeln!(out, "  queue       Pub/Sub emulator at {h}"),
         None => writeln!(out, "  storage     {}", dev.database.display()),
@@ -492,13 +500,13 @@ mod tests {
     #[test]
     fn the_banner_curl_carries_a_token_when_one_is_needed() {
         let dev = DevSettings::parse(&Config::default(), "p").expect("defaults");
-        let open = banner(8080, &dev, true, &None, &None, false, None);
+        let open = banner(8080, &dev, true, &None, &None, false, None, None);
         assert!(
             open.contains("curl -X POST http://localhost:8080/"),
             "{open}"
         );
         assert!(!open.contains("Authorization"), "{open}");
-        let guarded = banner(8080, &dev, true, &None, &None, true, None);
+        let guarded = banner(8080, &dev, true, &None, &None, true, None, None);
         assert!(
             guarded.contains(r#"-H "Authorization: Bearer ${HERMES_BEARER_TOKEN%%,*}""#),
             "{guarded}"
@@ -512,7 +520,7 @@ mod tests {
         let dev = DevSettings::parse(&Config::default(), "p").expect("defaults");
         let topic = hermes_core::destination::TopicName::parse("hermes-quarantine", Some("p"))
             .expect("topic");
-        let on = banner(8080, &dev, true, &None, &None, false, Some(&topic));
+        let on = banner(8080, &dev, true, &None, &None, false, Some(&topic), None);
         assert!(
             on.contains("quarantine  http://localhost:8080/dev/quarantine"),
             "{on}"
@@ -525,13 +533,14 @@ mod tests {
             &None,
             false,
             Some(&topic),
+            None,
         );
         assert!(
             emulated.contains("projects/p/topics/hermes-quarantine on the Pub/Sub emulator")
                 && !emulated.contains("/dev/quarantine"),
             "{emulated}"
         );
-        let off = banner(8080, &dev, true, &None, &None, false, None);
+        let off = banner(8080, &dev, true, &None, &None, false, None, None);
         assert!(!off.contains("quarantine"), "{off}");
     }
 }
