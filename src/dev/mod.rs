@@ -344,16 +344,16 @@ pub async fn run(options: Options) -> Result<(), DevError> {
     }
     print!(
         "{}",
-        banner(
+        banner(&Banner {
             port,
-            &dev,
-            using_sample,
-            &pubsub_emulator,
-            &firestore_emulator,
+            dev: &dev,
+            sample: using_sample,
+            pubsub: &pubsub_emulator,
+            firestore: &firestore_emulator,
             token_needed,
-            quarantine.as_ref(),
-            enrich_output.as_ref(),
-        )
+            quarantine: quarantine.as_ref(),
+            enrich_output: enrich_output.as_ref(),
+        })
     );
 
     // Open event streams never end by themselves: close them on the signal, so
@@ -420,19 +420,34 @@ fn notify_job(notify: &Option<Arc<Notify>>, log: &Option<SqliteNotified>) -> Opt
     })
 }
 
+/// What the banner says: where things are, and what is on.
+#[derive(Clone, Copy)]
+struct Banner<'a> {
+    port: u16,
+    dev: &'a DevSettings,
+    /// The built-in sample configuration is in use.
+    sample: bool,
+    pubsub: &'a Option<String>,
+    firestore: &'a Option<String>,
+    token_needed: bool,
+    quarantine: Option<&'a hermes_core::destination::TopicName>,
+    enrich_output: Option<&'a hermes_core::destination::TopicName>,
+}
+
 /// What `hermes dev` prints once it listens. With production tokens set, the
 /// sample `curl` sends one from the environment (never the token itself).
-fn banner(
-    port: u16,
-    dev: &DevSettings,
-    sample: bool,
-    pubsub: &Option<String>,
-    firestore: &Option<String>,
-    token_needed: bool,
-    quarantine: Option<&hermes_core::destination::TopicName>,
-    enrich_output: Option<&hermes_core::destination::TopicName>,
-) -> String {
+fn banner(b: &Banner<'_>) -> String {
     use std::fmt::Write as _;
+    let Banner {
+        port,
+        dev,
+        sample,
+        pubsub,
+        firestore,
+        token_needed,
+        quarantine,
+        enrich_output,
+    } = *b;
     let base = format!("http://localhost:{port}");
     // Writing to a String cannot fail: the results are ignored.
     let mut out = String::new();
@@ -495,18 +510,35 @@ fn banner(
 mod tests {
     use super::*;
 
+    fn sample<'a>(dev: &'a DevSettings, none: &'a Option<String>) -> Banner<'a> {
+        Banner {
+            port: 8080,
+            dev,
+            sample: true,
+            pubsub: none,
+            firestore: none,
+            token_needed: false,
+            quarantine: None,
+            enrich_output: None,
+        }
+    }
+
     /// The banner's `curl` works as printed: with production tokens set it
     /// sends one, from the environment, and never prints a token.
     #[test]
     fn the_banner_curl_carries_a_token_when_one_is_needed() {
         let dev = DevSettings::parse(&Config::default(), "p").expect("defaults");
-        let open = banner(8080, &dev, true, &None, &None, false, None, None);
+        let none = None;
+        let open = banner(&sample(&dev, &none));
         assert!(
             open.contains("curl -X POST http://localhost:8080/"),
             "{open}"
         );
         assert!(!open.contains("Authorization"), "{open}");
-        let guarded = banner(8080, &dev, true, &None, &None, true, None, None);
+        let guarded = banner(&Banner {
+            token_needed: true,
+            ..sample(&dev, &none)
+        });
         assert!(
             guarded.contains(r#"-H "Authorization: Bearer ${HERMES_BEARER_TOKEN%%,*}""#),
             "{guarded}"
@@ -520,27 +552,27 @@ mod tests {
         let dev = DevSettings::parse(&Config::default(), "p").expect("defaults");
         let topic = hermes_core::destination::TopicName::parse("hermes-quarantine", Some("p"))
             .expect("topic");
-        let on = banner(8080, &dev, true, &None, &None, false, Some(&topic), None);
+        let none = None;
+        let on = banner(&Banner {
+            quarantine: Some(&topic),
+            ..sample(&dev, &none)
+        });
         assert!(
             on.contains("quarantine  http://localhost:8080/dev/quarantine"),
             "{on}"
         );
-        let emulated = banner(
-            8080,
-            &dev,
-            true,
-            &Some("h:1".into()),
-            &None,
-            false,
-            Some(&topic),
-            None,
-        );
+        let host = Some("h:1".to_string());
+        let emulated = banner(&Banner {
+            pubsub: &host,
+            quarantine: Some(&topic),
+            ..sample(&dev, &none)
+        });
         assert!(
             emulated.contains("projects/p/topics/hermes-quarantine on the Pub/Sub emulator")
                 && !emulated.contains("/dev/quarantine"),
             "{emulated}"
         );
-        let off = banner(8080, &dev, true, &None, &None, false, None, None);
+        let off = banner(&sample(&dev, &none));
         assert!(!off.contains("quarantine"), "{off}");
     }
 }
