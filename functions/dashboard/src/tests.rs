@@ -327,3 +327,32 @@ async fn healthz() {
     let response = get(router(dashboard), "/healthz").await;
     assert_eq!(response.status(), 200);
 }
+
+/// More changes than one changed read holds (`CHANGED_AT_MOST`): the poller
+/// reads everything instead, so no change is held back until the next
+/// scheduled full read.
+#[tokio::test]
+async fn more_changes_than_a_changed_read_holds_make_a_full_read() {
+    let (store, dashboard) = setup(1);
+    let many = |n: usize| -> Vec<ItemTotals> {
+        (0..n)
+            .map(|i| item(&format!("i{i}"), "Item", 1, 1.0))
+            .collect()
+    };
+    store.set(many(10));
+    let app = router(dashboard);
+    let doc: Value =
+        serde_json::from_str(&text(get(app.clone(), "/api/items").await).await).unwrap();
+    assert_eq!(doc["totals"]["items"], 10);
+    assert_eq!(store.reads(), 1, "the first read is a full one");
+    store.set(many(CHANGED_AT_MOST + 1));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let doc: Value = serde_json::from_str(&text(get(app, "/api/items").await).await).unwrap();
+    assert_eq!(
+        doc["totals"]["items"],
+        CHANGED_AT_MOST + 1,
+        "every change is there"
+    );
+    // The changed read that gave up, then the full read.
+    assert_eq!(store.reads(), 3);
+}
