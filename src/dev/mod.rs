@@ -102,6 +102,14 @@ pub async fn run(options: Options) -> Result<(), DevError> {
     };
     let enrich_settings = match hermes_enrich::settings::Settings::from_config(&config)? {
         Some(mut s) => {
+            if dev.enrich_topics.contains(&s.output_topic) {
+                // Enrich would read its own copies and enrich them again, for ever.
+                return Err(ConfigError::invalid(
+                    "dev.enrich_topics",
+                    format!("holds {}, enrich.output_topic", s.output_topic),
+                )
+                .into());
+            }
             let place = Enrich::place_from_env(&s)?;
             // In-process delivery needs no push token.
             s.push = PushAuth::off();

@@ -55,6 +55,11 @@ async fn every_function_starts_beside_the_others_sections_and_the_users_jobs() {
             "notify",
             "[notify]\nevents = ['purchase']\ntemplate = 'x'\n",
         ),
+        (
+            "hermes-enrich",
+            "enrich",
+            "[[destinations]]\nname = \"d\"\ntopic = \"items\"\n[enrich]\noutput_topic = \"enriched\"\n",
+        ),
     ] {
         let config = format!("{section}{}", others(own));
         // `start` waits for `GET /healthz`: a function that refused to start fails here.
@@ -92,6 +97,7 @@ fn a_misspelt_section_stops_every_function_naming_it() {
         "hermes-counters",
         "hermes-dashboard",
         "hermes-notify",
+        "hermes-enrich",
     ] {
         let (ok, text) = run(name, "[countres]\nshards = 2\n");
         assert!(!ok, "{name} started with [countres]: {text}");
@@ -108,4 +114,35 @@ fn an_unknown_key_in_a_functions_own_section_is_named() {
     let (ok, text) = run("hermes-counters", &format!("[counters]\n{FOREIGN}\n"));
     assert!(!ok, "started: {text}");
     assert!(text.contains("not_a_key_of_this_function"), "{text}");
+    let (ok, text) = run(
+        "hermes-enrich",
+        &format!("[enrich]\noutput_topic = \"enriched\"\n{FOREIGN}\n"),
+    );
+    assert!(!ok, "started: {text}");
+    assert!(text.contains("not_a_key_of_this_function"), "{text}");
+}
+
+/// `hermes dev` refuses an enrich that would read its own output.
+#[test]
+fn hermes_dev_refuses_enrich_reading_its_own_output() {
+    let config = "[[destinations]]\nname = \"d\"\ntopic = \"events\"\n\
+                  [enrich]\noutput_topic = \"enriched\"\n[dev]\nenrich_topics = [\"enriched\"]\n";
+    let dir = std::env::temp_dir().join(format!("hermes-dev-loop-{}", std::process::id()));
+    let db = dir.join("hermes.db").to_string_lossy().into_owned();
+    let nowhere = format!("127.0.0.1:{}", free_port());
+    let mut cmd = Command::new(binary("hermes"));
+    cmd.args(["dev", "--db", &db])
+        .env_remove("HERMES_CONFIG")
+        .env_remove("PUBSUB_EMULATOR_HOST")
+        .env_remove("FIRESTORE_EMULATOR_HOST")
+        .env("HERMES_CONFIG_TOML", config)
+        .env("PORT", "0")
+        .env("GOOGLE_CLOUD_PROJECT", "hermes-test")
+        .env("HERMES_NOTIFY_WEBHOOK_URL", &nowhere)
+        .stdin(Stdio::null());
+    let out = cmd.output().expect("hermes runs");
+    let _ = std::fs::remove_dir_all(dir);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started: {text}");
+    assert!(text.contains("dev.enrich_topics"), "{text}");
 }
