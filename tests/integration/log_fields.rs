@@ -131,6 +131,19 @@ fn missing(
     problems
 }
 
+/// Pushes one envelope to a push job; its status.
+async fn push_to(base: &str, message: Value) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{base}/"))
+        .header("content-type", "application/json")
+        .body(message.to_string())
+        .send()
+        .await
+        .expect("push")
+        .status()
+        .as_u16()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn metric_fields_are_the_ones_the_functions_log() {
     let Some(emu) = Emulator::start().await else {
@@ -191,20 +204,7 @@ topic = "{}"
         ],
     )
     .await;
-    let push = |message: Value| {
-        let base = counters.base.clone();
-        async move {
-            reqwest::Client::new()
-                .post(format!("{base}/"))
-                .header("content-type", "application/json")
-                .body(message.to_string())
-                .send()
-                .await
-                .expect("push")
-                .status()
-                .as_u16()
-        }
-    };
+    let push = |message: Value| push_to(&counters.base, message);
     let data = json!({"items": [{"item_id": "a", "price": 2}]});
     assert_eq!(push(envelope("lf-1", &data, json!({}))).await, 200);
     assert_eq!(push(envelope("lf-1", &data, json!({}))).await, 200);
@@ -231,20 +231,7 @@ topic = "{}"
         ],
     )
     .await;
-    let push_enrich = |message: Value| {
-        let base = enrich.base.clone();
-        async move {
-            reqwest::Client::new()
-                .post(format!("{base}/"))
-                .header("content-type", "application/json")
-                .body(message.to_string())
-                .send()
-                .await
-                .expect("push")
-                .status()
-                .as_u16()
-        }
-    };
+    let push_enrich = |message: Value| push_to(&enrich.base, message);
     let named = |name: &str| json!({ "event_name": name });
     assert_eq!(
         push_enrich(envelope("le-1", &data, named("purchase"))).await,
