@@ -1,7 +1,7 @@
 //! The `[enrich]` section of the shared configuration, parsed once at start-up
 //! into typed values: a topic name, collection ids, field paths, durations.
 
-use hermes_core::config::{non_empty, Config, ConfigError, Section};
+use hermes_core::config::{event_names, non_empty, Config, ConfigError, Section};
 use hermes_core::destination::TopicName;
 use hermes_core::field_path::FieldPath;
 use hermes_core::store::CollectionId;
@@ -181,19 +181,7 @@ impl Settings {
                 format!("{output_topic} is a destination's topic: the enriched copies would be enriched again"),
             ));
         }
-        if raw.events.as_ref().is_some_and(Vec::is_empty) {
-            return Err(ConfigError::invalid(
-                "enrich.events",
-                "must list at least one event_name (leave it out to enrich every event)",
-            ));
-        }
-        let events = raw.events.unwrap_or_default();
-        if let Some(i) = events.iter().position(|e| e.trim().is_empty()) {
-            return Err(ConfigError::invalid(
-                format!("enrich.events[{i}]"),
-                "must not be empty",
-            ));
-        }
+        let events = event_names("enrich.events", "enrich", raw.events)?;
         let received_at = raw
             .received_at
             .map(|p| path("enrich.received_at", &p))

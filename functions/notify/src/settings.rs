@@ -1,7 +1,7 @@
 //! The `[notify]` section of the shared configuration, parsed once at start-up.
 
 use crate::template::Template;
-use hermes_core::config::{non_empty, ConfigError};
+use hermes_core::config::{event_names, non_empty, ConfigError};
 use hermes_push::{Backfill, PushAuth};
 use serde::Deserialize;
 use std::time::Duration;
@@ -79,21 +79,7 @@ impl Settings {
             }
             None => DEFAULT_WEBHOOK_URL_ENV.into(),
         };
-        // Absent: every event. An empty list is a mistake (it would read as
-        // "none" to whoever wrote it, and notify every event).
-        if raw.events.as_ref().is_some_and(Vec::is_empty) {
-            return Err(ConfigError::invalid(
-                "notify.events",
-                "must list at least one event_name (leave it out to notify every event)",
-            ));
-        }
-        let events = raw.events.unwrap_or_default();
-        if let Some(i) = events.iter().position(|e| e.trim().is_empty()) {
-            return Err(ConfigError::invalid(
-                format!("notify.events[{i}]"),
-                "must not be empty",
-            ));
-        }
+        let events = event_names("notify.events", "notify", raw.events)?;
         let body = match raw.body.as_deref().unwrap_or("slack") {
             "slack" => {
                 let text = raw.template.ok_or_else(|| {

@@ -14,7 +14,7 @@ pub mod source;
 
 pub use error::ConfigError;
 pub use project::{project_from_env, ENV_PROJECT};
-pub use section::{non_empty, parse_section, Section, JOBS};
+pub use section::{event_names, non_empty, parse_section, Section, JOBS};
 pub use source::{source_from_env, ENV_CONFIG_PATH, ENV_CONFIG_TOML};
 
 use crate::destination::{Destination, RawDestination, TopicName};

@@ -51,6 +51,32 @@ pub fn non_empty(key: impl Into<String>, value: String) -> Result<String, Config
     }
 }
 
+/// A push job's `events` (`notify.events`, `enrich.events`): the `event_name`
+/// attributes it acts on; absent: every event (an empty list). A list given
+/// empty is refused — it would read as "none" to whoever wrote it, and mean
+/// every event — and so is a blank name. `verb` says what the job does
+/// ("notify", "enrich") in the message.
+pub fn event_names(
+    key: &str,
+    verb: &str,
+    events: Option<Vec<String>>,
+) -> Result<Vec<String>, ConfigError> {
+    if events.as_ref().is_some_and(Vec::is_empty) {
+        return Err(ConfigError::invalid(
+            key,
+            format!("must list at least one event_name (leave it out to {verb} every event)"),
+        ));
+    }
+    let events = events.unwrap_or_default();
+    if let Some(i) = events.iter().position(|e| e.trim().is_empty()) {
+        return Err(ConfigError::invalid(
+            format!("{key}[{i}]"),
+            "must not be empty",
+        ));
+    }
+    Ok(events)
+}
+
 /// Parses a function's own section (`[counters]`, `[dashboard]`, `[dev]`) into its
 /// raw settings; unknown keys and wrong types are errors naming the section.
 pub fn parse_section<T: serde::de::DeserializeOwned>(
