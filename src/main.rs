@@ -130,8 +130,9 @@ fn run_schema(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // The types need no HERMES_HASH_KEY: an `hmac` value is a digest string either way.
-    let config = match Config::from_env_without_hash_key() {
+    // The types need no HERMES_HASH_KEY (an `hmac` value is a digest string
+    // either way) and no project (topic names are not in a table's schema).
+    let config = match Config::from_env_for_shape("project") {
         Ok(config) => config,
         Err(e) => {
             eprintln!("hermes schema: {e}");

@@ -122,7 +122,7 @@ pub enum Table {
 /// Why there is no schema to print; each is a usage or configuration error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TableError {
-    #[error("unknown destination \"{name}\" (the configuration has: {known})")]
+    #[error("unknown destination \"{name}\" (the configuration's destinations: {known})")]
     UnknownDestination { name: String, known: String },
     #[error("the configuration has no [enrich] section: there are no enriched events")]
     NoEnrich,
@@ -236,18 +236,25 @@ pub fn schema(config: &Config, table: &Table) -> Result<Vec<Column>, TableError>
 }
 
 fn find<'c>(config: &'c Config, name: &str) -> Result<&'c Destination, TableError> {
+    let known = || {
+        let names: Vec<&str> = config
+            .destinations
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect();
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
     config
         .destinations
         .iter()
         .find(|d| d.name == name)
         .ok_or_else(|| TableError::UnknownDestination {
             name: name.to_string(),
-            known: config
-                .destinations
-                .iter()
-                .map(|d| d.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            known: known(),
         })
 }
 
