@@ -97,3 +97,13 @@ output "notify_push_subscription" {
   description = "The filtered push subscription feeding the notify function, or null when notify is off."
   value       = local.notify_enabled ? google_pubsub_subscription.notify_push[0].id : null
 }
+
+output "warehouse_tables" {
+  description = "Warehouse table id -> project.dataset.table of the typed table and of its one-row-per-event view (<table>_unique); empty when the warehouse is off."
+  value = {
+    for id, table in google_bigquery_table.warehouse : id => {
+      table = "${table.project}.${table.dataset_id}.${table.table_id}"
+      view  = "${google_bigquery_table.warehouse_unique[id].project}.${google_bigquery_table.warehouse_unique[id].dataset_id}.${google_bigquery_table.warehouse_unique[id].table_id}"
+    }
+  }
+}

@@ -144,6 +144,7 @@ FUNCTIONS = {
     "max": lambda *xs: max(xs),
     "min": lambda *xs: min(xs),
     "merge": lambda *ms: {k: v for m in ms for k, v in m.items()},
+    "distinct": lambda xs: list(dict.fromkeys(xs)),
     "lower": lambda s: s.lower(),
     "trimspace": lambda s: s.strip(),
     "replace": _replace,
@@ -446,6 +447,11 @@ class Module:
                     args = args[:-1] + list(args[-1])
             if fname == "can":
                 raise Unsupported("can() is handled by the caller")
+            if fname in ("file", "fileexists"):
+                # relative to the module's directory, as path.module reads "."
+                path = Path(args[0])
+                path = path if path.is_absolute() else self.directory / path
+                return path.is_file() if fname == "fileexists" else path.read_text()
             if fname not in FUNCTIONS:
                 raise Unsupported(f"function {fname}()")
             return FUNCTIONS[fname](*args)
