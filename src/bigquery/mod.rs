@@ -496,7 +496,8 @@ fn drop_empty_records(columns: &mut Vec<Column>) {
 pub fn bad_row_columns() -> Vec<Column> {
     let s = |name: &str| Column::new(name, Type::String, Mode::Nullable);
     vec![
-        Column::new("event", Type::Json, Mode::Required),
+        // NULLABLE: a request's array may hold a null where an event belongs.
+        Column::new("event", Type::Json, Mode::Nullable),
         Column::record(
             "errors",
             Mode::Repeated,
