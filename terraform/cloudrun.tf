@@ -1,4 +1,4 @@
-# The three functions on Cloud Run (v2 API). All scale to zero; CPU is only
+# The functions on Cloud Run (v2 API). All scale to zero; CPU is only
 # allocated while a request is being served.
 
 locals {
@@ -101,10 +101,13 @@ resource "google_cloud_run_v2_service_iam_member" "ingest_public" {
   member   = "allUsers"
 }
 
-# --- counters, dashboard and notify: private -----------------------------------
+# --- counters, dashboard, notify and enrich: private ------------------------------
 # One resource for all: they differ only in the values below. Service name,
 # container name and binary are hermes-<key>, <key>, /usr/local/bin/hermes-<key>;
 # `secrets` maps an environment variable to the Secret Manager secret it reads.
+# Optional keys, read with lookup() (enrich's geo file): `env` (more plain
+# environment variables), `volumes` (name -> read-only Cloud Storage bucket and
+# mount path) and `execution_environment`.
 
 locals {
   private_services = merge({
@@ -147,6 +150,23 @@ locals {
       timeout = "60s"
       secrets = { HERMES_NOTIFY_WEBHOOK_URL = "hermes-notify-webhook-url" }
     }
+    } : {}, local.enrich_enabled ? {
+    # Optional (enrich.tf): only the push identity may invoke it.
+    enrich = {
+      description      = "Hermes enrich: Pub/Sub push target that joins Firestore documents, the device and the place into events and republishes them."
+      ingress          = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+      custom_audiences = [var.enrich_push_audience]
+      image            = coalesce(var.enrich_image, var.counters_image)
+      concurrency      = 40
+      # Matches the push subscription's ack deadline.
+      timeout = "60s"
+      secrets = {}
+      # [enrich.geo] database_env names this variable; the file is the mounted object.
+      env     = local.enrich_geo_enabled ? { HERMES_GEO_DB = local.enrich_geo_path } : {}
+      volumes = local.enrich_geo_enabled ? { geo = { bucket = var.enrich_geo_bucket, mount_path = local.enrich_geo_mount } } : {}
+      # Cloud Storage volumes need the second generation execution environment.
+      execution_environment = local.enrich_geo_enabled ? "EXECUTION_ENVIRONMENT_GEN2" : null
+    }
   } : {})
 }
 
@@ -164,16 +184,37 @@ resource "google_cloud_run_v2_service" "private" {
     service_account                  = google_service_account.this[each.key].email
     max_instance_request_concurrency = each.value.concurrency
     timeout                          = each.value.timeout
+    execution_environment            = lookup(each.value, "execution_environment", null)
 
     scaling {
       min_instance_count = 0
       max_instance_count = var.max_instances[each.key]
     }
 
+    # Read-only: the function only reads the files (enrich's .mmdb).
+    dynamic "volumes" {
+      for_each = lookup(each.value, "volumes", {})
+      content {
+        name = volumes.key
+        gcs {
+          bucket    = volumes.value.bucket
+          read_only = true
+        }
+      }
+    }
+
     containers {
       name    = each.key
       image   = each.value.image
       command = ["/usr/local/bin/hermes-${each.key}"]
+
+      dynamic "volume_mounts" {
+        for_each = lookup(each.value, "volumes", {})
+        content {
+          name       = volume_mounts.key
+          mount_path = volume_mounts.value.mount_path
+        }
+      }
 
       ports {
         container_port = 8080
@@ -190,6 +231,14 @@ resource "google_cloud_run_v2_service" "private" {
 
       dynamic "env" {
         for_each = local.common_env
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+
+      dynamic "env" {
+        for_each = lookup(each.value, "env", {})
         content {
           name  = env.key
           value = env.value
@@ -234,5 +283,7 @@ resource "google_cloud_run_v2_service" "private" {
     google_firestore_database.default,
     google_secret_manager_secret_version.notify_webhook,
     google_secret_manager_secret_iam_member.notify_secret_accessor,
+    google_pubsub_topic_iam_member.enrich_publisher,
+    google_storage_bucket_iam_member.enrich_geo_reader,
   ]
 }

@@ -73,5 +73,51 @@ locals {
         "",
       ],
     ) : [],
+    # Enrich's section: its keys, then its sub-tables (TOML puts a table's own
+    # keys before them). Optional keys are left out, so enrich's defaults apply.
+    local.enrich_enabled ? concat(
+      [
+        "[enrich]",
+        "output_topic = ${jsonencode(google_pubsub_topic.enrich_output[0].id)}",
+      ],
+      # Absent: every event (enrich refuses an empty list).
+      length(var.enrich_events) > 0 ? ["events = ${jsonencode(var.enrich_events)}"] : [],
+      var.enrich_received_at != null ? ["received_at = ${jsonencode(var.enrich_received_at)}"] : [],
+      [
+        "push_audience = ${jsonencode(var.enrich_push_audience)}",
+        "push_service_account = ${jsonencode(google_service_account.this["push"].email)}",
+        "",
+      ],
+      var.enrich_user_agent != null ? [
+        "[enrich.user_agent]",
+        "from = ${jsonencode(var.enrich_user_agent.from)}",
+        "into = ${jsonencode(var.enrich_user_agent.into)}",
+        "",
+      ] : [],
+      # The variable the service's environment sets to the mounted file (cloudrun.tf).
+      local.enrich_geo_enabled ? [
+        "[enrich.geo]",
+        "from = ${jsonencode(var.enrich_geo.from)}",
+        "into = ${jsonencode(var.enrich_geo.into)}",
+        "database_env = ${jsonencode("HERMES_GEO_DB")}",
+        "",
+      ] : [],
+      [
+        for l in var.enrich_lookups : concat(
+          [
+            "[[enrich.lookups]]",
+            "collection = ${jsonencode(l.collection)}",
+            "key = ${jsonencode(l.key)}",
+            "into = ${jsonencode(l.into)}",
+          ],
+          l.fields != null ? ["fields = ${jsonencode(l.fields)}"] : [],
+          [
+            "on_missing = ${jsonencode(l.on_missing)}",
+            "cache_ttl_secs = ${l.cache_ttl_secs}",
+            "",
+          ],
+        )
+      ],
+    ) : [],
   ]))
 }

@@ -19,12 +19,17 @@ locals {
     }
     push = {
       display_name = "Hermes push identity"
-      description  = "Identity in the OIDC tokens Pub/Sub sends with pushes to the counters (and notify) function."
+      description  = "Identity in the OIDC tokens Pub/Sub sends with pushes to the counters (and notify, enrich) function."
     }
     }, local.notify_enabled ? {
     notify = {
       display_name = "Hermes notify function"
       description  = "Reads its webhook URL secret and writes its redelivery markers to Firestore."
+    }
+    } : {}, local.enrich_enabled ? {
+    enrich = {
+      display_name = "Hermes enrich function"
+      description  = "Reads Firestore lookup documents and publishes enriched events to its output topic."
     }
   } : {})
 }
@@ -60,12 +65,17 @@ resource "google_secret_manager_secret_iam_member" "ingest_secret_accessor" {
 # --- counters and dashboard: Firestore ----------------------------------------
 
 # Function -> its Firestore role: counters writes, dashboard only reads, notify
-# writes its markers (Firestore grants no narrower role than per database).
+# writes its markers, enrich only reads its lookups (Firestore grants no
+# narrower role than per database).
 resource "google_project_iam_member" "datastore" {
-  for_each = merge({
-    counters  = "roles/datastore.user"
-    dashboard = "roles/datastore.viewer"
-  }, local.notify_enabled ? { notify = "roles/datastore.user" } : {})
+  for_each = merge(
+    {
+      counters  = "roles/datastore.user"
+      dashboard = "roles/datastore.viewer"
+    },
+    local.notify_enabled ? { notify = "roles/datastore.user" } : {},
+    local.enrich_enabled ? { enrich = "roles/datastore.viewer" } : {},
+  )
 
   project = var.project_id
   role    = each.value
@@ -73,6 +83,7 @@ resource "google_project_iam_member" "datastore" {
 }
 
 # --- the push identity: invoker of the counters service only ------------------
+# (and of notify and enrich when on: notify.tf, enrich.tf)
 
 resource "google_cloud_run_v2_service_iam_member" "counters_push_invoker" {
   name     = google_cloud_run_v2_service.private["counters"].name

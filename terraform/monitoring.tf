@@ -1,7 +1,7 @@
 # Pipeline health the Google Cloud way: log-based metrics from the functions'
 # JSON log lines, a Cloud Monitoring dashboard of them, and alert policies on
-# dead-lettered messages, on the tag failure rate, on the quarantine rate and
-# on lost bad rows.
+# dead-lettered messages, on the tag failure rate, on the quarantine rate, on
+# lost bad rows and (with enrich on) on enrich's failure rate.
 #
 # Every metric selects lines by their `metric` field and reads the fields
 # named below (README, "Monitoring"). terraform/tests/log_fields.json lists the
@@ -24,6 +24,9 @@ locals {
     quarantined  = "logging_googleapis_com:user_hermes_ingest_events_quarantined_sum"
     lost         = "logging_googleapis_com:user_hermes_ingest_quarantine_failed_sum"
   }
+
+  # Enrich's messages, by outcome (a separate name: the metric exists only with enrich on).
+  enrich_promql = "logging_googleapis_com:user_hermes_enrich_messages"
 
   # Messages waiting on a pull subscription (Pub/Sub's own metric).
   undelivered_filter = "metric.type=\"pubsub.googleapis.com/subscription/num_undelivered_messages\" AND resource.type=\"pubsub_subscription\""
@@ -251,6 +254,35 @@ resource "google_logging_metric" "counters_messages" {
   depends_on = [google_project_service.this]
 }
 
+# Enrich's messages by outcome, from the push kit's line per message (the same
+# line as counters_message: `<job>_message` with outcome, job, message_id).
+# `retry` (a Firestore read or the publish failed: redelivered) and `poison`
+# (dead-lettered after 5 attempts) are the kit's own outcomes.
+resource "google_logging_metric" "enrich_messages" {
+  count = local.enrich_enabled ? 1 : 0
+
+  name        = "hermes_enrich_messages"
+  description = "Messages the enrich function handled, by outcome."
+  filter      = "${local.log_filter_base} AND jsonPayload.metric=\"enrich_message\""
+  label_extractors = {
+    outcome = "EXTRACT(jsonPayload.outcome)"
+  }
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+
+    labels {
+      key         = "outcome"
+      value_type  = "STRING"
+      description = "The enrich job's outcome, or skipped_preview, poison or retry."
+    }
+  }
+
+  depends_on = [google_project_service.this]
+}
+
 # ---- dashboard ------------------------------------------------------------------------
 
 # Each chart is a PromQL query or a Cloud Monitoring time series filter, written
@@ -288,6 +320,7 @@ locals {
           }
         }
       },
+      { title = "Enrich messages / s, by outcome", on = local.enrich_enabled, query = { prometheusQuery = "sum by (outcome) (rate(${local.enrich_promql}[5m]))" } },
     ] : c if c.on
   ]
 }
@@ -430,4 +463,34 @@ resource "google_monitoring_alert_policy" "quarantine_failed" {
   }
 
   depends_on = [google_logging_metric.quarantine_failed]
+}
+
+# Enrich's messages answered for redelivery (retry) or refused (poison) over
+# all its messages, over 10 minutes: a lookup collection it may not read, an
+# output topic it may not publish to, or events a lookup with on_missing =
+# "fail" refuses. A message failing 5 times reaches the dead-letter alert too;
+# this one fires earlier, and on failures a later attempt recovers from.
+resource "google_monitoring_alert_policy" "enrich_failure_rate" {
+  count = local.enrich_enabled ? 1 : 0
+
+  display_name          = "Hermes: enrich failure rate"
+  combiner              = "OR"
+  notification_channels = var.notification_channels
+  severity              = "WARNING"
+
+  conditions {
+    display_name = "Enrich retries and poison messages above ${format("%.4g", var.enrich_failure_rate_threshold * 100)}% of its messages"
+
+    condition_prometheus_query_language {
+      query    = "sum(rate(${local.enrich_promql}{outcome=~\"retry|poison\"}[10m])) / clamp_min(sum(rate(${local.enrich_promql}[10m])), 1e-9) > ${var.enrich_failure_rate_threshold}"
+      duration = "300s"
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Enrich failed on a share of its messages. Its lines `metric=enrich_message` with `outcome=retry` or `outcome=poison` give the `error`: check that `hermes-enrich` may read Firestore (`roles/datastore.viewer`) and publish to `${google_pubsub_topic.enrich_output[0].name}`, and the lookups' `on_missing`. Poison messages wait on `${google_pubsub_subscription.dead_letter.name}`."
+  }
+
+  depends_on = [google_logging_metric.enrich_messages]
 }

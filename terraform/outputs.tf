@@ -107,3 +107,18 @@ output "warehouse_tables" {
     }
   }
 }
+
+output "enrich_url" {
+  description = "URL of the private enrich function (its push subscription's endpoint), or null when enrich is off."
+  value       = local.enrich_enabled ? google_cloud_run_v2_service.private["enrich"].uri : null
+}
+
+output "enrich_output_topic" {
+  description = "Topic enrich publishes the enriched events to (attribute hermes_enriched = \"true\"; no subscription yet, the topic keeps them 7 days), or null when enrich is off."
+  value       = local.enrich_enabled ? google_pubsub_topic.enrich_output[0].id : null
+}
+
+output "enrich_push_subscription" {
+  description = "The push subscription feeding the enrich function, or null when enrich is off."
+  value       = local.enrich_enabled ? google_pubsub_subscription.enrich_push[0].id : null
+}

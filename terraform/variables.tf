@@ -222,12 +222,14 @@ variable "max_instances" {
     counters  = optional(number, 5)
     dashboard = optional(number, 2)
     notify    = optional(number, 3)
+    enrich    = optional(number, 5)
   })
   default = {
     ingest    = 10
     counters  = 5
     dashboard = 2
     notify    = 3
+    enrich    = 5
   }
 
   validation {
@@ -392,6 +394,188 @@ variable "notify_push_audience" {
   validation {
     condition     = length(var.notify_push_audience) > 0 && !can(regex("\\s", var.notify_push_audience))
     error_message = "notify_push_audience must be a non-empty string without whitespace."
+  }
+}
+
+# --- enrich (optional) ------------------------------------------------------------
+
+variable "enrich_enabled" {
+  description = "Deploy the optional enrich function: it joins Firestore documents (enrich_lookups), the device (enrich_user_agent) and the place (enrich_geo) into each event of enrich_destination's topic and publishes the enriched copy to enrich_output_topic."
+  type        = bool
+  default     = false
+}
+
+variable "enrich_image" {
+  description = "Container image of the enrich function (must contain /usr/local/bin/hermes-enrich). Null: counters_image (the project's Dockerfile builds every function into one image)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.enrich_image == null ? true : can(regex("^[a-z0-9][a-z0-9.-]*(:[0-9]+)?/[^\\s]+$", var.enrich_image))
+    error_message = "enrich_image must be a full image reference such as europe-west1-docker.pkg.dev/my-project/hermes/hermes:v1."
+  }
+}
+
+variable "enrich_destination" {
+  description = "The destination (a key of destinations) whose topic enrich's push subscription reads; it should carry whole events (the README's `events`), as for notify."
+  type        = string
+  default     = "events"
+}
+
+variable "enrich_output_topic" {
+  description = "[enrich] output_topic: id of the topic Terraform creates for the enriched events (attribute hermes_enriched = \"true\"). It must not be a destination's topic: enrich would read its own output again."
+  type        = string
+  default     = "hermes-events-enriched"
+
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9._~%+-]{2,254}$", var.enrich_output_topic)) && !startswith(lower(var.enrich_output_topic), "goog")
+    error_message = "enrich_output_topic is a Pub/Sub topic id: 3-255 characters, starting with a letter, of letters, digits and - _ . ~ + %, not starting with \"goog\"."
+  }
+}
+
+variable "enrich_events" {
+  description = "[enrich] events, and the push subscription's filter on attributes.event_name: only these events reach enrich (empty: every event, no filter)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.enrich_events : can(regex("^[A-Za-z0-9_.-]+$", e))])
+    error_message = "enrich_events must be event names of letters, digits, _, . and -."
+  }
+}
+
+variable "enrich_received_at" {
+  description = "[enrich] received_at: the dotted path that receives the message's publish time (e.g. \"received_at\"). Null: not written."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.enrich_received_at == null ? true : can(regex("^[^.]+(\\.[^.]+)*$", var.enrich_received_at))
+    error_message = "enrich_received_at must be a dotted path (a.b.0.c, no empty segment) such as received_at or meta.received_at."
+  }
+}
+
+variable "enrich_lookups" {
+  description = <<-EOT
+    [[enrich.lookups]]: Firestore documents joined into each event (at most 16, all read in one
+    batchGet per message). Per lookup: `collection` (the collection id), `key` (the dotted path of
+    the event whose value is the document id), `into` (where the document goes), `fields` (the
+    fields copied; null = every field), `on_missing` (`skip`, `null` or `fail`: a missing document
+    leaves the event as it is, writes null, or makes the message poison) and `cache_ttl_secs` (how
+    long a document is kept in memory, 0 = read every time).
+  EOT
+  type = list(object({
+    collection     = string
+    key            = string
+    into           = string
+    fields         = optional(list(string))
+    on_missing     = optional(string, "skip")
+    cache_ttl_secs = optional(number, 60)
+  }))
+  default = []
+
+  validation {
+    condition     = length(var.enrich_lookups) <= 16
+    error_message = "enrich_lookups may hold at most 16 lookups (one Firestore read per message holds them all)."
+  }
+
+  validation {
+    condition = alltrue([
+      for l in var.enrich_lookups :
+      can(regex("^[^/\\s]+$", l.collection)) && !can(regex("^__.*__$", l.collection)) && l.collection != "." && l.collection != ".."
+    ])
+    error_message = "Each enrich_lookups collection must be a Firestore collection id (no /, not . or .., not __name__)."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for l in var.enrich_lookups : [
+        for p in [l.key, l.into] : can(regex("^[^.]+(\\.[^.]+)*$", p))
+      ]
+    ]))
+    error_message = "Each enrich_lookups key and into must be a dotted path (a.b.0.c, no empty segment) such as user_id or customer.profile."
+  }
+
+  validation {
+    condition     = alltrue([for l in var.enrich_lookups : contains(["skip", "null", "fail"], l.on_missing)])
+    error_message = "enrich_lookups on_missing must be \"skip\", \"null\" or \"fail\"."
+  }
+
+  validation {
+    condition     = alltrue([for l in var.enrich_lookups : l.cache_ttl_secs >= 0 && l.cache_ttl_secs <= 86400 && floor(l.cache_ttl_secs) == l.cache_ttl_secs])
+    error_message = "enrich_lookups cache_ttl_secs must be a whole number of seconds from 0 to 86400."
+  }
+}
+
+variable "enrich_user_agent" {
+  description = "[enrich.user_agent]: the device parsed from the user agent string at `from` (a dotted path), written under `into`. Null: no device."
+  type = object({
+    from = string
+    into = string
+  })
+  default = null
+
+  validation {
+    condition     = var.enrich_user_agent == null ? true : alltrue([for p in [var.enrich_user_agent.from, var.enrich_user_agent.into] : can(regex("^[^.]+(\\.[^.]+)*$", p))])
+    error_message = "enrich_user_agent from and into must be dotted paths such as user_agent and device."
+  }
+}
+
+variable "enrich_geo" {
+  description = "[enrich.geo]: the place of the IP address at `from` (a dotted path), written under `into`, looked up in the .mmdb file enrich_geo_bucket/enrich_geo_object. Null: no place."
+  type = object({
+    from = string
+    into = string
+  })
+  default = null
+
+  validation {
+    condition     = var.enrich_geo == null ? true : alltrue([for p in [var.enrich_geo.from, var.enrich_geo.into] : can(regex("^[^.]+(\\.[^.]+)*$", p))])
+    error_message = "enrich_geo from and into must be dotted paths such as ip_override and geo."
+  }
+}
+
+variable "enrich_geo_bucket" {
+  description = "Cloud Storage bucket (its name, without gs://) holding the MaxMind-format .mmdb file for enrich_geo (GeoLite2 City or DB-IP Lite, downloaded under your own licence: README). Mounted read-only into the enrich service. Null: no geo."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.enrich_geo_bucket == null ? true : can(regex("^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$", var.enrich_geo_bucket))
+    error_message = "enrich_geo_bucket must be a bucket name (lowercase letters, digits, -, _ and .), without gs://."
+  }
+}
+
+variable "enrich_geo_object" {
+  description = "Object name of the .mmdb file in enrich_geo_bucket, e.g. GeoLite2-City.mmdb or geo/dbip-city-lite.mmdb. Null: no geo."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.enrich_geo_object == null ? true : can(regex("^[^/\\s][^\\s]*\\.mmdb$", var.enrich_geo_object)) && !can(regex("(^|/)\\.\\.?(/|$)", var.enrich_geo_object))
+    error_message = "enrich_geo_object must be the object name of an .mmdb file in the bucket (no leading /, no . or .. segments), e.g. GeoLite2-City.mmdb."
+  }
+}
+
+variable "enrich_push_audience" {
+  description = "OIDC audience of enrich's push tokens, distinct from push_audience and notify_push_audience so a token for one service is refused by the others."
+  type        = string
+  default     = "hermes-enrich"
+
+  validation {
+    condition     = length(var.enrich_push_audience) > 0 && !can(regex("\\s", var.enrich_push_audience))
+    error_message = "enrich_push_audience must be a non-empty string without whitespace."
+  }
+}
+
+variable "enrich_failure_rate_threshold" {
+  description = "Share of enrich's messages (0-1) answered for redelivery or refused as poison over 10 minutes above which the enrich failure alert fires."
+  type        = number
+  default     = 0.05
+
+  validation {
+    condition     = var.enrich_failure_rate_threshold > 0 && var.enrich_failure_rate_threshold < 1
+    error_message = "enrich_failure_rate_threshold must be between 0 and 1 (exclusive)."
   }
 }
 

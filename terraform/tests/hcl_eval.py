@@ -145,6 +145,8 @@ FUNCTIONS = {
     "min": lambda *xs: min(xs),
     "merge": lambda *ms: {k: v for m in ms for k, v in m.items()},
     "distinct": lambda xs: list(dict.fromkeys(xs)),
+    # lookup(map, key, default): an object without the key gives the default
+    "lookup": lambda m, k, *default: m[k] if k in m else default[0],
     "lower": lambda s: s.lower(),
     "trimspace": lambda s: s.strip(),
     "replace": _replace,

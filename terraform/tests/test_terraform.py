@@ -74,7 +74,7 @@ def rendered_config(m: Module) -> dict:
 def test_module_has_the_expected_files():
     names = {p.name for p in TF_FILES}
     for required in ("versions.tf", "variables.tf", "outputs.tf", "apis.tf", "pubsub.tf",
-                     "firestore.tf", "iam.tf", "secrets.tf", "cloudrun.tf"):
+                     "firestore.tf", "iam.tf", "secrets.tf", "cloudrun.tf", "notify.tf", "enrich.tf"):
         assert required in names
     assert (TF_DIR / "terraform.tfvars.example").is_file()
     assert (TF_DIR / "README.md").is_file()
@@ -204,6 +204,12 @@ def test_checkov_reports_no_failed_check(extras, tmp_path):
             'enable_bigquery_archive = true\npreview_token_enabled = true\nwarehouse_enabled = true\n'
             'notify_enabled = true\nnotify_webhook_secret = "https://hooks.example.com/T0/B0/x"\n'
             'dashboard_invokers = ["user:me@example.com"]\n'
+            # enrich with every part: the filter, a lookup, the device, the geo volume
+            'enrich_enabled = true\nenrich_events = ["purchase"]\nenrich_received_at = "received_at"\n'
+            'enrich_lookups = [{ collection = "customers", key = "user_id", into = "customer" }]\n'
+            'enrich_user_agent = { from = "user_agent", into = "device" }\n'
+            'enrich_geo = { from = "ip_override", into = "geo" }\n'
+            'enrich_geo_bucket = "my-geo-bucket"\nenrich_geo_object = "GeoLite2-City.mmdb"\n'
             + "".join(f'{k}_image = "{SAMPLE[k + "_image"]}"\n' for k in ("ingest", "counters", "dashboard"))
         )
         args = ["--var-file", str(var_file)]
@@ -473,7 +479,7 @@ def _grants(m: Module):
     for inst in m.all_instances():
         if not inst.rtype.endswith("_iam_member"):
             continue
-        target = next((inst[k] for k in ("topic", "subscription", "secret_id", "project", "service_account_id", "table_id")
+        target = next((inst[k] for k in ("topic", "subscription", "secret_id", "project", "service_account_id", "table_id", "bucket")
                        if inst.has(k)), None)
         if inst.rtype == "google_cloud_run_v2_service_iam_member":
             target = inst["name"]
@@ -518,7 +524,10 @@ def test_functions_have_least_privilege_on_firestore(mod):
 
 def test_no_basic_or_admin_roles(mod):
     m = Module(TF_DIR, {**SAMPLE, "enable_bigquery_archive": True, "preview_token_enabled": True,
-                        "preview_bearer_token": "p", "dashboard_invokers": ["group:a@example.com"]})
+                        "preview_bearer_token": "p", "dashboard_invokers": ["group:a@example.com"],
+                        "notify_enabled": True, "notify_webhook_secret": "https://hooks.example.com/x",
+                        "enrich_enabled": True, "enrich_geo": {"from": "ip", "into": "geo"},
+                        "enrich_geo_bucket": "geo-bucket", "enrich_geo_object": "GeoLite2-City.mmdb"})
     for g in _grants(m):
         assert g[2] not in ("roles/owner", "roles/editor", "roles/viewer"), g
         assert not g[2].endswith(".admin"), g

@@ -26,6 +26,7 @@ pub mod discovery;
 pub mod emulator;
 pub mod faults;
 pub mod federation;
+pub mod geo;
 pub mod loopback;
 pub mod oidc;
 pub mod paths;
