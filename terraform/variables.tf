@@ -615,7 +615,7 @@ variable "quarantine_rate_threshold" {
 # --- warehouse ----------------------------------------------------------------------
 
 variable "warehouse_enabled" {
-  description = "The warehouse (README, \"The warehouse\"): a typed BigQuery table per destination in warehouse_destinations, plus the quarantine's bad rows when quarantine_enabled, each written by a Pub/Sub BigQuery subscription that uses the table's schema, with a view per table keeping one row per hermes_event_id."
+  description = "The warehouse (README, \"The warehouse\"): a typed BigQuery table per destination in warehouse_destinations, plus the quarantine's bad rows when quarantine_enabled and the enriched events when enrich_enabled, each written by a Pub/Sub BigQuery subscription that uses the table's schema, with a view per table keeping one row per hermes_event_id."
   type        = bool
   default     = false
 }
@@ -631,8 +631,8 @@ variable "warehouse_destinations" {
   }
 
   validation {
-    condition     = !contains([for name in var.warehouse_destinations : replace(name, "/[^A-Za-z0-9_]/", "_")], "bad_rows")
-    error_message = "bad_rows is the quarantine's warehouse table: no destination's table may take that id."
+    condition     = length(setintersection([for name in var.warehouse_destinations : replace(name, "/[^A-Za-z0-9_]/", "_")], ["bad_rows", "enriched"])) == 0
+    error_message = "bad_rows and enriched are the quarantine's and the enriched events' warehouse tables: no destination's table may take those ids."
   }
 }
 

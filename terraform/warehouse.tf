@@ -1,6 +1,7 @@
 # The warehouse (README, "The warehouse"; on with var.warehouse_enabled): one
 # typed BigQuery table per destination in var.warehouse_destinations, plus the
-# quarantine's bad rows when the quarantine is on, each written by a Pub/Sub
+# quarantine's bad rows when the quarantine is on and the enriched events when
+# enrich is on (enrich.tf's output topic), each written by a Pub/Sub
 # BigQuery subscription that uses the table's schema (use_table_schema: each
 # field of a message's JSON lands in the column of its name), writes the
 # message's metadata (subscription_name, message_id, publish_time,
@@ -12,7 +13,8 @@
 # Where the schemas come from: `hermes schema bigquery` prints them from the
 # Hermes configuration itself (the same code ingest runs), and they are
 # committed as JSON files under warehouse/ (one per destination, quarantine.json
-# for the bad rows), read here with file(). Committed files rather than an
+# for the bad rows, enriched.json for the enriched events), read here with
+# file(). Committed files rather than an
 # `external` data source running the hermes binary at plan time: terraform then
 # needs neither a built hermes nor another provider where it runs, and a schema
 # change shows up as a reviewed diff of a file before it changes a table. The
@@ -45,7 +47,27 @@ locals {
         description = "The quarantine's bad rows: events the schema or a destination refused for good (README, \"Nothing lost\")."
       }
     } : {},
+    local.enrich_enabled ? {
+      enriched = {
+        source      = var.enrich_output_topic
+        topic       = google_pubsub_topic.enrich_output[0].id
+        schema_file = "${local.warehouse_schema_dir}/enriched.json"
+        description = "The enriched events (the enrich function's output): what ${var.enrich_destination} publishes plus the enriched fields (README, \"The warehouse\")."
+      }
+    } : {},
   ) : {}
+
+  # The top-level keys the enrich function writes: each must be a column of
+  # the enriched table's schema file, or drop_unknown_fields would silently
+  # drop what enrich added (a file written before the enrichment was).
+  warehouse_enrich_keys = [
+    for path in concat(
+      var.enrich_received_at == null ? [] : [var.enrich_received_at],
+      [for l in var.enrich_lookups : l.into],
+      var.enrich_user_agent == null ? [] : [var.enrich_user_agent.into],
+      local.enrich_geo_enabled ? [var.enrich_geo.into] : [],
+    ) : split(".", path)[0]
+  ]
 
   # BigQuery's time partitions expire after this many milliseconds; null: never.
   warehouse_partition_expiration_ms = var.warehouse_partition_expiration_days == null ? null : var.warehouse_partition_expiration_days * 86400000
@@ -107,7 +129,11 @@ resource "google_bigquery_table" "warehouse" {
   lifecycle {
     precondition {
       condition     = fileexists(each.value.schema_file)
-      error_message = "No table schema for ${each.value.source}: write it with `hermes schema bigquery --destination ${each.value.source} > ${each.value.schema_file}` (the quarantine's: --quarantine), with HERMES_CONFIG_TOML set to this module's hermes_config_toml output (README, \"The warehouse\")."
+      error_message = "No table schema for ${each.value.source}: write it with `hermes schema bigquery --destination ${each.value.source} > ${each.value.schema_file}` (the quarantine's: --quarantine; the enriched events': --enrich --destination ${var.enrich_destination}), with HERMES_CONFIG_TOML set to this module's hermes_config_toml output (README, \"The warehouse\")."
+    }
+    precondition {
+      condition     = each.key != "enriched" || !fileexists(each.value.schema_file) || alltrue([for key in local.warehouse_enrich_keys : contains([for c in jsondecode(file(each.value.schema_file)) : c.name], key)])
+      error_message = "The enriched table's schema file lacks a column the enrich function writes (${join(", ", local.warehouse_enrich_keys)}): write it again with `hermes schema bigquery --enrich --destination ${var.enrich_destination} > ${each.value.schema_file}` (README, \"The warehouse\")."
     }
     precondition {
       condition     = each.value.topic != null

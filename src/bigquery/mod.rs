@@ -12,8 +12,8 @@
 //! the columns come from the [`Config`] ingest runs with (its schema, each
 //! destination's mapping and `_int` / `_num` conversions, its transforms); the
 //! only types stated here are those no configuration states — GA4's
-//! e-commerce parameters, the Pub/Sub metadata columns and the enrichments'
-//! fixed shapes.
+//! e-commerce parameters and the Pub/Sub metadata columns; the device and the
+//! place are read from hermes-enrich's own output.
 //!
 //! How JSON values land in the columns (Google's rules for a BigQuery
 //! subscription that uses the table schema,
@@ -520,33 +520,58 @@ pub fn bad_row_columns() -> Vec<Column> {
     ]
 }
 
-/// The device `[enrich.user_agent]` writes under its `into`.
-pub const DEVICE: &[(&str, Type)] = &[
-    ("browser", Type::String),
-    ("browser_version", Type::String),
-    ("os", Type::String),
-    ("os_version", Type::String),
-    ("device_type", Type::String),
-    ("is_bot", Type::Boolean),
-];
+/// The columns of an object an enrichment writes, read from hermes-enrich's
+/// own JSON of a fully known value: its strings STRING, its booleans
+/// BOOLEAN, its numbers FLOAT, anything else (a field a later version adds
+/// and the sample leaves null) JSON.
+fn sample_columns(sample: &serde_json::Value) -> Vec<Column> {
+    use serde_json::Value;
+    let Value::Object(map) = sample else {
+        return Vec::new();
+    };
+    map.iter()
+        .map(|(name, value)| {
+            let ty = match value {
+                Value::String(_) => Type::String,
+                Value::Bool(_) => Type::Boolean,
+                Value::Number(_) => Type::Float,
+                _ => Type::Json,
+            };
+            Column::new(name, ty, Mode::Nullable)
+        })
+        .collect()
+}
 
-/// The place `[enrich.geo]` writes under its `into`.
-pub const PLACE: &[(&str, Type)] = &[
-    ("country", Type::String),
-    ("region", Type::String),
-    ("city", Type::String),
-];
+/// The device `[enrich.user_agent]` writes under its `into`
+/// (`{browser, browser_version, os, os_version, device_type, is_bot}`).
+pub fn device_columns() -> Vec<Column> {
+    let known = Some(String::new());
+    let device = hermes_enrich::device::Device {
+        browser: known.clone(),
+        browser_version: known.clone(),
+        os: known.clone(),
+        os_version: known,
+        ..Default::default()
+    };
+    sample_columns(&device.to_json())
+}
+
+/// The place `[enrich.geo]` writes under its `into` (`{country, region, city}`).
+pub fn place_columns() -> Vec<Column> {
+    let known = Some(String::new());
+    let place = hermes_enrich::place::Place {
+        country: known.clone(),
+        region: known.clone(),
+        city: known,
+    };
+    sample_columns(&place.to_json())
+}
 
 /// `base` plus what `[enrich]` writes: `received_at` (the RFC 3339 publish
 /// time), each lookup's document fields under its `into` (their types are
 /// the documents', which no configuration states: JSON), the device and the
 /// place. An enrichment replaces what the event had at its key.
 pub fn enriched_columns(mut base: Vec<Column>, enrich: &Enrich) -> Result<Vec<Column>, TableError> {
-    let fixed = |list: &[(&str, Type)]| -> Vec<Column> {
-        list.iter()
-            .map(|(n, t)| Column::new(n, *t, Mode::Nullable))
-            .collect()
-    };
     if let Some(path) = &enrich.received_at {
         place(
             &mut base,
@@ -572,14 +597,14 @@ pub fn enriched_columns(mut base: Vec<Column>, enrich: &Enrich) -> Result<Vec<Co
         place(
             &mut base,
             &ua.into,
-            Column::record("", Mode::Nullable, fixed(DEVICE)),
+            Column::record("", Mode::Nullable, device_columns()),
         )?;
     }
     if let Some(geo) = &enrich.geo {
         place(
             &mut base,
             &geo.into,
-            Column::record("", Mode::Nullable, fixed(PLACE)),
+            Column::record("", Mode::Nullable, place_columns()),
         )?;
     }
     Ok(base)

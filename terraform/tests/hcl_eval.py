@@ -145,6 +145,9 @@ FUNCTIONS = {
     "min": lambda *xs: min(xs),
     "merge": lambda *ms: {k: v for m in ms for k, v in m.items()},
     "distinct": lambda xs: list(dict.fromkeys(xs)),
+    "split": lambda sep, s: s.split(sep),
+    "jsondecode": lambda s: json.loads(s),
+    "setintersection": lambda *sets: sorted(set(sets[0]).intersection(*sets[1:])),
     # lookup(map, key, default): an object without the key gives the default
     "lookup": lambda m, k, *default: m[k] if k in m else default[0],
     "lower": lambda s: s.lower(),

@@ -1,5 +1,6 @@
 """Offline checks of the warehouse (terraform/warehouse.tf): the dataset, a
-typed table per chosen destination and one for the quarantine's bad rows,
+typed table per chosen destination, one for the quarantine's bad rows and one
+for the enriched events (when enrich is on),
 partitioned by publish_time with an expiry, each fed by a BigQuery
 subscription that uses the table's schema, writes the metadata, drops unknown
 fields and dead-letters; the service agent's grants on each table; the
@@ -137,9 +138,44 @@ def test_a_missing_schema_file_or_destination_fails_the_plan_with_the_command_to
     assert any("keys of destinations" in msg for msg in failed), failed
 
 
+ENRICH = {"enrich_enabled": True, "enrich_received_at": "received_at",
+          "enrich_user_agent": {"from": "user_agent", "into": "device"}}
+
+
+def test_the_enriched_events_get_a_table_on_enrichs_output_topic_when_enrich_is_on():
+    assert "enriched" not in _mod().resource("google_bigquery_table.warehouse")
+    m = _mod(enrich_enabled=True)
+    table = m.resource('google_bigquery_table.warehouse["enriched"]')
+    assert table["schema"] == (SCHEMA_DIR / "enriched.json").read_text()
+    assert all(ok for ok, _ in _preconditions(table))
+    sub = m.resource('google_pubsub_subscription.warehouse["enriched"]')
+    assert sub["topic"] == m.resource("google_pubsub_topic.enrich_output[0]")["id"]
+    assert sub.block("bigquery_config").arg("use_table_schema") is True
+    assert "enriched" in m.resource("google_bigquery_table.warehouse_unique")
+
+
+def test_an_enriched_schema_file_without_the_enrichments_fails_the_plan(tmp_path):
+    # The committed file is enrich's defaults (no enrichment): with a device
+    # and received_at configured, it lacks their columns, and the plan says so.
+    m = _mod(**ENRICH)
+    failed = [msg for ok, msg in _preconditions(m.resource('google_bigquery_table.warehouse["enriched"]')) if not ok]
+    assert len(failed) == 1 and "received_at, device" in failed[0], failed
+    assert "hermes schema bigquery --enrich --destination events" in failed[0]
+    # A file written for those settings passes.
+    for f in SCHEMA_DIR.glob("*.json"):
+        (tmp_path / f.name).write_text(f.read_text())
+    columns = json.loads((SCHEMA_DIR / "enriched.json").read_text())
+    columns += [{"name": "received_at", "type": "TIMESTAMP", "mode": "NULLABLE"},
+                {"name": "device", "type": "RECORD", "mode": "NULLABLE",
+                 "fields": [{"name": "browser", "type": "STRING", "mode": "NULLABLE"}]}]
+    (tmp_path / "enriched.json").write_text(json.dumps(columns))
+    m = _mod(**ENRICH, warehouse_schema_dir=str(tmp_path))
+    assert all(ok for ok, _ in _preconditions(m.resource('google_bigquery_table.warehouse["enriched"]')))
+
+
 @pytest.mark.parametrize("value,valid", [
     (["events"], True), (["events", "items-realtime"], True), (["a-b", "a_b"], False),
-    (["events", "events"], False), (["bad_rows"], False), (["bad-rows"], False),
+    (["events", "events"], False), (["bad_rows"], False), (["bad-rows"], False), (["enriched"], False),
 ])
 def test_warehouse_destinations_are_validated(value, valid):
     results = variable_validations(_mod(warehouse_destinations=value), "warehouse_destinations")
@@ -176,12 +212,15 @@ def _hermes_schema(config_toml: str, *args: str) -> str:
 
 
 def test_committed_schema_files_are_what_hermes_prints_for_the_generated_config():
-    # Every destination of the default variables (each may be chosen), and the bad rows.
-    m = Module(TF_DIR, {**SAMPLE, "warehouse_enabled": True})
+    # Every destination of the default variables (each may be chosen), the bad
+    # rows, and the enriched events of enrich's default variables.
+    m = Module(TF_DIR, {**SAMPLE, "warehouse_enabled": True, "enrich_enabled": True})
     config = m.local("hermes_config_toml")
+    assert "[enrich]" in config
     update = os.environ.get("HERMES_UPDATE_WAREHOUSE") == "1"
     expected = {f"{name}.json": ("--destination", name) for name in m.var("destinations")}
     expected["quarantine.json"] = ("--quarantine",)
+    expected["enriched.json"] = ("--enrich", "--destination", m.var("enrich_destination"))
     for file, args in expected.items():
         printed = _hermes_schema(config, *args)
         if update:
