@@ -267,8 +267,8 @@ variable "bigquery_dataset_id" {
   default     = "hermes"
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_]{1,1024}$", var.bigquery_dataset_id))
-    error_message = "bigquery_dataset_id may hold only letters, digits and underscores."
+    condition     = can(regex("^[A-Za-z0-9_]+$", var.bigquery_dataset_id)) && length(var.bigquery_dataset_id) <= 1024
+    error_message = "bigquery_dataset_id may hold only letters, digits and underscores (1 to 1,024 of them)."
   }
 }
 
@@ -642,8 +642,8 @@ variable "warehouse_dataset_id" {
   default     = "hermes_warehouse"
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_]{1,1024}$", var.warehouse_dataset_id))
-    error_message = "warehouse_dataset_id may hold only letters, digits and underscores."
+    condition     = can(regex("^[A-Za-z0-9_]+$", var.warehouse_dataset_id)) && length(var.warehouse_dataset_id) <= 1024
+    error_message = "warehouse_dataset_id may hold only letters, digits and underscores (1 to 1,024 of them)."
   }
 }
 

@@ -100,9 +100,10 @@ resource "google_bigquery_dataset" "warehouse" {
 }
 
 # A column added to a schema file is added to the table in place (BigQuery
-# adds NULLABLE columns to an existing table); a column removed, renamed or
-# retyped makes the provider replace the table, losing its rows (README,
-# "The warehouse": export or copy first).
+# adds NULLABLE columns to an existing table), a removed top-level column is
+# dropped in place; a renamed or retyped column, or a field removed inside a
+# RECORD, makes the provider replace the table, losing its rows (README,
+# "The warehouse": copy it first; deletion_protection stops that apply).
 resource "google_bigquery_table" "warehouse" {
   for_each = local.warehouse_tables
 

@@ -102,7 +102,13 @@ def _tostr(v) -> str:
 
 
 def _re2(pattern: str) -> str:
-    return pattern  # the patterns used here mean the same in RE2 and Python
+    """The pattern for Python's re, refused where Go's RE2 (Terraform's)
+    refuses it: a repeat count above 1000 (`{1,1024}`) is an error there, so
+    can(regex(...)) is false for every value."""
+    for m in re.finditer(r"\{(\d+)(?:,(\d*))?\}", pattern):
+        if any(g and int(g) > 1000 for g in m.groups()):
+            raise ValueError(f"invalid repeat count in {m.group(0)} (RE2 allows at most 1000)")
+    return pattern  # otherwise the patterns used here mean the same in RE2 and Python
 
 
 def _replace(s, search, repl):

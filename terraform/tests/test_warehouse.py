@@ -182,6 +182,17 @@ def test_warehouse_destinations_are_validated(value, valid):
     assert results and all(ok for ok, _ in results) == valid
 
 
+@pytest.mark.parametrize("name", ["warehouse_dataset_id", "bigquery_dataset_id"])
+@pytest.mark.parametrize("value,valid", [
+    ("hermes_warehouse", True), ("x" * 1024, True), ("x" * 1025, False), ("a-b", False), ("", False),
+])
+def test_dataset_ids_are_validated_as_terraform_would(name, value, valid):
+    # Terraform's regex is Go's RE2, which refuses a repeat count over 1000
+    # ({1,1024}): such a rule fails for every value, the default included.
+    results = variable_validations(_mod(**{name: value}), name)
+    assert results and all(ok for ok, _ in results) == valid
+
+
 @pytest.mark.parametrize("value,valid", [(1, True), (425, True), (None, True), (0, False), (1.5, False)])
 def test_partition_expiry_is_validated(value, valid):
     results = variable_validations(_mod(warehouse_partition_expiration_days=value),
