@@ -12,7 +12,9 @@
 //!   REPEATED: a JSON array whose elements are not null (absent or null: empty);
 //! - STRING takes JSON strings; INTEGER JSON numbers that are integers in the
 //!   64-bit range; FLOAT JSON numbers; BOOLEAN JSON booleans; TIMESTAMP an RFC
-//!   3339 string or an integer of microseconds since the epoch; JSON any value;
+//!   3339 string or an integer of microseconds since the epoch; JSON any value
+//!   (as we read the pages; the Write API's Java client takes JSON columns as
+//!   strings of JSON text, README "Limits");
 //!   RECORD a JSON object, field by field;
 //! - with `write_metadata`, Pub/Sub fills `subscription_name`, `message_id`,
 //!   `publish_time` and `attributes` itself: a payload field of one of those
