@@ -6,6 +6,8 @@
 //!   and destinations, printing each error with its path.
 //! - `hermes validate --payloads FILE|-` prints, per event, what each destination
 //!   would receive (after its transforms), as decoded JSON.
+//! - `hermes schema bigquery --destination NAME | --quarantine | --enrich` prints
+//!   the BigQuery table schema of what lands in the warehouse (see `bigquery/`).
 
 use hermes_core::config::Config;
 use hermes_core::json::{Elements, Json};
@@ -14,6 +16,7 @@ use serde_json::{json, Value};
 use std::io::Read;
 use std::process::ExitCode;
 
+mod bigquery;
 mod dev;
 mod replay;
 
@@ -38,7 +41,15 @@ const USAGE: &str = concat!(
                            bad rows through the current HERMES_CONFIG with their original
                            hermes_event_id, dead letters to the topic they came from (or
                            TOPIC); acknowledges only what was republished; prints one
-                           summary line; exit 1 when some still fail"
+                           summary line; exit 1 when some still fail
+",
+    "  hermes schema bigquery --destination NAME | --quarantine | --enrich [--destination NAME]
+                           print the BigQuery table schema (a JSON array, as bq mk --schema
+                           and Terraform take it) of what destination NAME publishes, of the
+                           quarantine's bad rows, or of the enriched events (whole events, or
+                           destination NAME's, plus [enrich]'s fields), with the metadata
+                           columns of a BigQuery subscription; HERMES_CONFIG /
+                           HERMES_CONFIG_TOML as for validate"
 );
 
 #[tokio::main]
@@ -47,6 +58,7 @@ async fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("dev") => return run_dev(&args[1..]).await,
         Some("replay") => return run_replay(&args[1..]).await,
+        Some("schema") => return run_schema(&args[1..]),
         _ => {}
     }
     match args
@@ -99,6 +111,42 @@ async fn run_replay(args: &[String]) -> ExitCode {
                 eprintln!("{USAGE}");
             }
             ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// `hermes schema bigquery …`: the table schema on stdout; exit 2 with one
+/// line on stderr for anything that leaves nothing to print.
+fn run_schema(args: &[String]) -> ExitCode {
+    let table = match args.split_first() {
+        Some((kind, rest)) if kind == "bigquery" => bigquery::parse_args(rest),
+        _ => Err("the only schema is `bigquery`".to_string()),
+    };
+    let table = match table {
+        Ok(table) => table,
+        Err(e) => {
+            eprintln!("hermes schema: {e}");
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    // The types need no HERMES_HASH_KEY (an `hmac` value is a digest string
+    // either way) and no project (topic names are not in a table's schema).
+    let config = match Config::from_env_for_shape("project") {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("hermes schema: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match bigquery::schema(&config, &table) {
+        Ok(columns) => {
+            println!("{}", bigquery::render(&columns));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("hermes schema: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -13,7 +13,7 @@ locals {
       "run.googleapis.com",
       "secretmanager.googleapis.com",
     ],
-    var.enable_bigquery_archive ? ["bigquery.googleapis.com"] : [],
+    var.enable_bigquery_archive || var.warehouse_enabled ? ["bigquery.googleapis.com"] : [],
   ))
 }
 

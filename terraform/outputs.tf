@@ -98,6 +98,16 @@ output "notify_push_subscription" {
   value       = local.notify_enabled ? google_pubsub_subscription.notify_push[0].id : null
 }
 
+output "warehouse_tables" {
+  description = "Warehouse table id -> project.dataset.table of the typed table and of its one-row-per-event view (<table>_unique); empty when the warehouse is off."
+  value = {
+    for id, table in google_bigquery_table.warehouse : id => {
+      table = "${table.project}.${table.dataset_id}.${table.table_id}"
+      view  = "${google_bigquery_table.warehouse_unique[id].project}.${google_bigquery_table.warehouse_unique[id].dataset_id}.${google_bigquery_table.warehouse_unique[id].table_id}"
+    }
+  }
+}
+
 output "enrich_url" {
   description = "URL of the private enrich function (its push subscription's endpoint), or null when enrich is off."
   value       = local.enrich_enabled ? google_cloud_run_v2_service.private["enrich"].uri : null

@@ -267,8 +267,8 @@ variable "bigquery_dataset_id" {
   default     = "hermes"
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_]{1,1024}$", var.bigquery_dataset_id))
-    error_message = "bigquery_dataset_id may hold only letters, digits and underscores."
+    condition     = can(regex("^[A-Za-z0-9_]+$", var.bigquery_dataset_id)) && length(var.bigquery_dataset_id) <= 1024
+    error_message = "bigquery_dataset_id may hold only letters, digits and underscores (1 to 1,024 of them)."
   }
 }
 
@@ -610,4 +610,56 @@ variable "quarantine_rate_threshold" {
     condition     = var.quarantine_rate_threshold > 0 && var.quarantine_rate_threshold < 1
     error_message = "quarantine_rate_threshold must be between 0 and 1 (exclusive)."
   }
+}
+
+# --- warehouse ----------------------------------------------------------------------
+
+variable "warehouse_enabled" {
+  description = "The warehouse (README, \"The warehouse\"): a typed BigQuery table per destination in warehouse_destinations, plus the quarantine's bad rows when quarantine_enabled and the enriched events when enrich_enabled, each written by a Pub/Sub BigQuery subscription that uses the table's schema, with a view per table keeping one row per hermes_event_id."
+  type        = bool
+  default     = false
+}
+
+variable "warehouse_destinations" {
+  description = "The destinations (keys of destinations) that get a typed warehouse table. Each needs its schema file, warehouse_schema_dir/<name>.json, as `hermes schema bigquery --destination <name>` prints it; the default destinations' files are committed."
+  type        = list(string)
+  default     = ["events"]
+
+  validation {
+    condition     = length(distinct([for name in var.warehouse_destinations : replace(name, "/[^A-Za-z0-9_]/", "_")])) == length(var.warehouse_destinations)
+    error_message = "warehouse_destinations must name each destination once, and no two whose table ids (every character but letters, digits and _ made _) are equal."
+  }
+
+  validation {
+    condition     = length(setintersection([for name in var.warehouse_destinations : replace(name, "/[^A-Za-z0-9_]/", "_")], ["bad_rows", "enriched"])) == 0
+    error_message = "bad_rows and enriched are the quarantine's and the enriched events' warehouse tables: no destination's table may take those ids."
+  }
+}
+
+variable "warehouse_dataset_id" {
+  description = "Dataset of the warehouse tables and views (created in region); not the raw archive's bigquery_dataset_id."
+  type        = string
+  default     = "hermes_warehouse"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_]+$", var.warehouse_dataset_id)) && length(var.warehouse_dataset_id) <= 1024
+    error_message = "warehouse_dataset_id may hold only letters, digits and underscores (1 to 1,024 of them)."
+  }
+}
+
+variable "warehouse_partition_expiration_days" {
+  description = "Days a day's partition (by publish_time) of a warehouse table is kept; null keeps them for ever. The default, 425 days, is about GA4's longest retention (14 months)."
+  type        = number
+  default     = 425
+
+  validation {
+    condition     = var.warehouse_partition_expiration_days == null ? true : var.warehouse_partition_expiration_days >= 1 && floor(var.warehouse_partition_expiration_days) == var.warehouse_partition_expiration_days
+    error_message = "warehouse_partition_expiration_days must be a whole number of days, at least 1 (or null: never)."
+  }
+}
+
+variable "warehouse_schema_dir" {
+  description = "Directory of the warehouse tables' schema files (<destination>.json, quarantine.json), as `hermes schema bigquery` prints them. Null: the files committed in this module's warehouse/."
+  type        = string
+  default     = null
 }

@@ -102,7 +102,13 @@ def _tostr(v) -> str:
 
 
 def _re2(pattern: str) -> str:
-    return pattern  # the patterns used here mean the same in RE2 and Python
+    """The pattern for Python's re, refused where Go's RE2 (Terraform's)
+    refuses it: a repeat count above 1000 (`{1,1024}`) is an error there, so
+    can(regex(...)) is false for every value."""
+    for m in re.finditer(r"\{(\d+)(?:,(\d*))?\}", pattern):
+        if any(g and int(g) > 1000 for g in m.groups()):
+            raise ValueError(f"invalid repeat count in {m.group(0)} (RE2 allows at most 1000)")
+    return pattern  # otherwise the patterns used here mean the same in RE2 and Python
 
 
 def _replace(s, search, repl):
@@ -144,6 +150,10 @@ FUNCTIONS = {
     "max": lambda *xs: max(xs),
     "min": lambda *xs: min(xs),
     "merge": lambda *ms: {k: v for m in ms for k, v in m.items()},
+    "distinct": lambda xs: list(dict.fromkeys(xs)),
+    "split": lambda sep, s: s.split(sep),
+    "jsondecode": lambda s: json.loads(s),
+    "setintersection": lambda *sets: sorted(set(sets[0]).intersection(*sets[1:])),
     # lookup(map, key, default): an object without the key gives the default
     "lookup": lambda m, k, *default: m[k] if k in m else default[0],
     "lower": lambda s: s.lower(),
@@ -448,6 +458,11 @@ class Module:
                     args = args[:-1] + list(args[-1])
             if fname == "can":
                 raise Unsupported("can() is handled by the caller")
+            if fname in ("file", "fileexists"):
+                # relative to the module's directory, as path.module reads "."
+                path = Path(args[0])
+                path = path if path.is_absolute() else self.directory / path
+                return path.is_file() if fname == "fileexists" else path.read_text()
             if fname not in FUNCTIONS:
                 raise Unsupported(f"function {fname}()")
             return FUNCTIONS[fname](*args)

@@ -201,7 +201,7 @@ def test_checkov_reports_no_failed_check(extras, tmp_path):
         # for_each map reads them) into one instance per service
         var_file = tmp_path / "all.tfvars"
         var_file.write_text(
-            'enable_bigquery_archive = true\npreview_token_enabled = true\n'
+            'enable_bigquery_archive = true\npreview_token_enabled = true\nwarehouse_enabled = true\n'
             'notify_enabled = true\nnotify_webhook_secret = "https://hooks.example.com/T0/B0/x"\n'
             'dashboard_invokers = ["user:me@example.com"]\n'
             # enrich with every part: the filter, a lookup, the device, the geo volume

@@ -33,3 +33,4 @@ mod push_kit;
 mod push_oidc;
 mod quarantine;
 mod validate;
+mod warehouse;

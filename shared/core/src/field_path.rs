@@ -36,6 +36,11 @@ impl FieldPath {
         &self.text
     }
 
+    /// The path's segments, in order (`items`, `0`, `quantity`).
+    pub fn segments(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().map(String::as_str)
+    }
+
     /// Whether the path is inside `user_data`, whose values no error text quotes.
     pub fn is_personal(&self) -> bool {
         self.segments.first().is_some_and(|s| s == PERSONAL_FIELD)

@@ -162,6 +162,16 @@ impl Config {
         )
     }
 
+    /// [`Config::from_env_without_hash_key`] for a reader of the document's
+    /// shape only (`hermes schema`), to which topic names do not matter: bare
+    /// topic ids are completed with `GOOGLE_CLOUD_PROJECT`, or else with
+    /// `fallback_project` rather than refused.
+    pub fn from_env_for_shape(fallback_project: &str) -> Result<Self, ConfigError> {
+        let text = source_from_env()?.unwrap_or_default();
+        let project = project_from_env().unwrap_or_else(|| fallback_project.to_string());
+        Self::parse_inner(&text, Some(&project), hash_key_from_env().as_deref(), false)
+    }
+
     /// Parses and validates a TOML document. `project` completes bare topic ids;
     /// `HERMES_HASH_KEY` is read when a destination's `hmac` needs it.
     pub fn parse(text: &str, project: Option<&str>) -> Result<Self, ConfigError> {

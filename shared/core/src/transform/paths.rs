@@ -41,6 +41,15 @@ impl TransformPath {
         &self.text
     }
 
+    /// The path's segments, in order: `Some(key)` (a numeric key also indexes
+    /// an array), `None` for `*` (every element of an array).
+    pub fn segments(&self) -> impl Iterator<Item = Option<&str>> {
+        self.segments.iter().map(|s| match s {
+            Segment::Key(k) => Some(k.as_str()),
+            Segment::Each => None,
+        })
+    }
+
     /// The last segment naming a field (not `*`, not an array index): what
     /// decides how a hashed value is normalised.
     pub fn last_field(&self) -> Option<&str> {
