@@ -6,8 +6,10 @@
 //! - Firestore REST: `POST …/documents:commit` answers `{"commitTime": …}`,
 //!   `POST …/documents:batchGet` answers a document whose id starts with
 //!   [`CATALOG_PREFIX`] as `found` (a catalogue entry with `cost` and
-//!   `item_brand`), every other one as `missing`; `GET …/documents/…` (a
-//!   marker read) answers Firestore's 404 `NOT_FOUND`;
+//!   `item_brand`), any document of the [`CUSTOMERS`] collection as `found`
+//!   (a customer with `segment` and `lifetime_value`, for enrich's lookups),
+//!   every other one as `missing`; `GET …/documents/…` (a marker read)
+//!   answers Firestore's 404 `NOT_FOUND`;
 //! - a webhook: `POST /webhook` answers 200 `ok` and counts the call.
 //!
 //! They parse what they are sent (so a malformed request is a 400, and the
@@ -88,6 +90,9 @@ const NOT_FOUND_ANSWER: &str =
 
 /// Catalogue documents whose id starts with this are `found` by `batchGet`.
 pub const CATALOG_PREFIX: &str = "cat-";
+
+/// Every document of this collection is `found` by `batchGet`.
+pub const CUSTOMERS: &str = "customers";
 
 const COMMIT_ANSWER: &str = r#"{"commitTime":"2026-01-01T00:00:00.000000Z","writeResults":[]}"#;
 
@@ -190,8 +195,23 @@ fn batch_get(counts: &Counts, body: &Bytes) -> Response {
         .documents
         .into_iter()
         .map(|name| {
-            let id = name.rsplit('/').next().unwrap_or_default();
-            if id.starts_with(CATALOG_PREFIX) {
+            let mut segments = name.rsplit('/');
+            let id = segments.next().unwrap_or_default();
+            let collection = segments.next().unwrap_or_default();
+            if collection == CUSTOMERS {
+                serde_json::json!({
+                    "found": {
+                        "name": name,
+                        "fields": {
+                            "segment": { "stringValue": "gold" },
+                            "lifetime_value": { "integerValue": "1234" },
+                        },
+                        "createTime": "2026-01-01T00:00:00.000000Z",
+                        "updateTime": "2026-01-01T00:00:00.000000Z",
+                    },
+                    "readTime": "2026-01-01T00:00:00.000000Z",
+                })
+            } else if id.starts_with(CATALOG_PREFIX) {
                 serde_json::json!({
                     "found": {
                         "name": name,
