@@ -7,7 +7,8 @@ pub const USAGE: &str = "\
 usage: hermes-bench [--smoke] [options]
 
   --smoke              seconds-long run with tiny counts (CI): checks everything runs
-  --bin-dir DIR        where hermes-ingest, hermes-counters, hermes-notify, bare-axum are
+  --bin-dir DIR        where hermes-ingest, hermes-counters, hermes-notify, hermes-dashboard,
+                       bare-axum are
                        (default: this executable's directory)
   --node BIN           the Node.js executable (default: node)
   --node-dir DIR       the Node.js baselines (server.mjs, server-official.mjs and their
@@ -33,9 +34,7 @@ usage: hermes-bench [--smoke] [options]
   --no-pin             do not pin the servers and the load generator to separate CPUs
   --no-node            skip the Node.js baselines
   --only LIST          run only these parts, comma-separated:
-                       load,sweep,open,push,cold,mib,overload;
-                       or dashboard alone (the dashboard at scale on the
-                       Firestore emulator; not in a full run)
+                       load,sweep,open,push,cold,mib,overload,dashboard
                        (for profiling; the report then has only those tables)
   --events LIST        events per request for the load part (default 1,10,100)
   --mib-limit MIB      address-space limit of the 1 MiB test (default 128; 0: none)
@@ -179,11 +178,21 @@ impl Opts {
         Ok(o)
     }
 
-    /// Whether the part `name` (`load`, `sweep`, `open`, `push`, `cold`, `mib`, `overload`) runs.
+    /// Whether the part `name` (`load`, `sweep`, `open`, `push`, `cold`, `mib`,
+    /// `overload`, `dashboard`) runs.
     pub fn part(&self, name: &str) -> bool {
         self.only
             .as_ref()
             .is_none_or(|o| o.iter().any(|p| p == name))
+    }
+}
+
+impl Opts {
+    /// Whether any part but the dashboard's runs (those need the other servers).
+    pub fn server_parts(&self) -> bool {
+        ["load", "sweep", "open", "push", "cold", "mib", "overload"]
+            .iter()
+            .any(|p| self.part(p))
     }
 }
 

@@ -37,10 +37,7 @@ pub fn finish(
     }
 
     let opts = &harness.opts;
-    let mut markdown = report::render(results);
-    if let Some(o) = &results.overload {
-        markdown.push_str(&report::render_overload(o));
-    }
+    let markdown = markdown(results);
     write(&opts.out.join("report.md"), &markdown)?;
     let json = serde_json::to_string_pretty(results).map_err(|e| e.to_string())?;
     write(&opts.out.join("results.json"), &json)?;
@@ -58,13 +55,22 @@ pub fn rerender(opts: &Opts, file: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let results: Results =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-    let mut markdown = report::render(&results);
-    if let Some(o) = &results.overload {
-        markdown.push_str(&report::render_overload(o));
-    }
+    let markdown = markdown(&results);
     std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
     write(&opts.out.join("report.md"), &markdown)?;
     publish(opts, &results, &markdown)
+}
+
+/// The whole report: the tables, the overload's, the dashboard's.
+fn markdown(results: &Results) -> String {
+    let mut markdown = report::render(results);
+    if let Some(o) = &results.overload {
+        markdown.push_str(&report::render_overload(o));
+    }
+    if let Some(d) = &results.dashboard {
+        markdown.push_str(&crate::dashboard_report::render(d));
+    }
+    markdown
 }
 
 /// The doc's generated section, when `--doc` names one, and the targets on the terminal.

@@ -67,6 +67,8 @@ pub async fn prepare(mut opts: Opts, cpus: Cpus) -> Result<(Harness, Results), S
     });
     std::fs::create_dir_all(&logs.dir).map_err(|e| e.to_string())?;
     check_binaries(&opts)?;
+    // Only the load phases run the Node.js baselines.
+    opts.with_node &= opts.server_parts();
     opts.with_node = node_baseline(&opts)?;
     opts.with_node_official = opts.with_node && node_official(&opts)?;
     // The widest sweep, and the overload phase's 500 half-open connections.
@@ -108,15 +110,21 @@ pub async fn prepare(mut opts: Opts, cpus: Cpus) -> Result<(Harness, Results), S
 }
 
 fn check_binaries(opts: &Opts) -> Result<(), String> {
-    for bin in [
-        "hermes-ingest",
-        "hermes-counters",
-        "hermes-notify",
-        "bare-axum",
-    ] {
+    let servers = if opts.server_parts() {
+        &[
+            "hermes-ingest",
+            "hermes-counters",
+            "hermes-notify",
+            "bare-axum",
+        ][..]
+    } else {
+        &[]
+    };
+    let dashboard = opts.part("dashboard").then_some("hermes-dashboard");
+    for &bin in servers.iter().chain(&dashboard) {
         if !opts.bin_dir.join(bin).is_file() {
             return Err(format!(
-                "{bin} not found next to hermes-bench: build with `cargo build --release -p hermes-ingest -p hermes-counters -p hermes-notify -p hermes-bench` (or pass --bin-dir)"
+                "{bin} not found next to hermes-bench: build with `cargo build --release -p hermes-ingest -p hermes-counters -p hermes-notify -p hermes-dashboard -p hermes-bench` (or pass --bin-dir)"
             ));
         }
     }
@@ -189,6 +197,9 @@ async fn busy_before(smoke: bool) -> f64 {
 /// The answers are what they should be before anything is timed (bare axum
 /// answers the same to anything).
 async fn probe_answers(harness: &Harness) -> Result<(), String> {
+    if !harness.opts.server_parts() {
+        return Ok(());
+    }
     for spec in harness.servers.ingest_like() {
         if spec.name == "bare-axum" {
             continue;

@@ -33,6 +33,9 @@ pub struct Results {
     pub one_mib: Vec<OneMib>,
     #[serde(default)]
     pub overload: Option<Overload>,
+    /// The dashboard at shop scale (#24).
+    #[serde(default)]
+    pub dashboard: Option<crate::dashboard_scale::DashboardScale>,
     pub binaries: Vec<Binary>,
     pub bad_sink_requests: u64,
     /// This program's run.
@@ -511,7 +514,7 @@ fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
-fn int(x: f64) -> String {
+pub(crate) fn int(x: f64) -> String {
     let s = format!("{:.0}", x.max(0.0));
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -542,7 +545,7 @@ fn other(r: &LoadResult) -> String {
     s
 }
 
-fn yes(ok: bool) -> &'static str {
+pub(crate) fn yes(ok: bool) -> &'static str {
     if ok {
         "**yes**"
     } else {
@@ -614,7 +617,7 @@ fn x(v: f64) -> String {
         format!("{v:.2}×")
     }
 }
-fn pct(v: f64) -> String {
+pub(crate) fn pct(v: f64) -> String {
     format!("{:.0}%", v * 100.0)
 }
 fn ms(v: f64) -> String {
@@ -627,7 +630,7 @@ fn us(v: f64) -> String {
         format!("{v:.2} µs")
     }
 }
-fn mibf(v: f64) -> String {
+pub(crate) fn mibf(v: f64) -> String {
     format!("{v:.1} MiB")
 }
 fn events(n: u64) -> String {
@@ -842,6 +845,9 @@ fn targets(r: &Results) -> Vec<[String; 5]> {
             yes(ok).into(),
         ]);
     }
+    if let Some(d) = &r.dashboard {
+        rows.extend(crate::dashboard_report::target_rows(d));
+    }
     rows
 }
 
@@ -851,7 +857,13 @@ pub fn targets_summary(r: &Results) -> String {
     for [t, m, b, ratio, met] in targets(r) {
         s.push_str(&format!(
             "  [{}] {t}: {m} (baseline: {b}; {ratio})\n",
-            if met.contains("yes") { "met" } else { "MISSED" }
+            if met.contains("yes") {
+                "met"
+            } else if met.contains("**no**") {
+                "MISSED"
+            } else {
+                "not judged"
+            }
         ));
     }
     s
@@ -874,7 +886,7 @@ fn table_with(out: &mut String, head: &[&str], rows: &[Vec<String>], text: bool)
     out.push('\n');
 }
 
-fn table(out: &mut String, head: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn table(out: &mut String, head: &[&str], rows: &[Vec<String>]) {
     table_with(out, head, rows, false)
 }
 
