@@ -597,7 +597,9 @@ async fn reads(
 ) -> Result<(), String> {
     let items = d.items;
     let (proxy, proxy_addr) = start_proxy(emu.addr).await?;
-    let seeded = seed(emu.addr, 0, items).await?;
+    let seeded = seed(emu.addr, 0, items)
+        .await
+        .map_err(|e| format!("seeding the Firestore emulator at {}: {e}", emu.addr))?;
     d.seed_seconds = seeded.as_secs_f64();
     println!("seeded {items} items in {:.1} s", seeded.as_secs_f64());
     let quiet_secs = if opts.smoke { 2 } else { 3 };
