@@ -519,7 +519,7 @@ impl DashboardScale {
 }
 
 /// The incremental poller's `full_read_secs` (the default).
-const FULL_READ_SECS: u64 = 300;
+const FULL_READ_SECS: u64 = 600;
 const POLL_INTERVAL_MS: u64 = 1000;
 
 /// The dashboard at scale: documents read per minute on the emulator

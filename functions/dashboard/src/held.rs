@@ -3,22 +3,25 @@
 //! and the bounded document built from them.
 //!
 //! This map is the only memory a dashboard holds per item. An item costs a
-//! fixed [`FIXED_BYTES_PER_ITEM`] (its slot in the map, amortised over the
-//! map's spare room) plus its id, its name and category (each cut to
-//! [`TEXT_CHARS`] characters), its other descriptive fields as JSON (only when
-//! at most [`EXTRA_BYTES`] bytes) and 24 bytes per currency: about 200 bytes
-//! for a typical item by the map's own count (`bytes_per_item_of_a_typical_item`),
-//! about 380 bytes of resident memory once the allocator's overhead is counted
-//! (hermes dev's RSS grew 76 MB with 200,000 items). At most
+//! fixed [`FIXED_BYTES_PER_ITEM`] (its 56-byte slot in the map, amortised over
+//! the map's spare room) plus one allocation holding its id, its name and
+//! category (each cut to [`TEXT_CHARS`] characters) and its other descriptive
+//! fields as JSON (only when at most [`EXTRA_BYTES`] bytes), and 24 bytes per
+//! currency: about 280 bytes of resident memory for a typical item once the
+//! allocator's overhead is counted (a release dashboard holding 200,000 items
+//! peaked at 62.8 MiB, 9.4 MiB with none: docs/PERFORMANCE.md). At most
 //! `[dashboard] max_items` items are held; past it, the rest are left out of
 //! the page and its totals, with a warning naming the setting. A read adds no
 //! more than a page of documents, or at most `CHANGED_AT_MOST` changed items.
 
 use crate::view::{amount_json, ITEM_KEYS};
+use hashbrown::HashTable;
 use hermes_core::store::ItemTotals;
 use hermes_core::time::{format_timestamp, parse_timestamp};
 use serde_json::{json, Map, Value};
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::hash::BuildHasher;
 use std::time::{Duration, UNIX_EPOCH};
 
 /// `item_name` and `item_category` are cut to this many characters (the last
@@ -30,9 +33,9 @@ pub const EXTRA_BYTES: usize = 256;
 /// The largest answer or stream event, in bytes: items past it are left out
 /// (the document then holds fewer than asked; `totals` still counts them all).
 pub const MAX_DOCUMENT_BYTES: usize = 1_000_000;
-/// The map's slot per item (id and item headers), with hashbrown's spare
-/// room: what an item costs beyond its own text and money.
-pub const FIXED_BYTES_PER_ITEM: usize = 110;
+/// The map's slot per item (an [`Item`] and its control byte), with
+/// hashbrown's spare room: what an item costs beyond its own text and money.
+pub const FIXED_BYTES_PER_ITEM: usize = 75;
 
 /// A currency's index in [`Held::currencies`].
 type Cur = u32;
@@ -46,36 +49,81 @@ struct Amount {
     has_profit: bool,
 }
 
-/// One item, compactly: its text is `name`, `category`, then its other fields
-/// as JSON object members (without braces), in one allocation.
+/// `last_event_at` of an item never stamped.
+const NEVER: i64 = i64::MIN;
+/// The length of a name or category the item does not have (a text is cut
+/// to 200 characters, at most 800 bytes: never this long).
+const ABSENT: u16 = u16::MAX;
+
+/// A full read's number. Only "this read or not" is ever asked of it: an item
+/// a read does not see is dropped when that read ends, so two bytes, wrapping,
+/// are enough (and keep an item at 56 bytes in the map).
+type Epoch = u16;
+
+/// One item, compactly: its text is its id, `name`, `category`, then its
+/// other fields as JSON object members (without braces), in one allocation;
+/// the map is keyed by the id inside it (no second allocation per item).
 #[derive(Debug, Clone, PartialEq)]
 struct Item {
     counter: i64,
-    /// Microseconds since the epoch; `None`: never stamped.
-    last_event_at: Option<i64>,
+    /// Microseconds since the epoch; [`NEVER`]: never stamped.
+    last_event_at: i64,
     text: Box<str>,
+    money: Box<[Amount]>,
+    /// The full read this item was last set by (see [`Held::begin_scan`]).
+    epoch: Epoch,
+    /// Document ids are at most 1,500 bytes, names and categories 200
+    /// characters; [`ABSENT`]: no name (no category).
+    id_len: u16,
     name_len: u16,
     category_len: u16,
-    /// Bit 0: has a name, bit 1: has a category.
-    flags: u8,
-    /// The full read this item was last set by (see [`Held::scan`]).
-    epoch: u32,
-    money: Box<[Amount]>,
 }
 
 impl Item {
+    fn id(&self) -> &str {
+        self.text.get(..usize::from(self.id_len)).unwrap_or("")
+    }
+    fn len_of(len: u16) -> usize {
+        if len == ABSENT {
+            0
+        } else {
+            usize::from(len)
+        }
+    }
     fn name(&self) -> Option<&str> {
-        (self.flags & 1 != 0).then(|| &self.text[..self.name_len as usize])
+        let from = usize::from(self.id_len);
+        (self.name_len != ABSENT)
+            .then(|| self.text.get(from..from + Self::len_of(self.name_len)))
+            .flatten()
     }
     fn category(&self) -> Option<&str> {
-        let from = self.name_len as usize;
-        (self.flags & 2 != 0).then(|| &self.text[from..from + self.category_len as usize])
+        let from = usize::from(self.id_len) + Self::len_of(self.name_len);
+        (self.category_len != ABSENT)
+            .then(|| self.text.get(from..from + Self::len_of(self.category_len)))
+            .flatten()
     }
     fn extra(&self) -> &str {
-        &self.text[self.name_len as usize + self.category_len as usize..]
+        let from = usize::from(self.id_len)
+            + Self::len_of(self.name_len)
+            + Self::len_of(self.category_len);
+        self.text.get(from..).unwrap_or("")
+    }
+    fn stamped(&self) -> Option<i64> {
+        (self.last_event_at != NEVER).then_some(self.last_event_at)
     }
     fn has_fields(&self) -> bool {
-        !self.text.is_empty() || self.flags != 0
+        self.text.len() > usize::from(self.id_len)
+            || self.name_len != ABSENT
+            || self.category_len != ABSENT
+    }
+    /// The same totals and fields, whatever read set them.
+    fn same_as(&self, other: &Item) -> bool {
+        self.counter == other.counter
+            && self.last_event_at == other.last_event_at
+            && self.text == other.text
+            && self.money == other.money
+            && self.name_len == other.name_len
+            && self.category_len == other.category_len
     }
 }
 
@@ -123,14 +171,15 @@ fn timestamp(micros: i64) -> String {
 }
 
 /// Every item's totals by id, and the currencies they use.
-#[derive(Debug)]
 pub struct Held {
-    items: HashMap<Box<str>, Item>,
+    /// Keyed by [`Item::id`], hashed with `hasher`.
+    items: HashTable<Item>,
+    hasher: RandomState,
     /// Currency codes, by index (few: a shop sells in a handful).
     currencies: Vec<Box<str>>,
     currency_index: HashMap<Box<str>, Cur>,
     /// The current full read.
-    epoch: u32,
+    epoch: Epoch,
     max_items: usize,
     /// Items the last read could not hold (past `max_items`).
     pub left_out: usize,
@@ -148,7 +197,8 @@ pub struct ReadStats {
 impl Held {
     pub fn new(max_items: usize) -> Self {
         Self {
-            items: HashMap::new(),
+            items: HashTable::new(),
+            hasher: RandomState::new(),
             currencies: Vec::new(),
             currency_index: HashMap::new(),
             epoch: 0,
@@ -165,6 +215,22 @@ impl Held {
         self.items.is_empty()
     }
 
+    fn hash(&self, id: &str) -> u64 {
+        self.hasher.hash_one(id)
+    }
+
+    fn get_mut(&mut self, id: &str) -> Option<&mut Item> {
+        let hash = self.hash(id);
+        self.items.find_mut(hash, |item| item.id() == id)
+    }
+
+    fn insert(&mut self, item: Item) {
+        let hash = self.hash(item.id());
+        let hasher = &self.hasher;
+        self.items
+            .insert_unique(hash, item, |i| hasher.hash_one(i.id()));
+    }
+
     fn currency(&mut self, code: &str) -> Cur {
         if let Some(&i) = self.currency_index.get(code) {
             return i;
@@ -175,7 +241,7 @@ impl Held {
         i
     }
 
-    fn item_of(&mut self, t: &ItemTotals, epoch: u32) -> Item {
+    fn item_of(&mut self, t: &ItemTotals, epoch: Epoch) -> Item {
         let name = text_of(t.fields.get("item_name"));
         let category = text_of(t.fields.get("item_category"));
         let mut extra = String::new();
@@ -196,7 +262,19 @@ impl Held {
         if extra.len() > EXTRA_BYTES {
             extra.clear();
         }
-        let mut text = String::new();
+        // The id is a Firestore document id (at most 1,500 bytes); cut past u16 all the same.
+        let id = if t.item_id.len() > usize::from(u16::MAX) {
+            cut(&t.item_id, 1500)
+        } else {
+            t.item_id.clone()
+        };
+        let mut text = String::with_capacity(
+            id.len()
+                + name.as_ref().map_or(0, String::len)
+                + category.as_ref().map_or(0, String::len)
+                + extra.len(),
+        );
+        text.push_str(&id);
         text.push_str(name.as_deref().unwrap_or(""));
         text.push_str(category.as_deref().unwrap_or(""));
         text.push_str(&extra);
@@ -229,10 +307,10 @@ impl Held {
         }
         Item {
             counter: t.counter,
-            last_event_at: t.last_event_at.as_deref().and_then(micros),
-            name_len: name.as_ref().map_or(0, |n| n.len() as u16),
-            category_len: category.as_ref().map_or(0, |c| c.len() as u16),
-            flags: u8::from(name.is_some()) | (u8::from(category.is_some()) << 1),
+            last_event_at: t.last_event_at.as_deref().and_then(micros).unwrap_or(NEVER),
+            id_len: id.len() as u16,
+            name_len: name.as_ref().map_or(ABSENT, |n| n.len() as u16),
+            category_len: category.as_ref().map_or(ABSENT, |c| c.len() as u16),
             text: text.into_boxed_str(),
             epoch,
             money: money.into_boxed_slice(),
@@ -253,7 +331,7 @@ impl Held {
         let epoch = self.epoch;
         let part = self.item_of(&t, epoch);
         let full = self.items.len() >= self.max_items;
-        match self.items.get_mut(t.item_id.as_str()) {
+        match self.get_mut(part.id()) {
             Some(held) if held.epoch == epoch => {
                 held.counter = held.counter.saturating_add(part.counter);
                 let mut money = held.money.to_vec();
@@ -269,35 +347,37 @@ impl Held {
                     }
                 }
                 held.money = money.into_boxed_slice();
-                let newer = match (part.last_event_at, held.last_event_at) {
+                let newer = match (part.stamped(), held.stamped()) {
                     (Some(s), Some(t)) => s > t,
                     (Some(_), None) => true,
                     _ => !held.has_fields(),
                 };
                 if newer {
                     held.text = part.text;
+                    held.id_len = part.id_len;
                     held.name_len = part.name_len;
                     held.category_len = part.category_len;
-                    held.flags = part.flags;
                     held.last_event_at = part.last_event_at;
                 }
             }
+            // Unchanged since the last read: kept, so that a full read of
+            // items that did not change allocates nothing that lasts.
+            Some(held) if held.same_as(&part) => held.epoch = epoch,
             Some(held) => *held = part,
             None if full => self.left_out += 1,
-            None => {
-                self.items.insert(t.item_id.into_boxed_str(), part);
-            }
+            None => self.insert(part),
         }
     }
 
     /// Ends a full read that went through: items it did not find are gone.
     pub fn end_scan(&mut self) {
         let epoch = self.epoch;
-        self.items.retain(|_, item| item.epoch == epoch);
+        self.items.retain(|item| item.epoch == epoch);
         // Shrinking copies the table (a second one at once, the peak):
         // only when most of it is empty.
         if self.items.capacity() > 4 * self.items.len().max(1024) {
-            self.items.shrink_to_fit();
+            let hasher = &self.hasher;
+            self.items.shrink_to_fit(|i| hasher.hash_one(i.id()));
         }
     }
 
@@ -308,16 +388,16 @@ impl Held {
         for t in items {
             let item = self.item_of(&t, epoch);
             let full = self.items.len() >= self.max_items;
-            match self.items.get_mut(t.item_id.as_str()) {
+            match self.get_mut(item.id()) {
                 Some(held) => {
-                    if *held != item {
+                    if !held.same_as(&item) {
                         *held = item;
                         changed = true;
                     }
                 }
                 None if full => self.left_out += 1,
                 None => {
-                    self.items.insert(t.item_id.into_boxed_str(), item);
+                    self.insert(item);
                     changed = true;
                 }
             }
@@ -370,7 +450,7 @@ impl Held {
         );
         out.insert(
             "last_event_at".into(),
-            item.last_event_at
+            item.stamped()
                 .map_or(Value::Null, |t| Value::String(timestamp(t))),
         );
         let mut text = Value::Object(out).to_string();
@@ -392,7 +472,8 @@ impl Held {
         let mut profit: BTreeMap<Cur, f64> = BTreeMap::new();
         // The `limit` best so far, the worst on top.
         let mut top: BinaryHeap<Rank<'_>> = BinaryHeap::with_capacity(limit + 1);
-        for (id, item) in &self.items {
+        for item in &self.items {
+            let id = item.id();
             counter = counter.saturating_add(item.counter);
             for a in item.money.iter() {
                 if a.has_revenue {
@@ -442,14 +523,12 @@ impl Held {
     /// The bytes the map holds (its slots and every item's own allocations):
     /// what `max_items` bounds.
     pub fn heap_bytes(&self) -> usize {
-        let slot = std::mem::size_of::<(Box<str>, Item)>() + 1;
+        let slot = std::mem::size_of::<Item>() + 1;
         let slots = self.items.capacity() * slot;
         let own: usize = self
             .items
             .iter()
-            .map(|(id, item)| {
-                id.len() + item.text.len() + item.money.len() * std::mem::size_of::<Amount>()
-            })
+            .map(|item| item.text.len() + item.money.len() * std::mem::size_of::<Amount>())
             .sum();
         slots + own
     }
@@ -628,5 +707,34 @@ mod tests {
         let per_item = held.heap_bytes() / n;
         eprintln!("bytes per item: {per_item}");
         assert!(per_item < 250, "{per_item} bytes per item");
+    }
+
+    /// An item is 56 bytes in the map (what the README's memory bound counts).
+    #[test]
+    fn an_item_is_56_bytes() {
+        assert_eq!(std::mem::size_of::<Item>(), 56);
+    }
+
+    /// A full read of items that did not change keeps what is held (its
+    /// allocations too): two copies of every item never live at once.
+    #[test]
+    fn a_full_read_keeps_unchanged_items_as_they_are() {
+        let mut held = Held::new(100);
+        let read = |held: &mut Held, counter: i64| {
+            held.begin_scan();
+            held.add_part(totals("a", counter, "Alpha", "2026-01-01T00:00:00Z"));
+            held.add_part(totals("b", 2, "Beta", "2026-01-01T00:00:00Z"));
+            held.end_scan();
+        };
+        let text_of = |held: &mut Held, id: &str| held.get_mut(id).map(|i| i.text.as_ptr());
+        read(&mut held, 1);
+        let (a, b) = (text_of(&mut held, "a"), text_of(&mut held, "b"));
+        read(&mut held, 1);
+        assert_eq!(text_of(&mut held, "a"), a, "unchanged: kept");
+        assert_eq!(text_of(&mut held, "b"), b, "unchanged: kept");
+        read(&mut held, 5);
+        assert_eq!(doc(&held, 10)["totals"]["counter"], 7, "a change is taken");
+        assert_eq!(text_of(&mut held, "b"), b);
+        assert_eq!(held.len(), 2);
     }
 }

@@ -54,7 +54,7 @@ impl Default for Settings {
             ingest_url: None,
             read_deadline: Duration::from_secs(10),
             keep_alive: Duration::from_secs(15),
-            full_read: Duration::from_secs(300),
+            full_read: Duration::from_secs(600),
             incremental_reads: true,
             max_items: MAX_ITEMS,
         }
