@@ -2,7 +2,7 @@
 //! the report (`docs/PERFORMANCE.md`'s generated part).
 
 use crate::dashboard_scale::{DashboardScale, RssRun};
-use crate::report::{int, mibf, pct, table, yes, Spread};
+use crate::format::{int, mibf, pct, table, yes, Spread};
 
 /// The figures: 10,000 items for the reads, 200,000 for the memory.
 const READS_ITEMS: usize = 10_000;
@@ -15,7 +15,7 @@ fn spread(runs: &[RssRun], f: impl Fn(&RssRun) -> f64) -> Option<Spread> {
     let mut v: Vec<f64> = runs.iter().map(f).collect();
     v.sort_by(f64::total_cmp);
     Some(Spread {
-        median: crate::report::median(&v),
+        median: crate::format::median(&v),
         min: *v.first()?,
         max: *v.last()?,
         n: v.len(),

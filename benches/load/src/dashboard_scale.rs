@@ -511,7 +511,7 @@ impl DashboardScale {
         let median = |l: &[RssRun]| {
             let mut v: Vec<f64> = l.iter().map(|r| r.peak_kib as f64).collect();
             v.sort_by(f64::total_cmp);
-            (!v.is_empty()).then(|| crate::report::median(&v))
+            (!v.is_empty()).then(|| crate::format::median(&v))
         };
         let (peak, base) = (median(&self.rss)?, median(&self.rss_baseline)?);
         (self.rss_items > 0).then(|| (peak - base) * 1024.0 / self.rss_items as f64)

@@ -28,6 +28,7 @@ mod bodies;
 mod cold_start;
 mod dashboard_report;
 mod dashboard_scale;
+mod format;
 mod harness;
 mod ingest_load;
 mod load;

@@ -1,6 +1,7 @@
 //! The results of one run, the criterion figures, and their Markdown: the
 //! generated section of `docs/PERFORMANCE.md`.
 
+use crate::format::{int, median, mibf, pct, table, table_with, yes, Spread};
 use crate::load::LoadResult;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -174,45 +175,6 @@ impl Scenario {
 
     pub fn failures(&self) -> u64 {
         self.runs.iter().map(|r| r.result.failures).sum()
-    }
-}
-
-pub fn median(sorted: &[f64]) -> f64 {
-    match sorted.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
-}
-
-/// A figure over the runs of a scenario.
-#[derive(Debug, Clone, Copy)]
-pub struct Spread {
-    pub median: f64,
-    pub min: f64,
-    pub max: f64,
-    pub n: usize,
-}
-
-impl Spread {
-    /// `a / b`: the ratio of the medians, and its range (lowest over highest, highest over lowest).
-    pub fn ratio(a: Spread, b: Spread) -> Spread {
-        let d = |x: f64| x.max(1e-12);
-        Spread {
-            median: a.median / d(b.median),
-            min: a.min / d(b.max),
-            max: a.max / d(b.min),
-            n: a.n.min(b.n),
-        }
-    }
-
-    /// `median (min–max)` with `f` formatting each number; the median alone for one run.
-    pub fn show(&self, f: impl Fn(f64) -> String) -> String {
-        if self.n <= 1 {
-            f(self.median)
-        } else {
-            format!("{} ({}–{})", f(self.median), f(self.min), f(self.max))
-        }
     }
 }
 
@@ -514,18 +476,6 @@ fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
-pub(crate) fn int(x: f64) -> String {
-    let s = format!("{:.0}", x.max(0.0));
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn dur(ns: f64) -> String {
     if ns >= 1e6 {
         format!("{:.2} ms", ns / 1e6)
@@ -543,14 +493,6 @@ fn other(r: &LoadResult) -> String {
         s.push_str(&format!(" (+{:.0}% stolen)", r.steal_cpu_pct));
     }
     s
-}
-
-pub(crate) fn yes(ok: bool) -> &'static str {
-    if ok {
-        "**yes**"
-    } else {
-        "**no**"
-    }
 }
 
 impl Results {
@@ -617,9 +559,7 @@ fn x(v: f64) -> String {
         format!("{v:.2}×")
     }
 }
-pub(crate) fn pct(v: f64) -> String {
-    format!("{:.0}%", v * 100.0)
-}
+
 fn ms(v: f64) -> String {
     format!("{v:.2} ms")
 }
@@ -630,9 +570,7 @@ fn us(v: f64) -> String {
         format!("{v:.2} µs")
     }
 }
-pub(crate) fn mibf(v: f64) -> String {
-    format!("{v:.1} MiB")
-}
+
 fn events(n: u64) -> String {
     format!("{n} event{}", if n == 1 { "" } else { "s" })
 }
@@ -867,27 +805,6 @@ pub fn targets_summary(r: &Results) -> String {
         ));
     }
     s
-}
-
-/// A Markdown table: the first column left-aligned, the others right-aligned
-/// (figures), unless `text` (every column left-aligned).
-fn table_with(out: &mut String, head: &[&str], rows: &[Vec<String>], text: bool) {
-    out.push_str(&format!("| {} |\n", head.join(" | ")));
-    out.push_str(&format!(
-        "|{}\n",
-        head.iter()
-            .enumerate()
-            .map(|(i, _)| if i == 0 || text { "---|" } else { "---:|" })
-            .collect::<String>()
-    ));
-    for row in rows {
-        out.push_str(&format!("| {} |\n", row.join(" | ")));
-    }
-    out.push('\n');
-}
-
-pub(crate) fn table(out: &mut String, head: &[&str], rows: &[Vec<String>]) {
-    table_with(out, head, rows, false)
 }
 
 /// The worst other-process CPU and steal over a scenario's runs.
